@@ -1,0 +1,112 @@
+import { z } from 'zod';
+
+// The single description of every environment variable the service reads.
+// README's configuration table is generated from it (npm run docs:config) and a test keeps them in sync.
+
+const bool = (fallback: boolean) =>
+  z
+    .stringbool({ error: 'must be true or false' })
+    .default(fallback);
+
+const int = (min: number, max: number, fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int({ error: 'must be a whole number' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` })
+    .default(fallback);
+
+const name = (fallback: string, pattern: RegExp, rule: string) =>
+  z.string().trim().regex(pattern, { error: rule }).default(fallback);
+
+// Kafka topic names: 1..249 chars of [a-zA-Z0-9._-].
+const topic = (fallback: string) =>
+  name(fallback, /^[a-zA-Z0-9._-]{1,249}$/, 'must be 1-249 characters of letters, digits, ".", "_" or "-"');
+
+// BigQuery dataset and table ids: letters, digits and underscores.
+const bigQueryId = (fallback: string) =>
+  name(fallback, /^[A-Za-z0-9_]{1,1024}$/, 'must be letters, digits or "_"');
+
+const brokerList = z
+  .string()
+  .trim()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((broker) => broker.trim())
+      .filter((broker) => broker.length > 0),
+  )
+  .pipe(
+    z
+      .array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, { error: 'each broker must be host:port' }))
+      .min(1, { error: 'must list at least one host:port' }),
+  );
+
+export const envSchema = z
+  .object({
+    PORT: int(1, 65535, 3000).describe('HTTP port for health, metrics and the dashboard.'),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], {
+        error: 'must be one of fatal, error, warn, info, debug, trace',
+      })
+      .default('info')
+      .describe('Lowest log level written.'),
+
+    KAFKA_BROKERS: brokerList
+      .default(['127.0.0.1:9092'])
+      .describe('Comma-separated bootstrap brokers, host:port.'),
+    KAFKA_CLIENT_ID: name('plays-pipeline', /^[\w.-]{1,255}$/, 'must be letters, digits, ".", "_" or "-"').describe(
+      'Kafka client id, shown in broker logs and quotas.',
+    ),
+    KAFKA_TOPIC: topic('tony-allen-plays').describe('Topic the plays are consumed from.'),
+    KAFKA_GROUP_ID: z
+      .string()
+      .trim()
+      .min(1, { error: 'must not be empty' })
+      .default('tony-allen-consumer')
+      .describe('Consumer group id, used exactly as given.'),
+    KAFKA_SSL: bool(false).describe('Connect to the brokers over TLS.'),
+    KAFKA_SASL_MECHANISM: z
+      .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
+        error: 'must be plain, scram-sha-256 or scram-sha-512',
+      })
+      .optional()
+      .describe('SASL mechanism for managed clusters; unset means no SASL.'),
+    KAFKA_SASL_USERNAME: z.string().optional().describe('SASL user name (with KAFKA_SASL_MECHANISM).'),
+    KAFKA_SASL_PASSWORD: z.string().optional().describe('SASL password (with KAFKA_SASL_MECHANISM). Secret: never logged.'),
+
+    BIGQUERY_PROJECT_ID: z
+      .string({ error: 'is required: the Google Cloud project that holds the dataset' })
+      .trim()
+      .regex(/^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/, {
+        error: 'must be a Google Cloud project id: 6-30 lower-case letters, digits or "-", starting with a letter',
+      })
+      .describe('Google Cloud project id. Required.'),
+    BIGQUERY_API_ENDPOINT: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:9050' })
+      .optional()
+      .describe('BigQuery REST endpoint of an emulator; unset means real BigQuery with Application Default Credentials.'),
+    BIGQUERY_LOCATION: z.string().trim().min(1).optional().describe('Dataset location used when the dataset is created (e.g. EU).'),
+    BIGQUERY_DATASET: bigQueryId('music').describe('Dataset that holds the plays table.'),
+    BIGQUERY_TABLE: bigQueryId('tony_allen_plays').describe('Table the plays are written to.'),
+    GOOGLE_APPLICATION_CREDENTIALS: z
+      .string()
+      .trim()
+      .min(1)
+      .optional()
+      .describe('Path to a service-account key file; unset means Application Default Credentials. Secret: never logged.'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.KAFKA_SASL_MECHANISM && !(env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD)) {
+      for (const key of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
+        if (!env[key]) {
+          ctx.addIssue({ code: 'custom', path: [key], message: 'is required when KAFKA_SASL_MECHANISM is set' });
+        }
+      }
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+/** Variables whose values must never appear in logs or error messages. */
+export const SECRET_VARIABLES: ReadonlySet<keyof Env> = new Set(['KAFKA_SASL_PASSWORD', 'GOOGLE_APPLICATION_CREDENTIALS']);
