@@ -1,16 +1,30 @@
 import { defineConfig } from 'vitest/config';
 
-// Unit tests (src/**/*.spec.ts) need nothing; integration tests (test/**/*.int-spec.ts) run
-// against a real Kafka broker and BigQuery emulator that test/support/global-setup.ts provides.
+// `npm test` runs both projects. Unit tests need nothing; integration tests run against a real
+// Kafka broker and BigQuery emulator that test/support/global-setup.ts provides.
 export default defineConfig({
   test: {
     globals: true,
-    root: './',
-    include: ['src/**/*.spec.ts', 'test/**/*.spec.ts', 'test/**/*.int-spec.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 180_000,
-    // Integration files share one broker and emulator; they use their own topics and tables.
-    fileParallelism: false,
+    // kafkajs 2.2.4 schedules a negative timeout on Node 24; Node clamps it to 1 ms and warns each time.
+    execArgv: ['--disable-warning=TimeoutNegativeWarning'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['src/**/*.spec.ts', 'test/**/*.spec.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.int-spec.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+          // The files share one broker and emulator (each uses its own topics and tables); running
+          // them one at a time keeps a 2-core machine from turning timing into flakiness.
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 });

@@ -3,10 +3,7 @@ import { z } from 'zod';
 // The single description of every environment variable the service reads.
 // README's configuration table is generated from it (npm run docs:config) and a test keeps them in sync.
 
-const bool = (fallback: boolean) =>
-  z
-    .stringbool({ error: 'must be true or false' })
-    .default(fallback);
+const bool = (fallback: boolean) => z.stringbool({ error: 'must be true or false' }).default(fallback);
 
 const int = (min: number, max: number, fallback: number) =>
   z.coerce
@@ -24,8 +21,7 @@ const topic = (fallback: string) =>
   name(fallback, /^[a-zA-Z0-9._-]{1,249}$/, 'must be 1-249 characters of letters, digits, ".", "_" or "-"');
 
 // BigQuery dataset and table ids: letters, digits and underscores.
-const bigQueryId = (fallback: string) =>
-  name(fallback, /^[A-Za-z0-9_]{1,1024}$/, 'must be letters, digits or "_"');
+const bigQueryId = (fallback: string) => name(fallback, /^[A-Za-z0-9_]{1,1024}$/, 'must be letters, digits or "_"');
 
 const brokerList = z
   .string()
@@ -52,9 +48,7 @@ export const envSchema = z
       .default('info')
       .describe('Lowest log level written.'),
 
-    KAFKA_BROKERS: brokerList
-      .default(['127.0.0.1:9092'])
-      .describe('Comma-separated bootstrap brokers, host:port.'),
+    KAFKA_BROKERS: brokerList.default(['127.0.0.1:9092']).describe('Comma-separated bootstrap brokers, host:port.'),
     KAFKA_CLIENT_ID: name('plays-pipeline', /^[\w.-]{1,255}$/, 'must be letters, digits, ".", "_" or "-"').describe(
       'Kafka client id, shown in broker logs and quotas.',
     ),
@@ -73,7 +67,10 @@ export const envSchema = z
       .optional()
       .describe('SASL mechanism for managed clusters; unset means no SASL.'),
     KAFKA_SASL_USERNAME: z.string().optional().describe('SASL user name (with KAFKA_SASL_MECHANISM).'),
-    KAFKA_SASL_PASSWORD: z.string().optional().describe('SASL password (with KAFKA_SASL_MECHANISM). Secret: never logged.'),
+    KAFKA_SASL_PASSWORD: z
+      .string()
+      .optional()
+      .describe('SASL password (with KAFKA_SASL_MECHANISM). Secret: never logged.'),
 
     BIGQUERY_PROJECT_ID: z
       .string({ error: 'is required: the Google Cloud project that holds the dataset' })
@@ -85,8 +82,15 @@ export const envSchema = z
     BIGQUERY_API_ENDPOINT: z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:9050' })
       .optional()
-      .describe('BigQuery REST endpoint of an emulator; unset means real BigQuery with Application Default Credentials.'),
-    BIGQUERY_LOCATION: z.string().trim().min(1).optional().describe('Dataset location used when the dataset is created (e.g. EU).'),
+      .describe(
+        'BigQuery REST endpoint of an emulator; unset means real BigQuery with Application Default Credentials.',
+      ),
+    BIGQUERY_LOCATION: z
+      .string()
+      .trim()
+      .min(1)
+      .optional()
+      .describe('Dataset location used when the dataset is created (e.g. EU).'),
     BIGQUERY_DATASET: bigQueryId('music').describe('Dataset that holds the plays table.'),
     BIGQUERY_TABLE: bigQueryId('tony_allen_plays').describe('Table the plays are written to.'),
     GOOGLE_APPLICATION_CREDENTIALS: z
@@ -94,7 +98,9 @@ export const envSchema = z
       .trim()
       .min(1)
       .optional()
-      .describe('Path to a service-account key file; unset means Application Default Credentials. Secret: never logged.'),
+      .describe(
+        'Path to a service-account key file; unset means Application Default Credentials. Secret: never logged.',
+      ),
   })
   .superRefine((env, ctx) => {
     if (env.KAFKA_SASL_MECHANISM && !(env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD)) {
@@ -109,4 +115,7 @@ export const envSchema = z
 export type Env = z.infer<typeof envSchema>;
 
 /** Variables whose values must never appear in logs or error messages. */
-export const SECRET_VARIABLES: ReadonlySet<keyof Env> = new Set(['KAFKA_SASL_PASSWORD', 'GOOGLE_APPLICATION_CREDENTIALS']);
+export const SECRET_VARIABLES: ReadonlySet<keyof Env> = new Set([
+  'KAFKA_SASL_PASSWORD',
+  'GOOGLE_APPLICATION_CREDENTIALS',
+]);

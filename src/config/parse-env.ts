@@ -3,7 +3,9 @@ import { envSchema, SECRET_VARIABLES, type Env } from './env.schema.js';
 /** Thrown when the environment does not satisfy the schema; lists every bad variable at once. */
 export class ConfigValidationError extends Error {
   constructor(readonly problems: readonly string[]) {
-    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
     this.name = 'ConfigValidationError';
   }
 }
@@ -21,7 +23,11 @@ export function parseEnv(raw: Record<string, string | undefined>): Env {
     const variable = String(issue.path[0] ?? '(environment)');
     const value = present[variable];
     const shown =
-      value === undefined ? '' : SECRET_VARIABLES.has(variable as keyof Env) ? ' (value hidden)' : ` (got ${JSON.stringify(value)})`;
+      value === undefined
+        ? ''
+        : SECRET_VARIABLES.has(variable as keyof Env)
+          ? ' (value hidden)'
+          : ` (got ${JSON.stringify(value)})`;
     return `${variable} ${issue.message}${shown}`;
   });
   throw new ConfigValidationError(problems);

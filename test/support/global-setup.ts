@@ -1,1 +1,32 @@
-export default async function setup() {}
+import type { TestProject } from 'vitest/node';
+import { depsDown, depsUp, type DepsEnv } from './deps.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    deps: DepsEnv & { managed: boolean };
+  }
+}
+
+/**
+ * Integration tests run against a real Kafka broker and BigQuery emulator: the ones named by
+ * KAFKA_BROKERS and BIGQUERY_API_ENDPOINT when both are set (e.g. a docker-compose stack), otherwise
+ * the tests' own deps:up instance, started here and stopped afterwards. Nothing is ever skipped:
+ * if the dependencies cannot be reached, the run fails.
+ */
+export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+  const { KAFKA_BROKERS, BIGQUERY_API_ENDPOINT, BIGQUERY_PROJECT_ID } = process.env;
+  if (KAFKA_BROKERS && BIGQUERY_API_ENDPOINT) {
+    project.provide('deps', {
+      KAFKA_BROKERS,
+      BIGQUERY_API_ENDPOINT,
+      BIGQUERY_PROJECT_ID: BIGQUERY_PROJECT_ID ?? 'plays-test',
+      managed: false,
+    });
+    return undefined;
+  }
+  const env = await depsUp();
+  project.provide('deps', { ...env, managed: true });
+  return async () => {
+    await depsDown();
+  };
+}

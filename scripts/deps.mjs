@@ -1,0 +1,476 @@
+#!/usr/bin/env node
+// Local dependencies without Docker: a single-node KRaft Apache Kafka broker (jars from Maven
+// Central) and a BigQuery emulator (from a public package registry), on loopback.
+//
+//   node scripts/deps.mjs up     [--dir .deps] [--kafka-port 9092] [--emulator-port 9050] [--project-id plays-local]
+//   node scripts/deps.mjs down   [--dir .deps]
+//   node scripts/deps.mjs stop   kafka|emulator [--dir .deps]   (keeps its data; for outage tests)
+//   node scripts/deps.mjs start  kafka|emulator [--dir .deps]
+//   node scripts/deps.mjs status [--dir .deps]
+//
+// `up` is idempotent, waits until both really answer, then prints NAME=value settings for the app on
+// stdout (progress goes to stderr). `down` stops only the processes this folder's pid files name, and
+// only if they still are the processes it started.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cacheDir = path.join(root, '.cache');
+
+// Kafka's version is pinned here; override with KAFKA_VERSION=4.x.y for a one-off try.
+const KAFKA_VERSION = process.env.KAFKA_VERSION || '4.4.0';
+// The emulator's version is pinned in deps/bigquery-emulator/go.mod.
+const EMULATOR = 'github.com/goccy/bigquery-emulator';
+
+const log = (message) => process.stderr.write(`deps: ${message}\n`);
+
+class DepsError extends Error {}
+
+// ---------------------------------------------------------------------------------------------
+// Settings and state folder
+
+function readSettings(dir, flags) {
+  const file = path.join(dir, 'settings.json');
+  const saved = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+  const pick = (flag, key, fallback) => (flag !== undefined ? flag : (saved[key] ?? fallback));
+  const settings = {
+    kafkaPort: Number(pick(flags['kafka-port'], 'kafkaPort', 9092)),
+    controllerPort: Number(pick(flags['controller-port'], 'controllerPort', undefined)),
+    emulatorPort: Number(pick(flags['emulator-port'], 'emulatorPort', 9050)),
+    emulatorGrpcPort: Number(pick(flags['emulator-grpc-port'], 'emulatorGrpcPort', undefined)),
+    projectId: pick(flags['project-id'], 'projectId', 'plays-local'),
+  };
+  if (!Number.isInteger(settings.controllerPort)) settings.controllerPort = settings.kafkaPort + 1;
+  if (!Number.isInteger(settings.emulatorGrpcPort)) settings.emulatorGrpcPort = settings.emulatorPort + 10;
+  return settings;
+}
+
+function saveSettings(dir, settings) {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'settings.json'), JSON.stringify(settings, null, 2) + '\n');
+}
+
+function appEnv(settings) {
+  return {
+    KAFKA_BROKERS: `127.0.0.1:${settings.kafkaPort}`,
+    BIGQUERY_API_ENDPOINT: `http://127.0.0.1:${settings.emulatorPort}`,
+    BIGQUERY_PROJECT_ID: settings.projectId,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes: pid files, ownership, stopping
+
+const pidFile = (dir, name) => path.join(dir, `${name}.pid`);
+
+function cmdline(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** The pid this folder started for `name`, if that process still runs (and still is ours). */
+function ownedPid(dir, name) {
+  const file = pidFile(dir, name);
+  if (!fs.existsSync(file)) return null;
+  const pid = Number(fs.readFileSync(file, 'utf8').trim());
+  const command = Number.isInteger(pid) && pid > 0 ? cmdline(pid) : null;
+  // Every process we start carries the state folder's path in its command line.
+  if (command && command.includes(path.resolve(dir))) return pid;
+  fs.rmSync(file, { force: true });
+  return null;
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return cmdline(pid) !== null;
+  } catch {
+    return false;
+  }
+}
+
+async function stopProcess(dir, name, timeoutMs = 30_000) {
+  const pid = ownedPid(dir, name);
+  if (pid === null) return false;
+  log(`stopping ${name} (pid ${pid})`);
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(pid)) {
+    log(`${name} did not stop within ${timeoutMs / 1000}s; killing it`);
+    process.kill(pid, 'SIGKILL');
+    while (isAlive(pid)) await sleep(50);
+  }
+  fs.rmSync(pidFile(dir, name), { force: true });
+  return true;
+}
+
+function startProcess(dir, name, command, args, options = {}) {
+  const logPath = path.join(dir, `${name}.log`);
+  const out = fs.openSync(logPath, 'a');
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? dir,
+    env: { ...process.env, ...options.env },
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  fs.closeSync(out);
+  child.unref();
+  fs.writeFileSync(pidFile(dir, name), `${child.pid}\n`);
+  return { pid: child.pid, logPath };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function tail(file, lines = 30) {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function portInUse(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function waitFor(what, pid, logPaths, timeoutMs, probe) {
+  const logs = () =>
+    [logPaths]
+      .flat()
+      .map((file) => `Last lines of ${file}:\n${tail(file)}`)
+      .join('\n');
+  const deadline = Date.now() + timeoutMs;
+  let lastError = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) throw new DepsError(`${what} exited during start-up.\n${logs()}`);
+    try {
+      if (await probe()) return;
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(250);
+  }
+  throw new DepsError(`${what} did not answer within ${timeoutMs / 1000}s (${lastError}).\n${logs()}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prerequisites
+
+function requireTool(command, args, hint, check = () => true) {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
+  if (result.error || result.status !== 0 || !check(output)) throw new DepsError(hint);
+  return output;
+}
+
+function javaCommand() {
+  const java = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+  requireTool(
+    java,
+    ['-version'],
+    'Java 17 or newer is needed for the Kafka broker: install a JDK 17+ (e.g. apt-get install openjdk-17-jdk-headless) or set JAVA_HOME',
+    (out) => {
+      const match = /version "(\d+)/.exec(out);
+      return match !== null && Number(match[1]) >= 17;
+    },
+  );
+  return java;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kafka
+
+function kafkaLibs() {
+  const libs = path.join(cacheDir, `kafka-${KAFKA_VERSION}`, 'libs');
+  const marker = path.join(libs, '.complete');
+  if (fs.existsSync(marker)) return libs;
+  requireTool(
+    'mvn',
+    ['-v'],
+    'Maven is needed to fetch the Kafka broker from Maven Central: install it (e.g. apt-get install maven)',
+  );
+  log(`fetching Apache Kafka ${KAFKA_VERSION} from Maven Central (once; cached in .cache/)`);
+  fs.rmSync(libs, { recursive: true, force: true });
+  const result = spawnSync(
+    'mvn',
+    [
+      '-q',
+      '-B',
+      '-f',
+      path.join(root, 'deps/kafka/pom.xml'),
+      `-Dkafka.version=${KAFKA_VERSION}`,
+      `-Dkafka.libs.dir=${libs}`,
+      'dependency:copy-dependencies',
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  if (result.status !== 0)
+    throw new DepsError(
+      `Maven could not fetch Apache Kafka ${KAFKA_VERSION} (exit ${result.status}); see its output above`,
+    );
+  fs.writeFileSync(marker, `${KAFKA_VERSION}\n`);
+  return libs;
+}
+
+function kafkaJvmArgs(dir, libs) {
+  return [
+    '-Xms256m',
+    '-Xmx512m',
+    '-XX:+UseG1GC',
+    '-XX:MaxGCPauseMillis=20',
+    // C1 only: the broker starts in ~3 s instead of ~8 s on a busy 2-core machine.
+    '-XX:TieredStopAtLevel=1',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${path.join(root, 'deps/kafka/log4j2.xml')}`,
+    `-Dkafka.logs.dir=${path.join(dir, 'kafka')}`,
+    `-Dplays.deps.dir=${path.resolve(dir)}`,
+    '-cp',
+    `${libs}/*`,
+  ];
+}
+
+function prepareKafka(dir, settings, java, libs) {
+  const kafkaDir = path.join(dir, 'kafka');
+  const dataDir = path.join(kafkaDir, 'data');
+  const properties = path.join(kafkaDir, 'server.properties');
+  fs.mkdirSync(kafkaDir, { recursive: true });
+  const template = fs.readFileSync(path.join(root, 'deps/kafka/server.properties.template'), 'utf8');
+  fs.writeFileSync(
+    properties,
+    template
+      .replaceAll('@PORT@', String(settings.kafkaPort))
+      .replaceAll('@CONTROLLER_PORT@', String(settings.controllerPort))
+      .replaceAll('@LOG_DIR@', dataDir),
+  );
+  if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
+    const format = spawnSync(
+      java,
+      [
+        ...kafkaJvmArgs(dir, libs),
+        'kafka.tools.StorageTool',
+        'format',
+        '-t',
+        randomUUID().replaceAll('-', '').slice(0, 22),
+        '-c',
+        properties,
+        '--ignore-formatted',
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
+    if (format.status !== 0)
+      throw new DepsError(`formatting Kafka's storage failed:\n${format.stdout}${format.stderr}`);
+  }
+  return properties;
+}
+
+// The JVM's own output (kafka.log) and the broker's log4j2 log.
+const kafkaLogs = (dir) => [path.join(dir, 'kafka.log'), path.join(dir, 'kafka', 'server.log')];
+
+async function kafkaAnswers(settings) {
+  const { Kafka, logLevel } = await import('kafkajs');
+  const admin = new Kafka({
+    clientId: 'plays-pipeline-deps',
+    brokers: [`127.0.0.1:${settings.kafkaPort}`],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+    connectionTimeout: 1000,
+  }).admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+async function startKafka(dir, settings) {
+  const running = ownedPid(dir, 'kafka');
+  if (running !== null) {
+    await waitFor('Kafka', running, kafkaLogs(dir), 60_000, () => kafkaAnswers(settings));
+    return false;
+  }
+  const java = javaCommand();
+  const libs = kafkaLibs();
+  for (const port of [settings.kafkaPort, settings.controllerPort]) {
+    if (await portInUse(port))
+      throw new DepsError(
+        `port ${port} is already in use by another process; choose others with --kafka-port/--controller-port`,
+      );
+  }
+  const properties = prepareKafka(dir, settings, java, libs);
+  log(`starting Apache Kafka ${KAFKA_VERSION} on 127.0.0.1:${settings.kafkaPort}`);
+  const { pid } = startProcess(dir, 'kafka', java, [...kafkaJvmArgs(dir, libs), 'kafka.Kafka', properties]);
+  await waitFor('Kafka', pid, kafkaLogs(dir), 90_000, () => kafkaAnswers(settings));
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// BigQuery emulator
+
+// Built from deps/bigquery-emulator/go.mod (pinned, checked by go.sum); cached per pin.
+function emulatorBinary() {
+  const moduleDir = path.join(root, 'deps/bigquery-emulator');
+  const pin = createHash('sha256')
+    .update(fs.readFileSync(path.join(moduleDir, 'go.mod')))
+    .update(fs.readFileSync(path.join(moduleDir, 'go.sum')))
+    .digest('hex')
+    .slice(0, 12);
+  const binary = path.join(cacheDir, `bigquery-emulator-${pin}`, 'bigquery-emulator');
+  if (fs.existsSync(binary)) return binary;
+  requireTool(
+    'go',
+    ['version'],
+    'Go 1.25+ is needed to build the BigQuery emulator from the Go module proxy: install it (e.g. apt-get install golang-1.25, or go.dev/dl)',
+  );
+  log(`building ${EMULATOR} with go build (once, a few minutes; cached in .cache/)`);
+  const result = spawnSync('go', ['build', '-trimpath', '-o', binary, `${EMULATOR}/cmd/bigquery-emulator`], {
+    cwd: moduleDir,
+    env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (result.status !== 0 || !fs.existsSync(binary))
+    throw new DepsError(`go build of the BigQuery emulator failed (exit ${result.status}); see its output above`);
+  return binary;
+}
+
+async function emulatorAnswers(settings) {
+  const response = await fetch(
+    `http://127.0.0.1:${settings.emulatorPort}/bigquery/v2/projects/${settings.projectId}/datasets`,
+    {
+      signal: AbortSignal.timeout(2000),
+    },
+  );
+  return response.ok;
+}
+
+async function startEmulator(dir, settings) {
+  const running = ownedPid(dir, 'emulator');
+  if (running !== null) {
+    await waitFor('the BigQuery emulator', running, path.join(dir, 'emulator.log'), 30_000, () =>
+      emulatorAnswers(settings),
+    );
+    return false;
+  }
+  const binary = emulatorBinary();
+  for (const port of [settings.emulatorPort, settings.emulatorGrpcPort]) {
+    if (await portInUse(port))
+      throw new DepsError(
+        `port ${port} is already in use by another process; choose others with --emulator-port/--emulator-grpc-port`,
+      );
+  }
+  const dataDir = path.join(path.resolve(dir), 'emulator');
+  fs.mkdirSync(dataDir, { recursive: true });
+  log(`starting the BigQuery emulator (${EMULATOR}) on 127.0.0.1:${settings.emulatorPort}`);
+  const { pid, logPath } = startProcess(dir, 'emulator', binary, [
+    `--project=${settings.projectId}`,
+    '--host=127.0.0.1',
+    `--port=${settings.emulatorPort}`,
+    `--grpc-port=${settings.emulatorGrpcPort}`,
+    `--database=${path.join(dataDir, 'bigquery.db')}`,
+    '--log-level=warn',
+  ]);
+  await waitFor('the BigQuery emulator', pid, logPath, 60_000, () => emulatorAnswers(settings));
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+const services = {
+  kafka: { start: startKafka },
+  emulator: { start: startEmulator },
+};
+
+async function up(dir, settings) {
+  saveSettings(dir, settings);
+  try {
+    // Fetch both first (the slow, network part), then start them side by side.
+    await Promise.all([startKafka(dir, settings), startEmulator(dir, settings)]);
+  } catch (error) {
+    await down(dir);
+    throw error;
+  }
+  const env = appEnv(settings);
+  const lines = Object.entries(env).map(([key, value]) => `${key}=${value}`);
+  fs.writeFileSync(path.join(dir, 'env'), lines.join('\n') + '\n');
+  log(`ready: logs and pids in ${path.relative(process.cwd(), dir) || '.'}/ (kafka.log, emulator.log)`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function down(dir) {
+  const stopped = [];
+  for (const name of Object.keys(services)) {
+    if (await stopProcess(dir, name)) stopped.push(name);
+  }
+  log(stopped.length ? `stopped ${stopped.join(' and ')}` : 'nothing was running');
+}
+
+function status(dir) {
+  for (const name of Object.keys(services)) {
+    const pid = ownedPid(dir, name);
+    process.stdout.write(`${name}: ${pid === null ? 'stopped' : `running (pid ${pid})`}\n`);
+  }
+}
+
+async function main() {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: {
+      dir: { type: 'string', default: path.join(root, '.deps') },
+      'kafka-port': { type: 'string' },
+      'controller-port': { type: 'string' },
+      'emulator-port': { type: 'string' },
+      'emulator-grpc-port': { type: 'string' },
+      'project-id': { type: 'string' },
+    },
+  });
+  const [command, service] = positionals;
+  const dir = path.resolve(values.dir);
+  const settings = readSettings(dir, values);
+  switch (command) {
+    case 'up':
+      return up(dir, settings);
+    case 'down':
+      return down(dir);
+    case 'status':
+      return status(dir);
+    case 'stop':
+    case 'start': {
+      if (!(service in services)) throw new DepsError(`usage: deps.mjs ${command} kafka|emulator [--dir DIR]`);
+      if (command === 'stop') return void (await stopProcess(dir, service));
+      saveSettings(dir, settings);
+      return void (await services[service].start(dir, settings));
+    }
+    default:
+      throw new DepsError(
+        'usage: deps.mjs up|down|status|stop NAME|start NAME [--dir DIR] [--kafka-port N] [--emulator-port N] [--project-id ID]',
+      );
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  if (!(error instanceof DepsError)) throw error;
+  process.stderr.write(`deps: ${error.message}\n`);
+  process.exit(1);
+}

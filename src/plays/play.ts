@@ -1,0 +1,184 @@
+// A play: one `song_completed` event, as the original producers send it (plus an optional event_id).
+//
+//   {"user_id": 45213, "artist": "tony-allen", "song_id": 3, "song_name": "kindness",
+//    "event_type": "song_completed", "timestamp": "2022-11-03 07:22:13"}
+//
+// Unknown extra fields are ignored, so producers can add fields without breaking the pipeline.
+
+export interface Play {
+  user_id: number;
+  artist: string;
+  song_id: number;
+  song_name: string;
+  event_type: 'song_completed';
+  /** UTC, ISO-8601 with up to microsecond precision (BigQuery's). */
+  timestamp: string;
+  event_id?: string;
+}
+
+/** Why a message is not a play: the dead-letter topic's reason header. */
+export type InvalidReason =
+  | 'tombstone'
+  | 'not_utf8'
+  | 'not_json'
+  | 'not_object'
+  | 'missing_field'
+  | 'wrong_type'
+  | 'bad_event_type'
+  | 'bad_id'
+  | 'empty_string'
+  | 'string_too_long'
+  | 'bad_timestamp'
+  | 'timestamp_out_of_range';
+
+export type Decoded = { ok: true; play: Play } | { ok: false; reason: InvalidReason; detail: string };
+
+/** Longest artist or song name kept; longer ones are a producer bug, not a song. */
+export const MAX_NAME_LENGTH = 1024;
+/** BigQuery's insertId limit; event_id becomes the insertId. */
+export const MAX_EVENT_ID_LENGTH = 128;
+
+const DAY_MS = 86_400_000;
+// BigQuery streams into a day-partitioned table only rows between ~5 years ago and ~1 year ahead.
+const STREAMING_PAST_MS = 5 * 365 * DAY_MS;
+const STREAMING_FUTURE_MS = 365 * DAY_MS;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const invalid = (reason: InvalidReason, detail: string): Decoded => ({ ok: false, reason, detail });
+
+/** Decodes one Kafka message value into a play, or says precisely why it is not one. */
+export function decodePlay(value: Buffer | null, now: number = Date.now()): Decoded {
+  if (value === null) return invalid('tombstone', 'the message has no value (a tombstone)');
+
+  let text: string;
+  try {
+    text = utf8.decode(value);
+  } catch {
+    return invalid('not_utf8', 'the value is not valid UTF-8');
+  }
+
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    return invalid('not_json', `the value is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return invalid(
+      'not_object',
+      `the value is JSON ${data === null ? 'null' : Array.isArray(data) ? 'array' : typeof data}, not an object`,
+    );
+  }
+  const fields = data as Record<string, unknown>;
+
+  for (const field of ['user_id', 'artist', 'song_id', 'song_name', 'event_type', 'timestamp'] as const) {
+    if (fields[field] === undefined) return invalid('missing_field', `"${field}" is missing`);
+  }
+  const { user_id, artist, song_id, song_name, event_type, timestamp, event_id } = fields;
+
+  for (const [field, id] of [
+    ['user_id', user_id],
+    ['song_id', song_id],
+  ] as const) {
+    if (typeof id !== 'number') return invalid('wrong_type', `"${field}" must be a number, got ${describe(id)}`);
+    if (!Number.isSafeInteger(id) || id < 0)
+      return invalid('bad_id', `"${field}" must be a non-negative whole number, got ${id}`);
+  }
+  const strings: [string, unknown, number][] = [
+    ['artist', artist, MAX_NAME_LENGTH],
+    ['song_name', song_name, MAX_NAME_LENGTH],
+  ];
+  if (event_id !== undefined) strings.push(['event_id', event_id, MAX_EVENT_ID_LENGTH]);
+  for (const [field, name, max] of strings) {
+    if (typeof name !== 'string') return invalid('wrong_type', `"${field}" must be a string, got ${describe(name)}`);
+    if (name.trim().length === 0) return invalid('empty_string', `"${field}" is empty`);
+    if (name.length > max) return invalid('string_too_long', `"${field}" is ${name.length} characters; at most ${max}`);
+  }
+  if (typeof event_type !== 'string')
+    return invalid('wrong_type', `"event_type" must be a string, got ${describe(event_type)}`);
+  if (event_type !== 'song_completed')
+    return invalid(
+      'bad_event_type',
+      `"event_type" must be "song_completed", got ${JSON.stringify(event_type.slice(0, 64))}`,
+    );
+  if (typeof timestamp !== 'string')
+    return invalid('wrong_type', `"timestamp" must be a string, got ${describe(timestamp)}`);
+
+  const parsed = parseTimestamp(timestamp);
+  if (parsed === null) {
+    return invalid(
+      'bad_timestamp',
+      `"timestamp" ${JSON.stringify(timestamp.slice(0, 64))} is not "YYYY-MM-DD HH:MM:SS" (UTC) or ISO-8601 with a zone`,
+    );
+  }
+  if (parsed.ms < now - STREAMING_PAST_MS || parsed.ms > now + STREAMING_FUTURE_MS) {
+    return invalid(
+      'timestamp_out_of_range',
+      `"timestamp" ${parsed.iso} is outside BigQuery's streaming window (5 years back, 1 year ahead)`,
+    );
+  }
+
+  const play: Play = {
+    user_id: user_id as number,
+    artist: artist as string,
+    song_id: song_id as number,
+    song_name: song_name as string,
+    event_type,
+    timestamp: parsed.iso,
+  };
+  if (event_id !== undefined) play.event_id = event_id as string;
+  return { ok: true, play };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'string'
+    ? `the string ${JSON.stringify(value.slice(0, 32))}`
+    : `${typeof value} ${JSON.stringify(value)}`.slice(0, 64);
+}
+
+// "2022-11-03 07:22:13" (the original, UTC) or ISO-8601 with a zone: "2022-11-03T07:22:13.5+01:00".
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})(?:( )|T)(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/** Parses a play timestamp to UTC; null when it is not one of the accepted forms or not a real time. */
+export function parseTimestamp(text: string): { ms: number; iso: string } | null {
+  const match = TIMESTAMP.exec(text);
+  if (match === null) return null;
+  const [, y, mo, d, space, h, mi, s, fraction = '', zone] = match;
+  // The original's space-separated form has no zone and means UTC; the ISO "T" form must carry one.
+  if (space === undefined && zone === undefined) return null;
+  const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const local = Date.UTC(year, month - 1, day, hour, minute, second);
+  const check = new Date(local);
+  if (
+    check.getUTCFullYear() !== year ||
+    check.getUTCMonth() !== month - 1 ||
+    check.getUTCDate() !== day ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  )
+    return null;
+
+  let offsetMinutes = 0;
+  if (zone !== undefined && zone !== 'Z') {
+    const digits = zone.replace(':', '');
+    const zoneHours = Number(digits.slice(1, 3));
+    const zoneMinutes = Number(digits.slice(3, 5));
+    if (zoneHours > 23 || zoneMinutes > 59) return null;
+    offsetMinutes = (zone.startsWith('-') ? -1 : 1) * (zoneHours * 60 + zoneMinutes);
+  }
+  const ms = local - offsetMinutes * 60_000;
+  const micros = fraction.padEnd(6, '0').slice(0, 6);
+  const iso = `${new Date(ms).toISOString().slice(0, 19)}.${micros}Z`;
+  return { ms: ms + Number(micros.slice(0, 3)), iso };
+}
