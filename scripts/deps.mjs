@@ -24,8 +24,8 @@ const cacheDir = path.join(root, '.cache');
 
 // Kafka's version is pinned here; override with KAFKA_VERSION=4.x.y for a one-off try.
 const KAFKA_VERSION = process.env.KAFKA_VERSION || '4.4.0';
-// The emulator's version is pinned in deps/bigquery-emulator/go.mod.
-const EMULATOR = 'github.com/goccy/bigquery-emulator';
+// The emulator and its dependencies are pinned in deps/bigquery-emulator/requirements.txt.
+const EMULATOR = 'local-bigquery 0.3.2';
 
 const log = (message) => process.stderr.write(`deps: ${message}\n`);
 
@@ -326,30 +326,60 @@ async function startKafka(dir, settings) {
 // ---------------------------------------------------------------------------------------------
 // BigQuery emulator
 
-// Built from deps/bigquery-emulator/go.mod (pinned, checked by go.sum); cached per pin.
-function emulatorBinary() {
-  const moduleDir = path.join(root, 'deps/bigquery-emulator');
-  const pin = createHash('sha256')
-    .update(fs.readFileSync(path.join(moduleDir, 'go.mod')))
-    .update(fs.readFileSync(path.join(moduleDir, 'go.sum')))
-    .digest('hex')
-    .slice(0, 12);
-  const binary = path.join(cacheDir, `bigquery-emulator-${pin}`, 'bigquery-emulator');
-  if (fs.existsSync(binary)) return binary;
-  requireTool(
-    'go',
-    ['version'],
-    'Go 1.25+ is needed to build the BigQuery emulator from the Go module proxy: install it (e.g. apt-get install golang-1.25, or go.dev/dl)',
+// local-bigquery (PyPI), pinned with all its dependencies in deps/bigquery-emulator/requirements.txt,
+// installed into a virtualenv under .cache/ keyed by that file's hash. It needs Python 3.13.
+const emulatorDir = path.join(root, 'deps/bigquery-emulator');
+
+function python313() {
+  const candidates = [
+    process.env.PLAYS_PYTHON,
+    'python3.13',
+    ...['/root/.pyenv/versions', path.join(process.env.HOME ?? '', '.pyenv/versions')].flatMap((base) =>
+      fs.existsSync(base)
+        ? fs
+            .readdirSync(base)
+            .filter((version) => version.startsWith('3.13'))
+            .map((version) => path.join(base, version, 'bin', 'python3'))
+        : [],
+    ),
+    'python3',
+  ].filter(Boolean);
+  for (const candidate of candidates) {
+    const probe = spawnSync(candidate, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], {
+      encoding: 'utf8',
+    });
+    if (probe.status === 0 && probe.stdout.trim() === '3.13') return candidate;
+  }
+  throw new DepsError(
+    'Python 3.13 is needed for the BigQuery emulator (local-bigquery): install it (e.g. pyenv install 3.13, or apt-get install python3.13) or name it with PLAYS_PYTHON=/path/to/python3.13',
   );
-  log(`building ${EMULATOR} with go build (once, a few minutes; cached in .cache/)`);
-  const result = spawnSync('go', ['build', '-trimpath', '-o', binary, `${EMULATOR}/cmd/bigquery-emulator`], {
-    cwd: moduleDir,
-    env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (result.status !== 0 || !fs.existsSync(binary))
-    throw new DepsError(`go build of the BigQuery emulator failed (exit ${result.status}); see its output above`);
-  return binary;
+}
+
+function emulatorInstall() {
+  const requirements = path.join(emulatorDir, 'requirements.txt');
+  const pin = createHash('sha256').update(fs.readFileSync(requirements)).digest('hex').slice(0, 12);
+  const home = path.join(cacheDir, `local-bigquery-${pin}`);
+  const venv = path.join(home, 'venv');
+  const marker = path.join(home, '.complete');
+  if (fs.existsSync(marker)) return { home, command: path.join(venv, 'bin', 'local-bigquery') };
+  const python = python313();
+  log(`installing ${EMULATOR} into .cache/ (once, about a minute)`);
+  fs.rmSync(home, { recursive: true, force: true });
+  const steps = [
+    [python, ['-m', 'venv', venv]],
+    [path.join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', '-r', requirements]],
+    [path.join(venv, 'bin', 'python'), [path.join(emulatorDir, 'install_extensions.py')]],
+  ];
+  for (const [command, args] of steps) {
+    const result = spawnSync(command, args, {
+      env: { ...process.env, HOME: home },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    if (result.status !== 0)
+      throw new DepsError(`installing the BigQuery emulator failed at: ${path.basename(command)} ${args.join(' ')}`);
+  }
+  fs.writeFileSync(marker, `${pin}\n`);
+  return { home, command: path.join(venv, 'bin', 'local-bigquery') };
 }
 
 async function emulatorAnswers(settings) {
@@ -370,7 +400,7 @@ async function startEmulator(dir, settings) {
     );
     return false;
   }
-  const binary = emulatorBinary();
+  const { home, command } = emulatorInstall();
   for (const port of [settings.emulatorPort, settings.emulatorGrpcPort]) {
     if (await portInUse(port))
       throw new DepsError(
@@ -380,14 +410,21 @@ async function startEmulator(dir, settings) {
   const dataDir = path.join(path.resolve(dir), 'emulator');
   fs.mkdirSync(dataDir, { recursive: true });
   log(`starting the BigQuery emulator (${EMULATOR}) on 127.0.0.1:${settings.emulatorPort}`);
-  const { pid, logPath } = startProcess(dir, 'emulator', binary, [
-    `--project=${settings.projectId}`,
-    '--host=127.0.0.1',
-    `--port=${settings.emulatorPort}`,
-    `--grpc-port=${settings.emulatorGrpcPort}`,
-    `--database=${path.join(dataDir, 'bigquery.db')}`,
-    '--log-level=warn',
-  ]);
+  // HOME is where DuckDB finds the extensions installed with the emulator.
+  const { pid, logPath } = startProcess(
+    dir,
+    'emulator',
+    command,
+    [
+      'serve',
+      '--host=127.0.0.1',
+      `--port=${settings.emulatorPort}`,
+      `--grpc-port=${settings.emulatorGrpcPort}`,
+      `--project=${settings.projectId}`,
+      `--data-dir=${dataDir}`,
+    ],
+    { env: { HOME: home } },
+  );
   await waitFor('the BigQuery emulator', pid, logPath, 60_000, () => emulatorAnswers(settings));
   return true;
 }

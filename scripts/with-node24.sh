@@ -13,6 +13,12 @@ if [ "$have_major" != "${want%%.*}" ]; then
     exit 1
   fi
   dir="$root/.cache/node-$want"
+  # The node package's install script fetches the binary with Node itself, which knows only the
+  # CA bundle npm was told about when NODE_EXTRA_CA_CERTS says so (it hangs otherwise).
+  if [ -z "${NODE_EXTRA_CA_CERTS:-}" ]; then
+    cafile="$(npm config get cafile 2>/dev/null || true)"
+    if [ -n "$cafile" ] && [ "$cafile" != null ] && [ "$cafile" != undefined ] && [ -f "$cafile" ]; then export NODE_EXTRA_CA_CERTS="$cafile"; fi
+  fi
   if [ ! -x "$dir/node_modules/node/bin/node" ]; then
     echo "plays-pipeline: found Node ${have_major}, fetching Node $want from the npm registry into .cache/ (once)" >&2
     npm install --prefix "$dir" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "node@$want" >&2

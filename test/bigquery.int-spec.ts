@@ -68,4 +68,39 @@ describe('BigQuery emulator (deps:up)', () => {
       { song_name: 'kindness', plays: 1, first_user: 20_003 },
     ]);
   });
+
+  it('answers insertAll like BigQuery: per-row invalid and stopped errors, insertId deduplication', async () => {
+    const [table] = await bigquery.dataset(datasetId).createTable('semantics', { schema });
+    const row = (insertId: string, song_id: unknown) => ({
+      insertId,
+      json: {
+        user_id: 1,
+        artist: 'tony-allen',
+        song_id,
+        song_name: 'lady',
+        event_type: 'song_completed',
+        timestamp: new Date().toISOString(),
+      },
+    });
+
+    const [response] = (await table.request({
+      method: 'POST',
+      uri: '/insertAll',
+      json: { rows: [row('a', 1), row('b', 'not-a-number'), row('c', 3)] },
+    })) as unknown as [{ insertErrors?: { index: number; errors: { reason: string }[] }[] }];
+    const reasons = (response.insertErrors ?? []).map((e) => [e.index, e.errors[0]?.reason]);
+    expect(reasons.sort()).toEqual([
+      [0, 'stopped'],
+      [1, 'invalid'],
+      [2, 'stopped'],
+    ]);
+
+    // The same insertIds again, twice: BigQuery keeps one row per insertId.
+    await table.insert([row('a', 1), row('c', 3)], { raw: true });
+    await table.insert([row('a', 1), row('c', 3)], { raw: true });
+    const [[count]] = (await bigquery.query(
+      `SELECT COUNT(*) AS n FROM \`${BIGQUERY_PROJECT_ID}.${datasetId}.semantics\``,
+    )) as [[{ n: number }]];
+    expect(count.n).toBe(2);
+  });
 });
