@@ -3,7 +3,12 @@ import type { Env } from '../config/env.schema.js';
 
 export type KafkaSettings = Pick<
   Env,
-  'KAFKA_BROKERS' | 'KAFKA_CLIENT_ID' | 'KAFKA_SSL' | 'KAFKA_SASL_MECHANISM' | 'KAFKA_SASL_USERNAME' | 'KAFKA_SASL_PASSWORD'
+  | 'KAFKA_BROKERS'
+  | 'KAFKA_CLIENT_ID'
+  | 'KAFKA_SSL'
+  | 'KAFKA_SASL_MECHANISM'
+  | 'KAFKA_SASL_USERNAME'
+  | 'KAFKA_SASL_PASSWORD'
 >;
 
 /** kafkajs client settings shared by the consumer, the dead-letter producer and the simulator. */
