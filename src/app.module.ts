@@ -1,8 +1,15 @@
-import { Module } from '@nestjs/common';
-import { AppConfigModule } from './config/config.module.js';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { AppConfig, AppConfigModule } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
+import { IngestModule } from './ingest/ingest.module.js';
 
-@Module({
-  imports: [AppConfigModule, HealthModule],
-})
-export class AppModule {}
+@Module({})
+export class AppModule {
+  /** The app for this configuration: the ingest only when INGEST_ENABLED. */
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [AppConfigModule.forRoot(config), HealthModule, ...(config.INGEST_ENABLED ? [IngestModule] : [])],
+    };
+  }
+}

@@ -12,8 +12,8 @@ export type BigQuerySettings = Pick<
  * GOOGLE_APPLICATION_CREDENTIALS names) or, when BIGQUERY_API_ENDPOINT is set, at an emulator,
  * which needs no credentials: the pass-through auth client sends none and looks none up.
  */
-export function createBigQuery(settings: BigQuerySettings): BigQuery {
-  const common = { projectId: settings.BIGQUERY_PROJECT_ID, location: settings.BIGQUERY_LOCATION };
+export function createBigQuery(settings: BigQuerySettings, options: { autoRetry?: boolean } = {}): BigQuery {
+  const common = { projectId: settings.BIGQUERY_PROJECT_ID, location: settings.BIGQUERY_LOCATION, ...options };
   if (settings.BIGQUERY_API_ENDPOINT) {
     return new BigQuery({
       ...common,

@@ -1,4 +1,4 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Module, type DynamicModule } from '@nestjs/common';
 import type { Env } from './env.schema.js';
 import { parseEnv } from './parse-env.js';
 
@@ -17,8 +17,10 @@ export function loadConfig(): AppConfig {
 }
 
 @Global()
-@Module({
-  providers: [{ provide: AppConfig, useFactory: loadConfig }],
-  exports: [AppConfig],
-})
-export class AppConfigModule {}
+@Module({})
+export class AppConfigModule {
+  /** Provides the configuration main.ts loaded (tests pass their own). */
+  static forRoot(config: AppConfig): DynamicModule {
+    return { module: AppConfigModule, providers: [{ provide: AppConfig, useValue: config }], exports: [AppConfig] };
+  }
+}

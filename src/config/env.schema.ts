@@ -59,6 +59,12 @@ export const envSchema = z
       .min(1, { error: 'must not be empty' })
       .default('tony-allen-consumer')
       .describe('Consumer group id, used exactly as given.'),
+    KAFKA_DLQ_TOPIC: topic('tony-allen-plays.dlq').describe(
+      'Dead-letter topic: messages that are not valid plays, or that BigQuery rejected, byte for byte with reason headers.',
+    ),
+    INGEST_ENABLED: bool(true).describe(
+      'Consume the topic and write plays to BigQuery (false: e.g. a simulator-only deployment).',
+    ),
     KAFKA_SSL: bool(false).describe('Connect to the brokers over TLS.'),
     KAFKA_SASL_MECHANISM: z
       .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
@@ -93,6 +99,24 @@ export const envSchema = z
       .describe('Dataset location used when the dataset is created (e.g. EU).'),
     BIGQUERY_DATASET: bigQueryId('music').describe('Dataset that holds the plays table.'),
     BIGQUERY_TABLE: bigQueryId('tony_allen_plays').describe('Table the plays are written to.'),
+    BIGQUERY_CREATE_TABLE: bool(true).describe('Create the dataset and table at start-up when they do not exist.'),
+    SINK_BATCH_MAX_ROWS: int(1, 50_000, 500).describe('Rows per insertAll request at most (BigQuery recommends 500).'),
+    SINK_BATCH_MAX_BYTES: int(1_000, 10_000_000, 9_000_000).describe(
+      'Estimated bytes per insertAll request at most (BigQuery refuses requests over 10 MB).',
+    ),
+    SINK_LINGER_MS: int(0, 60_000, 200).describe(
+      'Longest a row waits for its batch to fill before it is written anyway.',
+    ),
+    SINK_MAX_IN_FLIGHT: int(1, 64, 4).describe('insertAll requests under way at once.'),
+    SINK_MAX_BUFFERED_ROWS: int(1, 1_000_000, 10_000).describe(
+      'Rows held in memory (buffered or being written) before consumption pauses.',
+    ),
+    SINK_RETRY_MAX_DELAY_MS: int(100, 600_000, 30_000).describe(
+      'Longest wait between retries of a failed write (exponential backoff with jitter, retried without limit).',
+    ),
+    SHUTDOWN_TIMEOUT_MS: int(1_000, 600_000, 20_000).describe(
+      'On SIGTERM/SIGINT: time to flush, commit and leave the group before exiting anyway.',
+    ),
     GOOGLE_APPLICATION_CREDENTIALS: z
       .string()
       .trim()

@@ -17,14 +17,19 @@ export class OffsetLedger {
     return ledger.take(offset);
   }
 
-  /** Partitions whose commit point moved since the last call, with the offset to commit. */
-  takeCommittable(): { partition: number; offset: string }[] {
+  /** Partitions whose commit point moved past what was last committed, with the offset to commit. */
+  committable(): { partition: number; offset: string }[] {
     const moved: { partition: number; offset: string }[] = [];
     for (const [partition, ledger] of this.partitions) {
-      const offset = ledger.takeCommittable();
+      const offset = ledger.committable();
       if (offset !== null) moved.push({ partition, offset: offset.toString() });
     }
     return moved;
+  }
+
+  /** Records a successful commit, so it is not sent again. */
+  markCommitted(partition: number, offset: string): void {
+    this.partitions.get(partition)?.markCommitted(BigInt(offset));
   }
 
   /** Forgets partitions this member no longer owns: their late finishes must not be committed. */
@@ -57,7 +62,7 @@ class PartitionLedger {
   private unfinished = 0;
   /** The next offset to commit (one past the last finished run); null until something finished. */
   private commitPoint: bigint | null = null;
-  private lastReported: bigint | null = null;
+  private committed: bigint | null = null;
 
   get pending(): number {
     return this.unfinished;
@@ -92,9 +97,11 @@ class PartitionLedger {
     }
   }
 
-  takeCommittable(): bigint | null {
-    if (this.commitPoint === null || this.commitPoint === this.lastReported) return null;
-    this.lastReported = this.commitPoint;
-    return this.commitPoint;
+  committable(): bigint | null {
+    return this.commitPoint === null || this.commitPoint === this.committed ? null : this.commitPoint;
+  }
+
+  markCommitted(offset: bigint): void {
+    if (this.committed === null || offset > this.committed) this.committed = offset;
   }
 }

@@ -1,4 +1,5 @@
-import type { KafkaConfig, SASLOptions } from 'kafkajs';
+import type { Logger } from '@nestjs/common';
+import { logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Env } from '../config/env.schema.js';
 
 export type KafkaSettings = Pick<
@@ -12,7 +13,7 @@ export type KafkaSettings = Pick<
 >;
 
 /** kafkajs client settings shared by the consumer, the dead-letter producer and the simulator. */
-export function kafkaClientConfig(settings: KafkaSettings, role: string): KafkaConfig {
+export function kafkaClientConfig(settings: KafkaSettings, role: string, logger: Logger): KafkaConfig {
   const { KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: password } = settings;
   // The schema guarantees username and password when a mechanism is set.
   const sasl = mechanism ? ({ mechanism, username: username!, password: password! } as SASLOptions) : undefined;
@@ -22,5 +23,17 @@ export function kafkaClientConfig(settings: KafkaSettings, role: string): KafkaC
     ssl: settings.KAFKA_SSL,
     sasl,
     retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 },
+    logLevel: logLevel.INFO,
+    logCreator: () => (entry) => logKafka(logger, entry),
   };
+}
+
+/** kafkajs' own log lines, through the service's logger at kafkajs' levels. */
+function logKafka(logger: Logger, { level, log }: LogEntry): void {
+  const { message, broker } = log;
+  const text = `${message}${typeof broker === 'string' ? ` (broker ${broker})` : ''}`;
+  if (level === logLevel.ERROR) logger.error(text);
+  else if (level === logLevel.WARN) logger.warn(text);
+  else if (level === logLevel.INFO) logger.log(text);
+  else logger.debug(text);
 }

@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { DeadLettersModule } from '../dead-letters/dead-letters.module.js';
+import { SinkModule } from '../sink/sink.module.js';
+import { PlaysServer } from './plays-server.js';
+
+/** Kafka → plays: the consumer transport, connected by main.ts as the app's microservice. */
+@Module({
+  imports: [SinkModule, DeadLettersModule],
+  providers: [PlaysServer],
+  exports: [PlaysServer],
+})
+export class IngestModule {}

@@ -1,0 +1,171 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { ServerKafka } from '@nestjs/microservices';
+import type { Consumer, EachBatchPayload } from '@nestjs/microservices/external/kafka.interface.js';
+import kafkajs from 'kafkajs';
+import { AppConfig } from '../config/config.module.js';
+import { DeadLetters, type DeadLetter } from '../dead-letters/dead-letters.service.js';
+import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
+import { decodePlay } from '../plays/play.js';
+import type { SourceMessage } from '../plays/source-message.js';
+import { PLAY_SINK, type PlaySink, type SinkRecord } from '../sink/play-sink.js';
+import { OffsetLedger } from './offset-ledger.js';
+
+const COMMIT_INTERVAL_MS = 500;
+
+/** What the consumer is doing, for readiness and metrics. */
+export interface ConsumerHealth {
+  /** Joined the group and has an assignment. */
+  joined: boolean;
+  crashed: string | null;
+  assigned: number[];
+}
+
+/**
+ * The NestJS Kafka transport for plays: a `ServerKafka` that consumes with kafkajs `eachBatch`
+ * instead of one awaited handler call per message. Each message is decoded into a play (or a dead
+ * letter) and handed to the sink; offsets are committed only up to the first message that is not
+ * yet written or dead-lettered, and only for partitions this member owns.
+ *
+ * Connect it with `app.connectMicroservice({ strategy: app.get(PlaysServer) })`.
+ */
+@Injectable()
+export class PlaysServer extends ServerKafka implements BeforeApplicationShutdown {
+  protected override readonly logger = new Logger(PlaysServer.name);
+  private readonly ledger = new OffsetLedger();
+  private readonly topic: string;
+  private owned = new Set<number>();
+  private joined = false;
+  private crashed: string | null = null;
+  private stopping = false;
+  private activeBatches = 0;
+  private commitTimer: NodeJS.Timeout | undefined;
+  private committing: Promise<void> | null = null;
+
+  constructor(
+    private readonly config: AppConfig,
+    @Inject(PLAY_SINK) private readonly sink: PlaySink,
+    private readonly deadLetters: DeadLetters,
+  ) {
+    const client = kafkaClientConfig(config, 'ingest', new Logger('Kafka'));
+    super({
+      client,
+      // Keep the ids users configured: no "-server" suffix.
+      postfixId: '',
+      consumer: { groupId: config.KAFKA_GROUP_ID, maxWaitTimeInMs: 1_000, allowAutoTopicCreation: true },
+      subscribe: { fromBeginning: true },
+      run: { autoCommit: false },
+    });
+    this.topic = config.KAFKA_TOPIC;
+  }
+
+  get health(): ConsumerHealth {
+    return { joined: this.joined, crashed: this.crashed, assigned: [...this.owned].sort((a, b) => a - b) };
+  }
+
+  override async bindEvents(consumer: Consumer): Promise<void> {
+    const { GROUP_JOIN, CRASH, DISCONNECT, REBALANCING } = consumer.events;
+    consumer.on(GROUP_JOIN, ({ payload }) => {
+      // A new generation: the group redelivers from its committed offsets, so what this member
+      // took before is forgotten and never committed, whoever owns the partition now.
+      this.ledger.clear();
+      this.owned = new Set(payload.memberAssignment[this.topic] ?? []);
+      this.joined = true;
+      this.crashed = null;
+      this.logger.log(`joined group ${payload.groupId}; partitions ${[...this.owned].join(', ') || 'none'}`);
+    });
+    consumer.on(REBALANCING, () => (this.joined = false));
+    consumer.on(DISCONNECT, () => (this.joined = false));
+    consumer.on(CRASH, ({ payload }) => {
+      this.joined = false;
+      this.crashed = payload.error.message;
+      this.logger.error(`consumer crashed (${payload.error.message}); restart: ${payload.restart}`);
+    });
+
+    await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.commitTimer = setInterval(() => void this.commit(), COMMIT_INTERVAL_MS).unref();
+  }
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    this.activeBatches++;
+    try {
+      const records: SinkRecord[] = [];
+      const deadLetters: DeadLetter[] = [];
+      const { topic, partition } = batch;
+      for (const message of batch.messages) {
+        if (this.stopping || !payload.isRunning() || payload.isStale()) break;
+        const source: SourceMessage = {
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key,
+          value: message.value,
+          headers: message.headers ?? {},
+        };
+        const done = this.ledger.take(partition, BigInt(message.offset));
+        const decoded = decodePlay(message.value);
+        if (decoded.ok) records.push({ play: decoded.play, source, done });
+        else deadLetters.push({ source, reason: decoded.reason, detail: decoded.detail, done });
+        payload.resolveOffset(message.offset);
+      }
+      this.deadLetters.put(deadLetters);
+      await this.sink.put(records, () => payload.heartbeat());
+    } catch (error) {
+      // kafkajs' own errors (a rebalance during heartbeat) are kafkajs' to handle; nothing else
+      // may escape, or kafkajs would retry the batch and crash the consumer (a poison loop).
+      if (error instanceof kafkajs.KafkaJSError) throw error;
+      this.logger.error(`unexpected error while taking a batch: ${String(error)}`);
+    } finally {
+      this.activeBatches--;
+    }
+  }
+
+  /** Commits, for the partitions this member owns, every offset whose messages are all written. */
+  private commit(): Promise<void> {
+    this.committing ??= this.commitOnce().finally(() => (this.committing = null));
+    return this.committing;
+  }
+
+  private async commitOnce(): Promise<void> {
+    const consumer = this.consumer;
+    if (consumer === null) return;
+    const offsets = this.ledger.committable().filter(({ partition }) => this.owned.has(partition));
+    if (offsets.length === 0) return;
+    try {
+      await consumer.commitOffsets(offsets.map(({ partition, offset }) => ({ topic: this.topic, partition, offset })));
+      for (const { partition, offset } of offsets) this.ledger.markCommitted(partition, offset);
+    } catch (error) {
+      // Not marked committed: the next round tries again.
+      this.logger.warn(`committing offsets failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /**
+   * Graceful stop, before Nest disconnects the consumer: stop taking messages, write what is
+   * buffered, commit it, all within SHUTDOWN_TIMEOUT_MS (less a margin to leave the group).
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.consumer === null || this.stopping) return;
+    this.stopping = true;
+    const deadline = Date.now() + Math.max(500, this.config.SHUTDOWN_TIMEOUT_MS - 3_000);
+    this.consumer.pause([{ topic: this.topic }]);
+    while (this.activeBatches > 0 && Date.now() < deadline) await sleep(20);
+    const written = (await this.sink.flush(deadline)) && (await this.deadLetters.flush(deadline));
+    clearInterval(this.commitTimer);
+    await this.commit();
+    await this.commit();
+    const left = this.ledger.pending;
+    this.logger.log(
+      written
+        ? 'stopped: everything taken is written and committed'
+        : `stopped at the deadline: ${left} message(s) not yet written stay uncommitted and will be redelivered`,
+    );
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,16 @@
+import type { IHeaders } from 'kafkajs';
+
+/** Where a play came from: the Kafka message, kept byte for byte for the dead-letter topic. */
+export interface SourceMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+}
+
+/** The insertId of a play's row: the same for every redelivery of the same message. */
+export function insertIdOf(source: SourceMessage, eventId: string | undefined): string {
+  return eventId ?? `${source.topic}/${source.partition}/${source.offset}`;
+}
