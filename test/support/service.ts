@@ -1,0 +1,239 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
+import type { TableField } from '@google-cloud/bigquery';
+import kafkajs, { type Admin, type IHeaders, type Kafka, type Message } from 'kafkajs';
+import { inject } from 'vitest';
+import { createBigQuery } from '../../src/bigquery/create-bigquery.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+export const deps = inject('deps');
+
+export const bigquery = createBigQuery({
+  BIGQUERY_PROJECT_ID: deps.BIGQUERY_PROJECT_ID,
+  BIGQUERY_API_ENDPOINT: deps.BIGQUERY_API_ENDPOINT,
+  BIGQUERY_LOCATION: undefined,
+  GOOGLE_APPLICATION_CREDENTIALS: undefined,
+});
+
+export const kafka: Kafka = new kafkajs.Kafka({
+  clientId: 'plays-test',
+  brokers: deps.KAFKA_BROKERS.split(','),
+  logLevel: kafkajs.logLevel.NOTHING,
+});
+
+/** A fresh topic, dead-letter topic, group and dataset for one test, so tests never see each other's data. */
+export function freshNames(partitions = 1) {
+  const id = randomUUID().replaceAll('-', '').slice(0, 12);
+  return {
+    topic: `plays-${id}`,
+    dlqTopic: `plays-${id}.dlq`,
+    groupId: `group-${id}`,
+    dataset: `test_${id}`,
+    table: 'plays',
+    partitions,
+  };
+}
+export type Names = ReturnType<typeof freshNames>;
+
+export async function createTopics(admin: Admin, names: Names): Promise<void> {
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      { topic: names.topic, numPartitions: names.partitions },
+      { topic: names.dlqTopic, numPartitions: 1 },
+    ],
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** The real service (dist/main.js) as a child process, configured for one test's names. */
+export class Service {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+    private readonly output: string[],
+  ) {}
+
+  static async start(names: Names, env: Record<string, string> = {}): Promise<Service> {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      ['--disable-warning=TimeoutNegativeWarning', path.join(root, 'dist/main.js')],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          PATH: process.env.PATH,
+          NO_COLOR: '1',
+          PORT: String(port),
+          KAFKA_BROKERS: deps.KAFKA_BROKERS,
+          BIGQUERY_API_ENDPOINT: deps.BIGQUERY_API_ENDPOINT,
+          BIGQUERY_PROJECT_ID: deps.BIGQUERY_PROJECT_ID,
+          KAFKA_TOPIC: names.topic,
+          KAFKA_DLQ_TOPIC: names.dlqTopic,
+          KAFKA_GROUP_ID: names.groupId,
+          BIGQUERY_DATASET: names.dataset,
+          BIGQUERY_TABLE: names.table,
+          ...env,
+        },
+      },
+    );
+    const output: string[] = [];
+    child.stdout.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    const service = new Service(child, port, output);
+    await service.waitForLog(/joined group/, 60_000);
+    return service;
+  }
+
+  get log(): string {
+    return this.output.join('');
+  }
+
+  async waitForLog(pattern: RegExp, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.log)) {
+      if (this.child.exitCode !== null)
+        throw new Error(`service exited (${this.child.exitCode}) before ${pattern}:\n${this.log}`);
+      if (Date.now() > deadline) throw new Error(`service did not log ${pattern} within ${timeoutMs} ms:\n${this.log}`);
+      await sleep(100);
+    }
+  }
+
+  /** Sends a signal and resolves with the exit code (or the signal's name for a kill). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    const exited = new Promise<number | string>((resolve) =>
+      this.child.once('exit', (code, killedBy) => resolve(code ?? killedBy ?? 'unknown')),
+    );
+    this.child.kill(signal);
+    return exited;
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `probe` returns true, or fails with what it last saw. */
+export async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await probe();
+  while (!ok(last)) {
+    if (Date.now() > deadline) throw new Error(`gave up after ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+    await sleep(250);
+    last = await probe();
+  }
+  return last;
+}
+
+export async function queryRows<T = Record<string, unknown>>(names: Names, sql: string): Promise<T[]> {
+  try {
+    const [rows] = await bigquery.query({
+      query: sql.replaceAll('$table', `\`${deps.BIGQUERY_PROJECT_ID}.${names.dataset}.${names.table}\``),
+    });
+    return rows as T[];
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return [];
+    throw error;
+  }
+}
+
+export async function countRows(names: Names): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(names, 'SELECT COUNT(*) AS n FROM $table');
+  return row?.n ?? 0;
+}
+
+export interface ConsumedMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+  offset: string;
+}
+
+/** Reads a whole topic from the start (e.g. the dead-letter topic) until `count` messages arrived. */
+export async function readTopic(topic: string, count: number, timeoutMs = 30_000): Promise<ConsumedMessage[]> {
+  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, maxWaitTimeInMs: 200 });
+  const seen: ConsumedMessage[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`read ${seen.length} of ${count} messages from ${topic}`)),
+        timeoutMs,
+      );
+      if (count === 0) {
+        clearTimeout(timer);
+        return resolve();
+      }
+      void consumer.run({
+        eachMessage: ({ message }) => {
+          seen.push({ key: message.key, value: message.value, headers: message.headers ?? {}, offset: message.offset });
+          if (seen.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+          return Promise.resolve();
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return seen;
+}
+
+/** Committed offsets of a group, summed over partitions. */
+export async function committedTotal(admin: Admin, names: Names): Promise<number> {
+  const [topic] = await admin.fetchOffsets({ groupId: names.groupId, topics: [names.topic] });
+  return (topic?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+}
+
+export function play(i: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const songs = [
+    'zombie',
+    'lady',
+    'secret-agent',
+    'kindness',
+    'soldiers',
+    'asiko',
+    'the-same-blood',
+    'upside-down',
+    'african-man',
+    'vip',
+  ];
+  return {
+    user_id: 20_000 + (i % 80_000),
+    artist: 'tony-allen',
+    song_id: i % 10,
+    song_name: songs[i % 10],
+    event_type: 'song_completed',
+    timestamp: new Date().toISOString().slice(0, 19).replace('T', ' '),
+    ...overrides,
+  };
+}
+
+export async function produce(topic: string, messages: Message[], chunk = 1_000): Promise<void> {
+  const producer = kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  await producer.connect();
+  try {
+    for (let i = 0; i < messages.length; i += chunk) {
+      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + chunk) });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export type { TableField };
