@@ -1,0 +1,149 @@
+import fs from 'node:fs';
+import { startDep, stopDep } from './support/deps.js';
+import {
+  committedTotal,
+  countRows,
+  createTopics,
+  deps,
+  eventually,
+  freshNames,
+  kafka,
+  play,
+  produce,
+  queryRows,
+  Service,
+  sleep,
+  type Names,
+} from './support/service.js';
+
+const admin = kafka.admin();
+beforeAll(() => admin.connect());
+afterAll(() => admin.disconnect());
+
+async function setUp(partitions: number): Promise<Names> {
+  const names = freshNames(partitions);
+  await createTopics(admin, names);
+  return names;
+}
+
+/** Every produced play is a row: as many distinct (partition, offset) as produced. */
+async function distinctPlays(names: Names): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(
+    names,
+    'SELECT COUNT(DISTINCT CONCAT(CAST(kafka_partition AS STRING), "/", CAST(kafka_offset AS STRING))) AS n FROM $table',
+  );
+  return row?.n ?? 0;
+}
+
+function rssMegabytes(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+describe('resilience (real broker, real emulator)', () => {
+  let service: Service | undefined;
+  afterEach(async () => {
+    await service?.stop('SIGKILL');
+    service = undefined;
+  });
+
+  it('loses nothing when killed (SIGKILL) twice while draining 20,000 plays', async () => {
+    const names = await setUp(6);
+    const total = 20_000;
+    await produce(
+      names.topic,
+      Array.from({ length: total }, (_, i) => ({ value: JSON.stringify(play(i)) })),
+    );
+
+    for (let crash = 0; crash < 2; crash++) {
+      service = await Service.start(names);
+      // Let it write part of the backlog, then kill it without warning.
+      const before = await countRows(names);
+      await eventually(
+        () => countRows(names),
+        (n) => n > before + 1_000,
+        60_000,
+      );
+      expect(await service.stop('SIGKILL')).toBe('SIGKILL');
+      service = undefined;
+    }
+    const afterCrashes = await distinctPlays(names);
+    expect(afterCrashes).toBeLessThan(total);
+
+    service = await Service.start(names);
+    await eventually(
+      () => distinctPlays(names),
+      (n) => n === total,
+      120_000,
+    );
+    await eventually(
+      () => committedTotal(admin, names),
+      (n) => n === total,
+      15_000,
+    );
+
+    // A duplicate row can only be a redelivery: same partition and offset (so the same insertId)
+    // and the same play as its twin.
+    const duplicates = await queryRows<{ copies: number; versions: number }>(
+      names,
+      `SELECT COUNT(*) AS copies,
+              COUNT(DISTINCT CONCAT(CAST(user_id AS STRING), song_name, CAST(timestamp AS STRING))) AS versions
+       FROM $table GROUP BY kafka_partition, kafka_offset HAVING COUNT(*) > 1`,
+    );
+    for (const duplicate of duplicates) expect(duplicate.versions).toBe(1);
+  });
+
+  it.runIf(deps.managed)(
+    'survives a 30 s BigQuery outage: stays up, holds bounded memory, commits nothing unwritten, then catches up',
+    async () => {
+      const names = await setUp(3);
+      service = await Service.start(names, { SINK_MAX_BUFFERED_ROWS: '2000', SINK_RETRY_MAX_DELAY_MS: '2000' });
+      await produce(
+        names.topic,
+        Array.from({ length: 500 }, (_, i) => ({ value: JSON.stringify(play(i)) })),
+      );
+      await eventually(
+        () => countRows(names),
+        (n) => n === 500,
+        30_000,
+      );
+      await eventually(
+        () => committedTotal(admin, names),
+        (n) => n === 500,
+        10_000,
+      );
+
+      await stopDep('emulator');
+      try {
+        // Far more than the buffer holds arrives during the outage.
+        await produce(
+          names.topic,
+          Array.from({ length: 10_000 }, (_, i) => ({ value: JSON.stringify(play(500 + i)) })),
+        );
+        const peaks: number[] = [];
+        for (let second = 0; second < 30; second++) {
+          await sleep(1_000);
+          expect(service.child.exitCode, service.log).toBeNull();
+          peaks.push(rssMegabytes(service.child.pid!));
+        }
+        // Nothing written during the outage, so nothing past the first 500 may be committed.
+        expect(await committedTotal(admin, names)).toBe(500);
+        expect(Math.max(...peaks)).toBeLessThan(400);
+        expect(service.log).toMatch(/insertAll of \d+ rows failed/);
+      } finally {
+        await startDep('emulator');
+      }
+
+      await eventually(
+        () => distinctPlays(names),
+        (n) => n === 10_500,
+        120_000,
+      );
+      await eventually(
+        () => committedTotal(admin, names),
+        (n) => n === 10_500,
+        15_000,
+      );
+    },
+  );
+});
