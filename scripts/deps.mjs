@@ -218,7 +218,8 @@ function kafkaLibs() {
       `-Dkafka.libs.dir=${libs}`,
       'dependency:copy-dependencies',
     ],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
+    // stdout is for the NAME=value settings alone: Maven's output goes to stderr.
+    { stdio: ['ignore', process.stderr, 'inherit'] },
   );
   if (result.status !== 0)
     throw new DepsError(
