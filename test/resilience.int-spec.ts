@@ -93,6 +93,39 @@ describe('resilience (real broker, real emulator)', () => {
     for (const duplicate of duplicates) expect(duplicate.versions).toBe(1);
   });
 
+  it('hands partitions over in a rebalance without losing or committing anything unwritten', async () => {
+    const names = await setUp(6);
+    const total = 12_000;
+    await produce(
+      names.topic,
+      Array.from({ length: total }, (_, i) => ({ value: JSON.stringify(play(i)) })),
+    );
+    service = await Service.start(names);
+    await eventually(
+      () => countRows(names),
+      (n) => n > 1_000,
+      60_000,
+    );
+    // A second instance joins the group mid-drain: the partitions are split between the two.
+    const second = await Service.start(names);
+    try {
+      await eventually(
+        () => distinctPlays(names),
+        (n) => n === total,
+        120_000,
+      );
+      await eventually(
+        () => committedTotal(admin, names),
+        (n) => n === total,
+        15_000,
+      );
+      expect(second.log).toMatch(/joined group .*; partitions \d/);
+      expect(service.log.match(/joined group/g)?.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await second.stop('SIGKILL');
+    }
+  });
+
   it.runIf(deps.managed)(
     'survives a 30 s BigQuery outage: stays up, holds bounded memory, commits nothing unwritten, then catches up',
     async () => {

@@ -54,6 +54,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       consumer: { groupId: config.KAFKA_GROUP_ID, maxWaitTimeInMs: 1_000, allowAutoTopicCreation: true },
       subscribe: { fromBeginning: true },
       run: { autoCommit: false },
+      // ServerKafka always connects a producer (for replies); this one never sends.
+      producer: { createPartitioner: kafkajs.Partitioners.DefaultPartitioner },
     });
     this.topic = config.KAFKA_TOPIC;
   }
