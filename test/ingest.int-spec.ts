@@ -5,27 +5,18 @@ import {
   bigquery,
   committedTotal,
   countRows,
-  createTopics,
   eventually,
-  freshNames,
-  kafka,
   play,
   produce,
   queryRows,
   readTopic,
   Service,
-  type Names,
+  setUpTopics,
+  useAdmin,
 } from './support/service.js';
 
-const admin = kafka.admin();
-beforeAll(() => admin.connect());
-afterAll(() => admin.disconnect());
-
-async function setUp(partitions = 1): Promise<Names> {
-  const names = freshNames(partitions);
-  await createTopics(admin, names);
-  return names;
-}
+const admin = useAdmin();
+const setUp = (partitions = 1) => setUpTopics(admin, partitions);
 
 describe('ingest (real broker, real emulator, the service as a process)', () => {
   let service: Service | undefined;

@@ -3,37 +3,21 @@ import { startDep, stopDep } from './support/deps.js';
 import {
   committedTotal,
   countRows,
-  createTopics,
+  drained,
   deps,
+  distinctPlays,
   eventually,
-  freshNames,
-  kafka,
   play,
   produce,
   queryRows,
   Service,
+  setUpTopics,
   sleep,
-  type Names,
+  useAdmin,
 } from './support/service.js';
 
-const admin = kafka.admin();
-beforeAll(() => admin.connect());
-afterAll(() => admin.disconnect());
-
-async function setUp(partitions: number): Promise<Names> {
-  const names = freshNames(partitions);
-  await createTopics(admin, names);
-  return names;
-}
-
-/** Every produced play is a row: as many distinct (partition, offset) as produced. */
-async function distinctPlays(names: Names): Promise<number> {
-  const [row] = await queryRows<{ n: number }>(
-    names,
-    'SELECT COUNT(DISTINCT CONCAT(CAST(kafka_partition AS STRING), "/", CAST(kafka_offset AS STRING))) AS n FROM $table',
-  );
-  return row?.n ?? 0;
-}
+const admin = useAdmin();
+const setUp = (partitions = 1) => setUpTopics(admin, partitions);
 
 function rssMegabytes(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -71,16 +55,7 @@ describe('resilience (real broker, real emulator)', () => {
     expect(afterCrashes).toBeLessThan(total);
 
     service = await Service.start(names);
-    await eventually(
-      () => distinctPlays(names),
-      (n) => n === total,
-      120_000,
-    );
-    await eventually(
-      () => committedTotal(admin, names),
-      (n) => n === total,
-      15_000,
-    );
+    await drained(admin, names, total);
 
     // A duplicate row can only be a redelivery: same partition and offset (so the same insertId)
     // and the same play as its twin.
@@ -109,16 +84,7 @@ describe('resilience (real broker, real emulator)', () => {
     // A second instance joins the group mid-drain: the partitions are split between the two.
     const second = await Service.start(names);
     try {
-      await eventually(
-        () => distinctPlays(names),
-        (n) => n === total,
-        120_000,
-      );
-      await eventually(
-        () => committedTotal(admin, names),
-        (n) => n === total,
-        15_000,
-      );
+      await drained(admin, names, total);
       expect(second.log).toMatch(/joined group .*; partitions \d/);
       expect(service.log.match(/joined group/g)?.length).toBeGreaterThanOrEqual(2);
     } finally {
@@ -167,16 +133,7 @@ describe('resilience (real broker, real emulator)', () => {
         await startDep('emulator');
       }
 
-      await eventually(
-        () => distinctPlays(names),
-        (n) => n === 10_500,
-        120_000,
-      );
-      await eventually(
-        () => committedTotal(admin, names),
-        (n) => n === 10_500,
-        15_000,
-      );
+      await drained(admin, names, 10_500);
     },
   );
 });

@@ -24,7 +24,7 @@ export const kafka: Kafka = new kafkajs.Kafka({
 });
 
 /** A fresh topic, dead-letter topic, group and dataset for one test, so tests never see each other's data. */
-export function freshNames(partitions = 1) {
+function freshNames(partitions = 1) {
   const id = randomUUID().replaceAll('-', '').slice(0, 12);
   return {
     topic: `plays-${id}`,
@@ -37,7 +37,45 @@ export function freshNames(partitions = 1) {
 }
 export type Names = ReturnType<typeof freshNames>;
 
-export async function createTopics(admin: Admin, names: Names): Promise<void> {
+/** A Kafka admin client connected for the test file that calls this (in its describe or top level). */
+export function useAdmin(): Admin {
+  const admin = kafka.admin();
+  beforeAll(() => admin.connect());
+  afterAll(() => admin.disconnect());
+  return admin;
+}
+
+/** Fresh names for one test, with its topic and dead-letter topic created. */
+export async function setUpTopics(admin: Admin, partitions = 1): Promise<Names> {
+  const names = freshNames(partitions);
+  await createTopics(admin, names);
+  return names;
+}
+
+/** Every produced play is a row once: the count of distinct (partition, offset) in the table. */
+export async function distinctPlays(names: Names): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(
+    names,
+    'SELECT COUNT(DISTINCT CONCAT(CAST(kafka_partition AS STRING), "/", CAST(kafka_offset AS STRING))) AS n FROM $table',
+  );
+  return row?.n ?? 0;
+}
+
+/** Waits until every play is a row and every offset is committed. */
+export async function drained(admin: Admin, names: Names, total: number, timeoutMs = 120_000): Promise<void> {
+  await eventually(
+    () => distinctPlays(names),
+    (n) => n === total,
+    timeoutMs,
+  );
+  await eventually(
+    () => committedTotal(admin, names),
+    (n) => n === total,
+    15_000,
+  );
+}
+
+async function createTopics(admin: Admin, names: Names): Promise<void> {
   await admin.createTopics({
     waitForLeaders: true,
     topics: [
