@@ -9,7 +9,7 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(config), HealthModule, ...(config.INGEST_ENABLED ? [IngestModule] : [])],
+      imports: [AppConfigModule.forRoot(config), HealthModule.forRoot(config), ...(config.INGEST_ENABLED ? [IngestModule] : [])],
     };
   }
 }

@@ -1,9 +1,22 @@
-import { Module } from '@nestjs/common';
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import type { AppConfig } from '../config/config.module.js';
+import { DeadLettersModule } from '../dead-letters/dead-letters.module.js';
+import { IngestModule } from '../ingest/ingest.module.js';
+import { SinkModule } from '../sink/sink.module.js';
 import { HealthController } from './health.controller.js';
+import { IngestReadiness } from './ingest-readiness.js';
 
-@Module({
-  imports: [TerminusModule],
-  controllers: [HealthController],
-})
-export class HealthModule {}
+/** /health/live and /health/ready; readiness checks only the parts this deployment runs. */
+@Module({})
+export class HealthModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    const imports: DynamicModule['imports'] = [TerminusModule];
+    const providers: Provider[] = [];
+    if (config.INGEST_ENABLED) {
+      imports.push(IngestModule, SinkModule, DeadLettersModule);
+      providers.push(IngestReadiness);
+    }
+    return { module: HealthModule, imports, providers, controllers: [HealthController] };
+  }
+}

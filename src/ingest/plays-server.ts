@@ -14,9 +14,12 @@ const COMMIT_INTERVAL_MS = 500;
 
 /** What the consumer is doing, for readiness and metrics. */
 export interface ConsumerHealth {
-  /** Joined the group and has an assignment. */
+  /** In the group (joined, not rebalancing or disconnected). */
   joined: boolean;
+  /** The error it crashed with, until it rejoins. */
   crashed: string | null;
+  /** When it last completed a fetch from the broker (epoch ms), or null. */
+  lastFetchAt: number | null;
   assigned: number[];
 }
 
@@ -36,6 +39,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private owned = new Set<number>();
   private joined = false;
   private crashed: string | null = null;
+  private lastFetchAt: number | null = null;
   private stopping = false;
   private activeBatches = 0;
   private commitTimer: NodeJS.Timeout | undefined;
@@ -61,11 +65,18 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   }
 
   get health(): ConsumerHealth {
-    return { joined: this.joined, crashed: this.crashed, assigned: [...this.owned].sort((a, b) => a - b) };
+    return {
+      joined: this.joined,
+      crashed: this.crashed,
+      lastFetchAt: this.lastFetchAt,
+      assigned: [...this.owned].sort((a, b) => a - b),
+    };
   }
 
   override async bindEvents(consumer: Consumer): Promise<void> {
-    const { GROUP_JOIN, CRASH, DISCONNECT, REBALANCING } = consumer.events;
+    const { GROUP_JOIN, CRASH, DISCONNECT, REBALANCING, FETCH } = consumer.events;
+    // A fetch completes at least every maxWaitTimeInMs while the broker answers, even when idle.
+    consumer.on(FETCH, () => (this.lastFetchAt = Date.now()));
     consumer.on(GROUP_JOIN, ({ payload }) => {
       // A new generation: the group redelivers from its committed offsets, so what this member
       // took before is forgotten and never committed, whoever owns the partition now.

@@ -1,0 +1,72 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { DeadLetters } from '../dead-letters/dead-letters.service.js';
+import { PlaysServer } from '../ingest/plays-server.js';
+import { PLAY_SINK, type PlaySink } from '../sink/play-sink.js';
+import { PlayTable } from '../sink/play-table.js';
+
+/** No completed fetch for this long means the broker is out of reach. */
+export const FETCH_STALE_MS = 10_000;
+/** Writes failing for this long make the service not ready (a shorter blip is retried quietly). */
+export const WRITE_FAILURE_GRACE_MS = 30_000;
+
+/**
+ * Readiness of the ingest, from the state its own parts keep (consumer events, table check, write
+ * outcomes): no probe opens a connection of its own.
+ */
+@Injectable()
+export class IngestReadiness {
+  constructor(
+    private readonly indicators: HealthIndicatorService,
+    private readonly consumer: PlaysServer,
+    private readonly table: PlayTable,
+    @Inject(PLAY_SINK) private readonly sink: PlaySink,
+    private readonly deadLetters: DeadLetters,
+  ) {}
+
+  checks(now = Date.now()): (() => HealthIndicatorResult)[] {
+    return [
+      () => this.kafkaConsumer(now),
+      () => this.bigQueryTable(),
+      () => this.bigQueryWrites(now),
+      () => this.deadLetterProducer(),
+    ];
+  }
+
+  private kafkaConsumer(now: number): HealthIndicatorResult {
+    const check = this.indicators.check('kafka_consumer');
+    const { joined, crashed, lastFetchAt, assigned } = this.consumer.health;
+    if (crashed !== null) return check.down({ reason: `consumer crashed: ${crashed}` });
+    if (!joined) return check.down({ reason: 'not in the consumer group (joining, rebalancing or disconnected)' });
+    if (lastFetchAt === null || now - lastFetchAt > FETCH_STALE_MS) {
+      return check.down({ reason: `no fetch from the broker for more than ${FETCH_STALE_MS / 1000}s` });
+    }
+    return check.up({ partitions: assigned });
+  }
+
+  private bigQueryTable(): HealthIndicatorResult {
+    const check = this.indicators.check('bigquery_table');
+    const { status, detail } = this.table.health;
+    return status === 'ready' ? check.up() : check.down({ reason: detail });
+  }
+
+  private bigQueryWrites(now: number): HealthIndicatorResult {
+    const check = this.indicators.check('bigquery_writes');
+    const { failingSince, lastError, bufferedRows } = this.sink.health;
+    if (failingSince !== null && now - failingSince > WRITE_FAILURE_GRACE_MS) {
+      return check.down({
+        reason: `writes failing for ${Math.round((now - failingSince) / 1000)}s: ${lastError}`,
+        bufferedRows,
+      });
+    }
+    return check.up({ bufferedRows });
+  }
+
+  private deadLetterProducer(): HealthIndicatorResult {
+    const check = this.indicators.check('dead_letter_producer');
+    const { connected, failingSince, queued } = this.deadLetters.health;
+    if (!connected) return check.down({ reason: 'dead-letter producer not connected', queued });
+    if (failingSince !== null) return check.down({ reason: 'dead-letter writes failing', queued });
+    return check.up({ queued });
+  }
+}
