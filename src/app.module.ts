@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { AppConfig, AppConfigModule } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestModule } from './ingest/ingest.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 
 @Module({})
 export class AppModule {
@@ -9,7 +10,12 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(config), HealthModule.forRoot(config), ...(config.INGEST_ENABLED ? [IngestModule] : [])],
+      imports: [
+        AppConfigModule.forRoot(config),
+        HealthModule.forRoot(config),
+        MetricsModule,
+        ...(config.INGEST_ENABLED ? [IngestModule] : []),
+      ],
     };
   }
 }

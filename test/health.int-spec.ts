@@ -1,5 +1,6 @@
 import { startDep, stopDep } from './support/deps.js';
-import { deps, eventually, Service, setUpTopics, useAdmin } from './support/service.js';
+import { badPlays } from './support/bad-plays.js';
+import { deps, drained, eventually, play, produce, Service, setUpTopics, useAdmin } from './support/service.js';
 
 const admin = useAdmin();
 
@@ -14,7 +15,15 @@ async function probe(service: Service, path: string): Promise<{ status: number; 
   return { status: response.status, body: (await response.json()) as HealthBody };
 }
 
-describe('health endpoints (the service as a process)', () => {
+/** The value of one sample of the Prometheus text format, summed over label sets. */
+function sample(text: string, name: string, labels = ''): number {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{${labels}`) || line.startsWith(`${name} `))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+describe('health endpoints and metrics (the service as a process)', () => {
   let service: Service | undefined;
   afterEach(async () => {
     await service?.stop('SIGKILL');
@@ -72,4 +81,28 @@ describe('health endpoints (the service as a process)', () => {
       expect(service.child.exitCode).toBeNull();
     },
   );
+
+  it('counts plays consumed, written and dead-lettered by reason, with batch, latency, buffer and lag metrics', async () => {
+    const names = await setUpTopics(admin, 2);
+    service = await Service.start(names);
+    const valid = Array.from({ length: 40 }, (_, i) => ({ value: JSON.stringify(play(i)) }));
+    const invalid = badPlays()
+      .slice(0, 7)
+      .map((b) => ({ value: b.value }));
+    await produce(names.topic, [...valid, ...invalid]);
+    await drained(admin, names, valid.length, valid.length + invalid.length);
+
+    const metrics = await eventually(
+      async () => (await fetch(`http://127.0.0.1:${service!.port}/metrics`)).text(),
+      (text) => sample(text, 'plays_dead_lettered_total') === invalid.length && /kafka_consumer_lag\{/.test(text),
+      20_000,
+    );
+    expect(sample(metrics, 'plays_written_total')).toBe(valid.length);
+    expect(sample(metrics, 'plays_consumed_total')).toBe(valid.length + invalid.length);
+    expect(sample(metrics, 'plays_dead_lettered_total', 'reason="tombstone"')).toBe(1);
+    expect(sample(metrics, 'sink_batch_rows_count')).toBeGreaterThan(0);
+    expect(sample(metrics, 'sink_write_duration_seconds_count')).toBeGreaterThan(0);
+    expect(metrics).toMatch(/^sink_buffered_rows 0$/m);
+    expect(metrics).toMatch(/^process_resident_memory_bytes \d+/m);
+  });
 });

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import kafkajs, { type IHeaders, type Message, type Producer } from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
+import { InjectMetric, METRIC, type Counter } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
 
 /** A message that could not become a row, on its way to the dead-letter topic. */
@@ -44,7 +45,10 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   private stopped = false;
   private failingSince: number | null = null;
 
-  constructor(config: AppConfig) {
+  constructor(
+    config: AppConfig,
+    @InjectMetric(METRIC.playsDeadLettered) private readonly deadLettered: Counter<'reason'>,
+  ) {
     this.topic = config.KAFKA_DLQ_TOPIC;
     this.retryCapMs = config.SINK_RETRY_MAX_DELAY_MS;
     const kafka = new kafkajs.Kafka(kafkaClientConfig(config, 'dead-letters', this.logger));
@@ -97,7 +101,10 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
       try {
         await this.producer.send({ topic: this.topic, acks: -1, messages: batch.map(toMessage) });
         this.queue.splice(0, batch.length);
-        for (const letter of batch) letter.done();
+        for (const letter of batch) {
+          letter.done();
+          this.deadLettered.inc({ reason: letter.reason });
+        }
         attempt = 0;
         this.failingSince = null;
       } catch (error) {

@@ -5,12 +5,14 @@ import kafkajs from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters, type DeadLetter } from '../dead-letters/dead-letters.service.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
+import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metrics.js';
 import { decodePlay } from '../plays/play.js';
 import type { SourceMessage } from '../plays/source-message.js';
 import { PLAY_SINK, type PlaySink, type SinkRecord } from '../sink/play-sink.js';
 import { OffsetLedger } from './offset-ledger.js';
 
 const COMMIT_INTERVAL_MS = 500;
+const LAG_INTERVAL_MS = 10_000;
 
 /** What the consumer is doing, for readiness and metrics. */
 export interface ConsumerHealth {
@@ -43,12 +45,15 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private stopping = false;
   private activeBatches = 0;
   private commitTimer: NodeJS.Timeout | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> | null = null;
 
   constructor(
     private readonly config: AppConfig,
     @Inject(PLAY_SINK) private readonly sink: PlaySink,
     private readonly deadLetters: DeadLetters,
+    @InjectMetric(METRIC.playsConsumed) private readonly consumed: Counter,
+    @InjectMetric(METRIC.consumerLag) private readonly lag: Gauge<'topic' | 'partition'>,
   ) {
     const client = kafkaClientConfig(config, 'ingest', new Logger('Kafka'));
     super({
@@ -101,6 +106,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.commitTimer = setInterval(() => void this.commit(), COMMIT_INTERVAL_MS).unref();
+    this.lagTimer = setInterval(() => void this.measureLag(), LAG_INTERVAL_MS).unref();
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
@@ -126,6 +132,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         else deadLetters.push({ source, reason: decoded.reason, detail: decoded.detail, done });
         payload.resolveOffset(message.offset);
       }
+      this.consumed.inc(records.length + deadLetters.length);
       this.deadLetters.put(deadLetters);
       await this.sink.put(records, () => payload.heartbeat());
     } catch (error) {
@@ -135,6 +142,29 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       this.logger.error(`unexpected error while taking a batch: ${String(error)}`);
     } finally {
       this.activeBatches--;
+    }
+  }
+
+  /** Consumer lag per partition: the broker's end offsets less the group's committed offsets. */
+  private async measureLag(): Promise<void> {
+    if (this.client === null) return;
+    const admin = this.client.admin();
+    try {
+      await admin.connect();
+      const [ends, [committed]] = await Promise.all([
+        admin.fetchTopicOffsets(this.topic),
+        admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [this.topic] }),
+      ]);
+      const committedOf = new Map(committed?.partitions.map((p) => [p.partition, Number(p.offset)]));
+      for (const { partition, high, low } of ends) {
+        const from = committedOf.get(partition) ?? -1;
+        const lag = Number(high) - (from >= 0 ? from : Number(low));
+        this.lag.set({ topic: this.topic, partition: String(partition) }, Math.max(0, lag));
+      }
+    } catch {
+      // The broker is out of reach: readiness says so; the last figures stay.
+    } finally {
+      await admin.disconnect().catch(() => undefined);
     }
   }
 
@@ -170,6 +200,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     while (this.activeBatches > 0 && Date.now() < deadline) await sleep(20);
     const written = (await this.sink.flush(deadline)) && (await this.deadLetters.flush(deadline));
     clearInterval(this.commitTimer);
+    clearInterval(this.lagTimer);
     await this.commit();
     await this.commit();
     const left = this.ledger.pending;

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import pRetry from 'p-retry';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
+import { InjectMetric, METRIC, type Counter, type Gauge, type Histogram } from '../metrics/metrics.js';
 import { insertIdOf } from '../plays/source-message.js';
 import type { PlaySink, SinkHealth, SinkRecord } from './play-sink.js';
 import { errorText, PlayTable } from './play-table.js';
@@ -51,6 +52,11 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
     private readonly config: AppConfig,
     private readonly table: PlayTable,
     private readonly deadLetters: DeadLetters,
+    @InjectMetric(METRIC.playsWritten) private readonly written: Counter,
+    @InjectMetric(METRIC.writeDuration) private readonly writeDuration: Histogram<'outcome'>,
+    @InjectMetric(METRIC.batchRows) private readonly batchRows: Histogram,
+    @InjectMetric(METRIC.bufferedRows) private readonly bufferedRows: Gauge,
+    @InjectMetric(METRIC.writeRetries) private readonly retries: Counter,
   ) {}
 
   get health(): SinkHealth {
@@ -71,6 +77,7 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
       this.buffer.push(pending);
       this.bufferedBytes += pending.bytes;
     }
+    this.bufferedRows.set(this.buffer.length + this.inFlightRows);
     this.dispatch();
     while (this.buffer.length + this.inFlightRows >= this.config.SINK_MAX_BUFFERED_ROWS) {
       await this.changed(5_000);
@@ -143,6 +150,7 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
     void this.write(batch).finally(() => {
       this.inFlightRequests--;
       this.inFlightRows -= batch.length;
+      this.bufferedRows.set(this.buffer.length + this.inFlightRows);
       this.dispatch();
       this.wake();
     });
@@ -167,6 +175,7 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
           signal: this.stopping.signal,
           shouldRetry: ({ error }) => !(error instanceof RequestTooLarge),
           onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
+            this.retries.inc();
             if (error instanceof RowsStopped) return;
             this.failingSince ??= Date.now();
             this.lastError = errorText(error);
@@ -199,6 +208,8 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
    */
   private async insertOnce(rows: PendingRow[]): Promise<PendingRow[]> {
     if (rows.length === 0) return rows;
+    this.batchRows.observe(rows.length);
+    const timer = this.writeDuration.startTimer();
     let response: InsertAllResponse;
     try {
       [response] = (await this.table.table.request({
@@ -207,23 +218,30 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
         json: { rows: rows.map((pending) => pending.row), skipInvalidRows: false, ignoreUnknownValues: false },
       })) as unknown as [InsertAllResponse];
     } catch (error) {
+      timer({ outcome: 'error' });
       if (isTooLarge(error)) throw new RequestTooLarge(errorText(error));
       throw error;
     }
+    timer({ outcome: 'ok' });
     this.failingSince = null;
 
     const errors = new Map((response.insertErrors ?? []).map((entry) => [entry.index, entry.errors ?? []]));
     const stopped: PendingRow[] = [];
     const invalid: { pending: PendingRow; detail: string }[] = [];
+    let written = 0;
     rows.forEach((pending, index) => {
       const rowErrors = errors.get(index);
-      if (rowErrors === undefined || rowErrors.length === 0) return pending.record.done();
+      if (rowErrors === undefined || rowErrors.length === 0) {
+        written++;
+        return pending.record.done();
+      }
       if (rowErrors.every((e) => e.reason === 'stopped')) return void stopped.push(pending);
       invalid.push({
         pending,
         detail: rowErrors.map((e) => `${e.reason}${e.location ? ` at ${e.location}` : ''}: ${e.message}`).join('; '),
       });
     });
+    this.written.inc(written);
     if (invalid.length > 0) {
       const details = new Map(invalid.map(({ pending, detail }) => [pending, detail]));
       this.deadLetter(

@@ -61,16 +61,16 @@ export async function distinctPlays(names: Names): Promise<number> {
   return row?.n ?? 0;
 }
 
-/** Waits until every play is a row and every offset is committed. */
-export async function drained(admin: Admin, names: Names, total: number, timeoutMs = 120_000): Promise<void> {
+/** Waits until `rows` plays are rows and `committed` offsets (default: as many) are committed. */
+export async function drained(admin: Admin, names: Names, rows: number, committed = rows): Promise<void> {
   await eventually(
     () => distinctPlays(names),
-    (n) => n === total,
-    timeoutMs,
+    (n) => n === rows,
+    120_000,
   );
   await eventually(
     () => committedTotal(admin, names),
-    (n) => n === total,
+    (n) => n === committed,
     15_000,
   );
 }
@@ -104,7 +104,8 @@ export class Service {
     private readonly output: string[],
   ) {}
 
-  static async start(names: Names, env: Record<string, string> = {}): Promise<Service> {
+  /** Resolves once the service logs `readyLog`: by default the consumer joining its group (ingest on). */
+  static async start(names: Names, env: Record<string, string> = {}, readyLog = /joined group/): Promise<Service> {
     const port = await freePort();
     const child = spawn(
       process.execPath,
@@ -132,7 +133,7 @@ export class Service {
     child.stdout.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     const service = new Service(child, port, output);
-    await service.waitForLog(/joined group/, 60_000);
+    await service.waitForLog(readyLog, 60_000);
     return service;
   }
 

@@ -1,0 +1,50 @@
+import {
+  makeCounterProvider,
+  makeGaugeProvider,
+  makeHistogramProvider,
+  InjectMetric,
+} from '@willsoto/nestjs-prometheus';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+
+// The service's own metrics, by name. Prometheus conventions: _total for counters, base units.
+export const METRIC = {
+  playsConsumed: 'plays_consumed_total',
+  playsWritten: 'plays_written_total',
+  playsDeadLettered: 'plays_dead_lettered_total',
+  writeDuration: 'sink_write_duration_seconds',
+  batchRows: 'sink_batch_rows',
+  bufferedRows: 'sink_buffered_rows',
+  writeRetries: 'sink_write_retries_total',
+  consumerLag: 'kafka_consumer_lag',
+} as const;
+
+export const metricProviders = [
+  makeCounterProvider({ name: METRIC.playsConsumed, help: 'Kafka messages taken from the plays topic.' }),
+  makeCounterProvider({ name: METRIC.playsWritten, help: 'Plays written to BigQuery.' }),
+  makeCounterProvider({
+    name: METRIC.playsDeadLettered,
+    help: 'Messages written to the dead-letter topic, by reason.',
+    labelNames: ['reason'],
+  }),
+  makeHistogramProvider({
+    name: METRIC.writeDuration,
+    help: 'Duration of insertAll requests, successful or not.',
+    labelNames: ['outcome'],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  }),
+  makeHistogramProvider({
+    name: METRIC.batchRows,
+    help: 'Rows per insertAll request.',
+    buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 5_000, 10_000],
+  }),
+  makeGaugeProvider({ name: METRIC.bufferedRows, help: 'Rows held in memory: buffered or being written.' }),
+  makeCounterProvider({ name: METRIC.writeRetries, help: 'insertAll requests retried after a failure.' }),
+  makeGaugeProvider({
+    name: METRIC.consumerLag,
+    help: "Messages behind the partition's end offset, from the group's committed offset.",
+    labelNames: ['topic', 'partition'],
+  }),
+];
+
+export { InjectMetric };
+export type { Counter, Gauge, Histogram };
