@@ -54,7 +54,7 @@ const env = { ...process.env, ...settings, PORT: port, SIMULATOR_ENABLED: proces
 say(
   `Kafka ${settings.KAFKA_BROKERS}, BigQuery emulator ${settings.BIGQUERY_API_ENDPOINT} (project ${settings.BIGQUERY_PROJECT_ID})`,
 );
-say(`service on http://localhost:${port} (/health/live); broker and emulator logs in .deps/`);
+say(`service on http://localhost:${port}: /health/live, /health/ready; broker and emulator logs in .deps/`);
 say('Ctrl-C stops everything');
 
 const service = spawn(process.execPath, ['--enable-source-maps', '--disable-warning=TimeoutNegativeWarning', main], {

@@ -3,10 +3,11 @@ import { AppConfig, AppConfigModule } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestModule } from './ingest/ingest.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { SimulatorModule } from './simulator/simulator.module.js';
 
 @Module({})
 export class AppModule {
-  /** The app for this configuration: the ingest only when INGEST_ENABLED. */
+  /** The app for this configuration: the ingest only when INGEST_ENABLED, the simulator only when SIMULATOR_ENABLED. */
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
@@ -15,6 +16,7 @@ export class AppModule {
         HealthModule.forRoot(config),
         MetricsModule,
         ...(config.INGEST_ENABLED ? [IngestModule] : []),
+        ...(config.SIMULATOR_ENABLED ? [SimulatorModule] : []),
       ],
     };
   }

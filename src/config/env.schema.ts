@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ORIGINAL_SONGS } from '../plays/play.js';
 
 // The single description of every environment variable the service reads.
 // README's configuration table is generated from it (npm run docs:config) and a test keeps them in sync.
@@ -36,6 +37,25 @@ const brokerList = z
     z
       .array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, { error: 'each broker must be host:port' }))
       .min(1, { error: 'must list at least one host:port' }),
+  );
+
+// Simulator. `optional` drops a helper's default (its fallback argument is unused), so an
+// unset variable stays undefined and the code resolves it (e.g. SIMULATOR_TOPIC falls back to KAFKA_TOPIC).
+const optional = <T extends z.ZodType>(withDefault: z.ZodDefault<T>) => withDefault.unwrap().optional();
+const playName = (fallback: string) =>
+  name(fallback, /^.{1,1024}$/, 'must be 1-1024 characters on one line (the ingest keeps no longer names)');
+const songList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((song) => song.trim())
+      .filter((song) => song.length > 0),
+  )
+  .pipe(
+    z
+      .array(z.string().regex(/^.{1,1024}$/, { error: 'each song name must be at most 1024 characters' }))
+      .min(1, { error: 'must list at least one song name' }),
   );
 
 export const envSchema = z
@@ -125,6 +145,33 @@ export const envSchema = z
       .describe(
         'Path to a service-account key file; unset means Application Default Credentials. Secret: never logged.',
       ),
+    // Simulator: fake plays for demos and load tests, off by default.
+    SIMULATOR_ENABLED: bool(false).describe(
+      'Run the built-in simulator: it produces fake plays to SIMULATOR_TOPIC every SIMULATOR_INTERVAL_MS.',
+    ),
+    SIMULATOR_INTERVAL_MS: int(10, 3_600_000, 3_000).describe('Time between two simulator ticks.'),
+    SIMULATOR_EVENTS_PER_TICK: int(1, 1_000, 1).describe(
+      "Plays produced per tick, in one Kafka send (at most 1000, to stay under the broker's 1 MB batch limit).",
+    ),
+    SIMULATOR_TOPIC: optional(topic('unused')).describe('Topic the simulator produces to; unset means KAFKA_TOPIC.'),
+    SIMULATOR_MAX_EVENTS: optional(int(1, Number.MAX_SAFE_INTEGER, 0)).describe(
+      'Stop the simulator after this many plays; unset means no limit.',
+    ),
+    SIMULATOR_ARTIST: playName('tony-allen').describe('The artist of every simulated play.'),
+    SIMULATOR_SONGS: songList
+      .default([...ORIGINAL_SONGS])
+      .describe('Comma-separated song names; song_id is the index. Earlier songs are played more (skewed).'),
+    SIMULATOR_TIMESTAMPS: z
+      .enum(['now', 'this-month'], { error: 'must be now or this-month' })
+      .default('now')
+      .describe('Play timestamps: the current time, or a random time in the current month up to now (the original).'),
+    SIMULATOR_DISTRIBUTION: z
+      .enum(['skewed', 'uniform'], { error: 'must be skewed or uniform' })
+      .default('skewed')
+      .describe('Song popularity: skewed (Zipf-like, a few hits dominate) or uniform.'),
+    SIMULATOR_SEED: optional(int(0, 4_294_967_295, 0)).describe(
+      'Seed for the simulated plays, for reproducible runs; unset means a random seed.',
+    ),
   })
   .superRefine((env, ctx) => {
     if (env.KAFKA_SASL_MECHANISM && !(env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD)) {

@@ -1,12 +1,14 @@
 import { Controller, Get, Optional } from '@nestjs/common';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { IngestReadiness } from './ingest-readiness.js';
+import { SimulatorReadiness } from './simulator-readiness.js';
 
 @Controller('health')
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     @Optional() private readonly ingest?: IngestReadiness,
+    @Optional() private readonly simulator?: SimulatorReadiness,
   ) {}
 
   /** Liveness: the process answers. Never checks Kafka or BigQuery, so their outages do not restart pods. */
@@ -20,6 +22,6 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   ready() {
-    return this.health.check([...(this.ingest?.checks() ?? [])]);
+    return this.health.check([...(this.ingest?.checks() ?? []), ...(this.simulator?.checks() ?? [])]);
   }
 }

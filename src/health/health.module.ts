@@ -3,9 +3,11 @@ import { TerminusModule } from '@nestjs/terminus';
 import type { AppConfig } from '../config/config.module.js';
 import { DeadLettersModule } from '../dead-letters/dead-letters.module.js';
 import { IngestModule } from '../ingest/ingest.module.js';
+import { SimulatorModule } from '../simulator/simulator.module.js';
 import { SinkModule } from '../sink/sink.module.js';
 import { HealthController } from './health.controller.js';
 import { IngestReadiness } from './ingest-readiness.js';
+import { SimulatorReadiness } from './simulator-readiness.js';
 
 /** /health/live and /health/ready; readiness checks only the parts this deployment runs. */
 @Module({})
@@ -16,6 +18,10 @@ export class HealthModule {
     if (config.INGEST_ENABLED) {
       imports.push(IngestModule, SinkModule, DeadLettersModule);
       providers.push(IngestReadiness);
+    }
+    if (config.SIMULATOR_ENABLED) {
+      imports.push(SimulatorModule);
+      providers.push(SimulatorReadiness);
     }
     return { module: HealthModule, imports, providers, controllers: [HealthController] };
   }

@@ -16,6 +16,9 @@ export const METRIC = {
   bufferedRows: 'sink_buffered_rows',
   writeRetries: 'sink_write_retries_total',
   consumerLag: 'kafka_consumer_lag',
+  simulatorProduced: 'simulator_plays_produced_total',
+  simulatorFailed: 'simulator_plays_failed_total',
+  simulatorSkippedTicks: 'simulator_ticks_skipped_total',
 } as const;
 
 export const metricProviders = [
@@ -43,6 +46,12 @@ export const metricProviders = [
     name: METRIC.consumerLag,
     help: "Messages behind the partition's end offset, from the group's committed offset.",
     labelNames: ['topic', 'partition'],
+  }),
+  makeCounterProvider({ name: METRIC.simulatorProduced, help: 'Simulated plays the broker acknowledged.' }),
+  makeCounterProvider({ name: METRIC.simulatorFailed, help: 'Simulated plays whose send failed.' }),
+  makeCounterProvider({
+    name: METRIC.simulatorSkippedTicks,
+    help: "Simulator ticks skipped because the previous tick's send was still under way.",
   }),
 ];
 

@@ -5,6 +5,20 @@
 //
 // Unknown extra fields are ignored, so producers can add fields without breaking the pipeline.
 
+/** The original producer's songs: song_id is the index into this list. */
+export const ORIGINAL_SONGS: readonly string[] = [
+  'zombie',
+  'lady',
+  'secret-agent',
+  'kindness',
+  'soldiers',
+  'asiko',
+  'the-same-blood',
+  'upside-down',
+  'african-man',
+  'vip',
+];
+
 export interface Play {
   user_id: number;
   artist: string;

@@ -6,6 +6,7 @@ import type { TableField } from '@google-cloud/bigquery';
 import kafkajs, { type Admin, type IHeaders, type Kafka, type Message } from 'kafkajs';
 import { inject } from 'vitest';
 import { createBigQuery } from '../../src/bigquery/create-bigquery.js';
+import { ORIGINAL_SONGS } from '../../src/plays/play.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 export const deps = inject('deps');
@@ -240,23 +241,11 @@ export async function committedTotal(admin: Admin, names: Names): Promise<number
 }
 
 export function play(i: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const songs = [
-    'zombie',
-    'lady',
-    'secret-agent',
-    'kindness',
-    'soldiers',
-    'asiko',
-    'the-same-blood',
-    'upside-down',
-    'african-man',
-    'vip',
-  ];
   return {
     user_id: 20_000 + (i % 80_000),
     artist: 'tony-allen',
     song_id: i % 10,
-    song_name: songs[i % 10],
+    song_name: ORIGINAL_SONGS[i % 10],
     event_type: 'song_completed',
     timestamp: new Date().toISOString().slice(0, 19).replace('T', ' '),
     ...overrides,

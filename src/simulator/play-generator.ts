@@ -1,0 +1,107 @@
+import { Faker, en } from '@faker-js/faker';
+import type { Env } from '../config/env.schema.js';
+
+/**
+ * A simulated play: exactly the original producers' payload (NOTES §1), in their key order, plus an
+ * event_id that the sink uses as BigQuery's insertId.
+ */
+export interface SimulatedPlay {
+  user_id: number;
+  artist: string;
+  song_id: number;
+  song_name: string;
+  event_type: 'song_completed';
+  /** `YYYY-MM-DD HH:MM:SS`, UTC, as the original sent it. */
+  timestamp: string;
+  event_id: string;
+}
+
+export type PlayGeneratorOptions = Pick<
+  Env,
+  'SIMULATOR_ARTIST' | 'SIMULATOR_SONGS' | 'SIMULATOR_TIMESTAMPS' | 'SIMULATOR_DISTRIBUTION' | 'SIMULATOR_SEED'
+>;
+
+// The original producer's range of listeners.
+const USER_ID_MIN = 20_000;
+const USER_ID_MAX = 100_000;
+
+/**
+ * Makes plays from the simulator settings. Pure apart from its own seeded Faker: the same seed and the
+ * same `now` give the same plays, so a seeded run repeats (timestamps aside, which follow the clock).
+ */
+export class PlayGenerator {
+  private readonly faker = new Faker({ locale: en });
+  private readonly artist: string;
+  private readonly songs: readonly string[];
+  private readonly thisMonth: boolean;
+  /** Cumulative song weights, ending at 1; null for a uniform pick. */
+  private readonly cumulative: Float64Array | null;
+
+  constructor(options: PlayGeneratorOptions) {
+    this.artist = options.SIMULATOR_ARTIST;
+    this.songs = options.SIMULATOR_SONGS;
+    this.thisMonth = options.SIMULATOR_TIMESTAMPS === 'this-month';
+    this.cumulative = options.SIMULATOR_DISTRIBUTION === 'skewed' ? zipfCumulative(this.songs.length) : null;
+    // Unseeded, Faker seeds itself randomly.
+    if (options.SIMULATOR_SEED !== undefined) this.faker.seed(options.SIMULATOR_SEED);
+  }
+
+  /** The next play, timed `now` (or earlier in the month of `now`, with SIMULATOR_TIMESTAMPS=this-month). */
+  next(now: number = Date.now()): SimulatedPlay {
+    const songId = this.pickSong();
+    const time = this.thisMonth ? this.faker.number.int({ min: startOfMonth(now), max: now }) : now;
+    return {
+      user_id: this.faker.number.int({ min: USER_ID_MIN, max: USER_ID_MAX }),
+      artist: this.artist,
+      song_id: songId,
+      song_name: this.songs[songId]!,
+      event_type: 'song_completed',
+      timestamp: formatTimestamp(time),
+      event_id: this.faker.string.uuid(),
+    };
+  }
+
+  /** `count` plays at once, all timed `now`. */
+  batch(count: number, now: number = Date.now()): SimulatedPlay[] {
+    return Array.from({ length: count }, () => this.next(now));
+  }
+
+  private pickSong(): number {
+    const { cumulative } = this;
+    if (cumulative === null) return this.faker.number.int({ min: 0, max: this.songs.length - 1 });
+    const x = this.faker.number.float({ min: 0, max: 1 });
+    // Binary search: the first song whose cumulative weight exceeds x.
+    let low = 0;
+    let high = cumulative.length - 1;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (x < cumulative[mid]!) high = mid;
+      else low = mid + 1;
+    }
+    return low;
+  }
+}
+
+/**
+ * Zipf weights (1, 1/2, 1/3, ...) as a cumulative distribution: the first songs are the hits. With the
+ * original ten, the first is played about 34% of the time and the last about 3%.
+ */
+export function zipfCumulative(count: number): Float64Array {
+  const weights = Array.from({ length: count }, (_, rank) => 1 / (rank + 1));
+  const total = weights.reduce((sum, weight) => sum + weight, 0);
+  const cumulative = new Float64Array(count);
+  let running = 0;
+  weights.forEach((weight, i) => (cumulative[i] = running += weight / total));
+  cumulative[count - 1] = 1; // no rounding gap at the top
+  return cumulative;
+}
+
+/** `YYYY-MM-DD HH:MM:SS` in UTC: the original payload's timestamp. */
+export function formatTimestamp(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+function startOfMonth(ms: number): number {
+  const date = new Date(ms);
+  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
+}
