@@ -50,7 +50,13 @@ if (!fs.existsSync(main) || fs.statSync(main).mtimeMs < newestMtime(path.join(ro
 }
 
 const port = process.env.PORT || '3000';
-const env = { ...process.env, ...settings, PORT: port, SIMULATOR_ENABLED: process.env.SIMULATOR_ENABLED ?? 'true' };
+const env = {
+  ...process.env,
+  ...settings,
+  PORT: port,
+  SIMULATOR_ENABLED: process.env.SIMULATOR_ENABLED ?? 'true',
+  LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty',
+};
 say(
   `Kafka ${settings.KAFKA_BROKERS}, BigQuery emulator ${settings.BIGQUERY_API_ENDPOINT} (project ${settings.BIGQUERY_PROJECT_ID})`,
 );

@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { AppConfig, AppConfigModule } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestModule } from './ingest/ingest.module.js';
+import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { SimulatorModule } from './simulator/simulator.module.js';
 
@@ -13,6 +14,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(config),
+        LoggingModule.forRoot(config),
         HealthModule.forRoot(config),
         MetricsModule,
         ...(config.INGEST_ENABLED ? [IngestModule] : []),

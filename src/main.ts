@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { loadConfig, type AppConfig } from './config/config.module.js';
 import { ConfigValidationError } from './config/parse-env.js';
@@ -9,7 +10,8 @@ import { PlaysServer } from './ingest/plays-server.js';
 const logger = new Logger('Bootstrap');
 
 async function bootstrap(config: AppConfig): Promise<void> {
-  const app = await NestFactory.create(AppModule.forRoot(config));
+  const app = await NestFactory.create(AppModule.forRoot(config), { bufferLogs: true });
+  app.useLogger(app.get(PinoLogger));
   // Exit 0 after the shutdown hooks ran (flush, commit, leave the group), not by re-raising the signal.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   if (config.INGEST_ENABLED) app.connectMicroservice({ strategy: app.get(PlaysServer) }, { inheritAppConfig: true });

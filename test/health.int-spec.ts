@@ -105,4 +105,33 @@ describe('health endpoints and metrics (the service as a process)', () => {
     expect(metrics).toMatch(/^sink_buffered_rows 0$/m);
     expect(metrics).toMatch(/^process_resident_memory_bytes \d+/m);
   });
+
+  it('writes JSON log lines and shows no secret from its configuration in any log line or health body', async () => {
+    const names = await setUpTopics(admin);
+    const password = 'pa55-w0rd-never-shown';
+    const credentials = '/secrets/key-never-shown.json';
+    // SASL that our plaintext test broker does not speak: the service runs, cannot join, and says so.
+    service = await Service.start(
+      names,
+      {
+        KAFKA_SASL_MECHANISM: 'scram-sha-512',
+        KAFKA_SASL_USERNAME: 'plays',
+        KAFKA_SASL_PASSWORD: password,
+        GOOGLE_APPLICATION_CREDENTIALS: credentials,
+      },
+      /listening on port/,
+    );
+    const ready = await probe(service, '/health/ready');
+    const live = await probe(service, '/health/live');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(ready.status).toBe(503);
+    expect(live.status).toBe(200);
+    const everything = [service.log, JSON.stringify(ready.body), JSON.stringify(live.body)].join('\n');
+    expect(everything).not.toContain(password);
+    expect(everything).not.toContain('key-never-shown');
+
+    const lines = service.log.split('\n').filter((line) => line.trim().length > 0);
+    expect(lines.length).toBeGreaterThan(3);
+    for (const line of lines) expect(() => JSON.parse(line) as unknown, line).not.toThrow();
+  });
 });

@@ -67,6 +67,10 @@ export const envSchema = z
       })
       .default('info')
       .describe('Lowest log level written.'),
+    LOG_FORMAT: z
+      .enum(['json', 'pretty'], { error: 'must be json or pretty' })
+      .default('json')
+      .describe('json: one JSON object a line (for log collectors); pretty: readable lines for a terminal.'),
 
     KAFKA_BROKERS: brokerList.default(['127.0.0.1:9092']).describe('Comma-separated bootstrap brokers, host:port.'),
     KAFKA_CLIENT_ID: name('plays-pipeline', /^[\w.-]{1,255}$/, 'must be letters, digits, ".", "_" or "-"').describe(

@@ -27,6 +27,8 @@ export const DEAD_LETTER_HEADERS = {
 } as const;
 
 const BATCH = 500;
+/** Dead letters are summarised in the log at most this often, never one line each. */
+const SUMMARY_INTERVAL_MS = 60_000;
 
 /**
  * Writes dead letters to KAFKA_DLQ_TOPIC: the original key, value and headers untouched, plus why.
@@ -44,6 +46,8 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   private connected = false;
   private stopped = false;
   private failingSince: number | null = null;
+  private summary = new Map<string, number>();
+  private summaryLoggedAt = 0;
 
   constructor(
     config: AppConfig,
@@ -91,7 +95,17 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
+    this.logSummary(true);
     await this.producer.disconnect().catch(() => undefined);
+  }
+
+  private logSummary(force = false): void {
+    if (this.summary.size === 0 || (!force && Date.now() - this.summaryLoggedAt < SUMMARY_INTERVAL_MS)) return;
+    const counts = [...this.summary].map(([reason, count]) => `${reason}: ${count}`).join(', ');
+    const total = [...this.summary.values()].reduce((sum, count) => sum + count, 0);
+    this.logger.warn(`dead-lettered ${total} message(s) to ${this.topic} (${counts})`);
+    this.summary = new Map();
+    this.summaryLoggedAt = Date.now();
   }
 
   private async drain(): Promise<void> {
@@ -104,7 +118,9 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
         for (const letter of batch) {
           letter.done();
           this.deadLettered.inc({ reason: letter.reason });
+          this.summary.set(letter.reason, (this.summary.get(letter.reason) ?? 0) + 1);
         }
+        this.logSummary();
         attempt = 0;
         this.failingSince = null;
       } catch (error) {

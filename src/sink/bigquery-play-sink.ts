@@ -223,7 +223,12 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
       throw error;
     }
     timer({ outcome: 'ok' });
-    this.failingSince = null;
+    if (this.failingSince !== null) {
+      this.logger.log(
+        `insertAll works again after ${Math.round((Date.now() - this.failingSince) / 1000)} s of failures`,
+      );
+      this.failingSince = null;
+    }
 
     const errors = new Map((response.insertErrors ?? []).map((entry) => [entry.index, entry.errors ?? []]));
     const stopped: PendingRow[] = [];
