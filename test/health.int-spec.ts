@@ -82,6 +82,38 @@ describe('health endpoints and metrics (the service as a process)', () => {
     },
   );
 
+  it.runIf(deps.managed)(
+    'turns not ready when BigQuery writes fail for longer than the threshold, and ready again when they work',
+    async () => {
+      const names = await setUpTopics(admin);
+      service = await Service.start(names, { READINESS_WRITE_FAILURE_MS: '3000', SINK_RETRY_MAX_DELAY_MS: '1000' });
+      await eventually(
+        () => probe(service!, '/health/ready'),
+        (r) => r.status === 200,
+        30_000,
+      );
+      await stopDep('emulator');
+      try {
+        await produce(names.topic, [{ value: JSON.stringify(play(1)) }]);
+        const down = await eventually(
+          () => probe(service!, '/health/ready'),
+          (r) => r.status === 503,
+          20_000,
+        );
+        expect(down.body.error?.bigquery_writes?.reason).toMatch(/writes failing for \d+s/);
+        expect((await probe(service, '/health/live')).status).toBe(200);
+      } finally {
+        await startDep('emulator');
+      }
+      await eventually(
+        () => probe(service!, '/health/ready'),
+        (r) => r.status === 200,
+        60_000,
+      );
+      await drained(admin, names, 1);
+    },
+  );
+
   it('counts plays consumed, written and dead-lettered by reason, with batch, latency, buffer and lag metrics', async () => {
     const names = await setUpTopics(admin, 2);
     service = await Service.start(names);

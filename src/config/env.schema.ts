@@ -138,6 +138,9 @@ export const envSchema = z
     SINK_RETRY_MAX_DELAY_MS: int(100, 600_000, 30_000).describe(
       'Longest wait between retries of a failed write (exponential backoff with jitter, retried without limit).',
     ),
+    READINESS_WRITE_FAILURE_MS: int(1_000, 3_600_000, 30_000).describe(
+      'BigQuery writes failing for longer than this make /health/ready answer 503 (shorter blips are retried quietly).',
+    ),
     SHUTDOWN_TIMEOUT_MS: int(1_000, 600_000, 20_000).describe(
       'On SIGTERM/SIGINT: time to flush, commit and leave the group before exiting anyway.',
     ),

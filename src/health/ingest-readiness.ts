@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { PlaysServer } from '../ingest/plays-server.js';
 import { PLAY_SINK, type PlaySink } from '../sink/play-sink.js';
@@ -7,8 +8,6 @@ import { PlayTable } from '../sink/play-table.js';
 
 /** No completed fetch for this long means the broker is out of reach. */
 export const FETCH_STALE_MS = 10_000;
-/** Writes failing for this long make the service not ready (a shorter blip is retried quietly). */
-export const WRITE_FAILURE_GRACE_MS = 30_000;
 
 /**
  * Readiness of the ingest, from the state its own parts keep (consumer events, table check, write
@@ -17,6 +16,7 @@ export const WRITE_FAILURE_GRACE_MS = 30_000;
 @Injectable()
 export class IngestReadiness {
   constructor(
+    private readonly config: AppConfig,
     private readonly indicators: HealthIndicatorService,
     private readonly consumer: PlaysServer,
     private readonly table: PlayTable,
@@ -53,7 +53,7 @@ export class IngestReadiness {
   private bigQueryWrites(now: number): HealthIndicatorResult {
     const check = this.indicators.check('bigquery_writes');
     const { failingSince, lastError, bufferedRows } = this.sink.health;
-    if (failingSince !== null && now - failingSince > WRITE_FAILURE_GRACE_MS) {
+    if (failingSince !== null && now - failingSince > this.config.READINESS_WRITE_FAILURE_MS) {
       return check.down({
         reason: `writes failing for ${Math.round((now - failingSince) / 1000)}s: ${lastError}`,
         bufferedRows,
