@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', '.cache/', '.deps/', 'node_modules/', 'test-artifacts/'] },
+  { ignores: ['dist/', 'dist-bench/', 'coverage/', '.cache/', '.deps/', 'node_modules/', 'test-artifacts/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
