@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { baseEnv, replay, type ReplayResult } from '../scripts/replay-dockerfile.mjs';
-import { deps, eventually, queryRows, setUpTopics, useAdmin, type Names } from './support/service.js';
+import { eventually, freePort, queryRows, serviceEnv, setUpTopics, useAdmin, type Names } from './support/service.js';
 
 // The image without Docker: scripts/replay-dockerfile.mjs runs the Dockerfile's COPY and RUN steps in a
 // temporary folder (npm ci, nest build, npm ci --omit=dev), then this test starts the runtime stage the way
@@ -20,17 +19,6 @@ function composeAppEnv(): Record<string, string> {
     services: { app: { environment: Record<string, string | number | boolean> } };
   };
   return Object.fromEntries(Object.entries(compose.services.app.environment).map(([k, v]) => [k, String(v)]));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
 
 async function status(url: string): Promise<number> {
@@ -105,15 +93,7 @@ describe('the Dockerfile, replayed without Docker', () => {
       ...runtime.env,
       ...compose,
       // Where the compose file names its own services and ports, the tests' dependencies and fresh names.
-      PORT: String(port),
-      KAFKA_BROKERS: deps.KAFKA_BROKERS,
-      BIGQUERY_API_ENDPOINT: deps.BIGQUERY_API_ENDPOINT,
-      BIGQUERY_PROJECT_ID: deps.BIGQUERY_PROJECT_ID,
-      KAFKA_TOPIC: names.topic,
-      KAFKA_DLQ_TOPIC: names.dlqTopic,
-      KAFKA_GROUP_ID: names.groupId,
-      BIGQUERY_DATASET: names.dataset,
-      BIGQUERY_TABLE: names.table,
+      ...serviceEnv(names, port),
     };
     expect(runtime.env.NODE_ENV).toBe('production');
     expect(runtime.command[0]).toBe('node');

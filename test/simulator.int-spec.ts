@@ -23,7 +23,7 @@ const PLAY_KEYS = ['user_id', 'artist', 'song_id', 'song_name', 'event_type', 't
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 // A simulator-only deployment has no consumer to join a group: it is ready once the simulator says so.
-const SIMULATOR_ON = /\[Simulator\] simulator on/;
+const SIMULATOR_ON = /simulator on: \d+ play/;
 
 /** Messages in a topic so far: the sum of its partitions' end offsets. */
 async function endOffsets(admin: Admin, topic: string): Promise<number> {

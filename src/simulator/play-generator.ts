@@ -1,20 +1,12 @@
 import { Faker, en } from '@faker-js/faker';
 import type { Env } from '../config/env.schema.js';
+import type { Play } from '../plays/play.js';
 
 /**
- * A simulated play: exactly the original producers' payload (NOTES §1), in their key order, plus an
- * event_id that the sink uses as BigQuery's insertId.
+ * A simulated play: exactly the original producers' payload (NOTES §1), in their key order, with the
+ * original `YYYY-MM-DD HH:MM:SS` UTC timestamp, plus an event_id that the sink uses as BigQuery's insertId.
  */
-export interface SimulatedPlay {
-  user_id: number;
-  artist: string;
-  song_id: number;
-  song_name: string;
-  event_type: 'song_completed';
-  /** `YYYY-MM-DD HH:MM:SS`, UTC, as the original sent it. */
-  timestamp: string;
-  event_id: string;
-}
+export type SimulatedPlay = Omit<Play, 'event_id'> & { event_id: string };
 
 export type PlayGeneratorOptions = Pick<
   Env,

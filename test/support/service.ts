@@ -86,7 +86,22 @@ async function createTopics(admin: Admin, names: Names): Promise<void> {
   });
 }
 
-async function freePort(): Promise<number> {
+/** The service's settings for one test: the tests' Kafka and emulator, the test's own names, a port. */
+export function serviceEnv(names: Names, port: number): Record<string, string> {
+  return {
+    PORT: String(port),
+    KAFKA_BROKERS: deps.KAFKA_BROKERS,
+    BIGQUERY_API_ENDPOINT: deps.BIGQUERY_API_ENDPOINT,
+    BIGQUERY_PROJECT_ID: deps.BIGQUERY_PROJECT_ID,
+    KAFKA_TOPIC: names.topic,
+    KAFKA_DLQ_TOPIC: names.dlqTopic,
+    KAFKA_GROUP_ID: names.groupId,
+    BIGQUERY_DATASET: names.dataset,
+    BIGQUERY_TABLE: names.table,
+  };
+}
+
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.listen(0, '127.0.0.1', () => {
@@ -117,15 +132,7 @@ export class Service {
         env: {
           PATH: process.env.PATH,
           NO_COLOR: '1',
-          PORT: String(port),
-          KAFKA_BROKERS: deps.KAFKA_BROKERS,
-          BIGQUERY_API_ENDPOINT: deps.BIGQUERY_API_ENDPOINT,
-          BIGQUERY_PROJECT_ID: deps.BIGQUERY_PROJECT_ID,
-          KAFKA_TOPIC: names.topic,
-          KAFKA_DLQ_TOPIC: names.dlqTopic,
-          KAFKA_GROUP_ID: names.groupId,
-          BIGQUERY_DATASET: names.dataset,
-          BIGQUERY_TABLE: names.table,
+          ...serviceEnv(names, port),
           ...env,
         },
       },
@@ -134,7 +141,13 @@ export class Service {
     child.stdout.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     const service = new Service(child, port, output);
-    await service.waitForLog(readyLog, 60_000);
+    try {
+      await service.waitForLog(readyLog, 60_000);
+    } catch (error) {
+      // Never leave a service running that no test holds.
+      await service.stop('SIGKILL');
+      throw error;
+    }
     return service;
   }
 
