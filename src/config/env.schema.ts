@@ -24,39 +24,32 @@ const topic = (fallback: string) =>
 // BigQuery dataset and table ids: letters, digits and underscores.
 const bigQueryId = (fallback: string) => name(fallback, /^[A-Za-z0-9_]{1,1024}$/, 'must be letters, digits or "_"');
 
-const brokerList = z
-  .string()
-  .trim()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((broker) => broker.trim())
-      .filter((broker) => broker.length > 0),
-  )
-  .pipe(
-    z
-      .array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, { error: 'each broker must be host:port' }))
-      .min(1, { error: 'must list at least one host:port' }),
-  );
+/** A comma-separated list: items trimmed, empty ones dropped, then each checked by `item`. */
+const commaList = (item: z.ZodString, empty: string) =>
+  z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry.length > 0),
+    )
+    .pipe(z.array(item).min(1, { error: empty }));
+
+const brokerList = commaList(
+  z.string().regex(/^[^\s:/]+:\d{1,5}$/, { error: 'each broker must be host:port' }),
+  'must list at least one host:port',
+);
 
 // Simulator. `optional` drops a helper's default (its fallback argument is unused), so an
 // unset variable stays undefined and the code resolves it (e.g. SIMULATOR_TOPIC falls back to KAFKA_TOPIC).
 const optional = <T extends z.ZodType>(withDefault: z.ZodDefault<T>) => withDefault.unwrap().optional();
 const playName = (fallback: string) =>
   name(fallback, /^.{1,1024}$/, 'must be 1-1024 characters on one line (the ingest keeps no longer names)');
-const songList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((song) => song.trim())
-      .filter((song) => song.length > 0),
-  )
-  .pipe(
-    z
-      .array(z.string().regex(/^.{1,1024}$/, { error: 'each song name must be at most 1024 characters' }))
-      .min(1, { error: 'must list at least one song name' }),
-  );
+const songList = commaList(
+  z.string().regex(/^.{1,1024}$/, { error: 'each song name must be at most 1024 characters' }),
+  'must list at least one song name',
+);
 
 export const envSchema = z
   .object({
