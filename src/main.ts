@@ -5,6 +5,7 @@ import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { loadConfig, type AppConfig } from './config/config.module.js';
 import { ConfigValidationError } from './config/parse-env.js';
+import { errorText } from './errors.js';
 import { PlaysServer } from './ingest/plays-server.js';
 
 const logger = new Logger('Bootstrap');
@@ -29,9 +30,7 @@ async function startConsuming(start: () => Promise<unknown>): Promise<void> {
       return;
     } catch (error) {
       const delay = Math.min(30_000, 1_000 * 2 ** attempt);
-      logger.error(
-        `cannot start consuming: ${error instanceof Error ? error.message : String(error)}; retrying in ${delay / 1000}s`,
-      );
+      logger.error(`cannot start consuming: ${errorText(error)}; retrying in ${delay / 1000}s`);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import kafkajs, { type IHeaders, type Message, type Producer } from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
+import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { InjectMetric, METRIC, type Counter } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
@@ -69,7 +70,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   onApplicationBootstrap(): void {
     // Connects in the background: a broker outage at start-up must not stop the app.
     void this.producer.connect().catch((error: unknown) => {
-      this.logger.warn(`dead-letter producer not connected yet: ${message(error)}; will retry on first use`);
+      this.logger.warn(`dead-letter producer not connected yet: ${errorText(error)}; will retry on first use`);
     });
   }
 
@@ -127,7 +128,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
         this.failingSince ??= Date.now();
         const delay = Math.min(this.retryCapMs, 250 * 2 ** Math.min(attempt++, 16)) * (0.5 + Math.random() / 2);
         this.logger.error(
-          `writing ${batch.length} dead letter(s) to ${this.topic} failed (${message(error)}); retrying in ${Math.round(delay)} ms`,
+          `writing ${batch.length} dead letter(s) to ${this.topic} failed (${errorText(error)}); retrying in ${Math.round(delay)} ms`,
         );
         await sleep(delay);
       }
@@ -150,4 +151,3 @@ function toMessage(letter: DeadLetter): Message {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));

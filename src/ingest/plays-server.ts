@@ -4,6 +4,7 @@ import type { Consumer, EachBatchPayload } from '@nestjs/microservices/external/
 import kafkajs from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters, type DeadLetter } from '../dead-letters/dead-letters.service.js';
+import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metrics.js';
 import { decodePlay } from '../plays/play.js';
@@ -184,7 +185,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       for (const { partition, offset } of offsets) this.ledger.markCommitted(partition, offset);
     } catch (error) {
       // Not marked committed: the next round tries again.
-      this.logger.warn(`committing offsets failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(`committing offsets failed: ${errorText(error)}`);
     }
   }
 

@@ -9,6 +9,7 @@ import { Logger } from '@nestjs/common';
 import kafkajs, { type Producer } from 'kafkajs';
 import type { Env } from '../config/env.schema.js';
 import { ConfigValidationError, parseEnv } from '../config/parse-env.js';
+import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { PlayGenerator } from './play-generator.js';
 
@@ -139,7 +140,7 @@ async function simulate({ count, rate, topic, config }: Options): Promise<number
   const how = rate > 0 ? `asked ${rate} plays/s` : 'as fast as possible';
   report(sent, started, `to ${topic} (${how})${interrupted ? ', interrupted' : ''}`, process.stdout);
   if (failure !== undefined) {
-    console.error(`simulate: a send failed: ${reason(failure)}`);
+    console.error(`simulate: a send failed: ${errorText(failure)}`);
     return 1;
   }
   return interrupted ? 130 : 0;
@@ -151,7 +152,6 @@ function report(sent: number, started: number, what: string, out: NodeJS.WriteSt
   out.write(`sent ${sent} plays ${what} in ${seconds.toFixed(2)} s: ${perSecond} plays/s\n`);
 }
 
-const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 // kafkajs' info lines would drown the report; warnings and errors still show.
@@ -163,7 +163,7 @@ try {
     console.error(`simulate: ${(error as Error).message}\n\n${USAGE}`);
     process.exitCode = 2;
   } else {
-    console.error(`simulate: ${reason(error)}`);
+    console.error(`simulate: ${errorText(error)}`);
     process.exitCode = 1;
   }
 }

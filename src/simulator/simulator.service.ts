@@ -9,6 +9,7 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import kafkajs, { type Producer } from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
+import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { InjectMetric, METRIC, type Counter } from '../metrics/metrics.js';
 import type { PlayGenerator } from './play-generator.js';
@@ -151,7 +152,7 @@ export class SimulatorService implements OnApplicationBootstrap, BeforeApplicati
         this.outageSince = started;
         this.counts.outages++;
         this.logger.error(
-          `cannot produce to ${this.topic}: ${error instanceof Error ? error.message : String(error)}; ` +
+          `cannot produce to ${this.topic}: ${errorText(error)}; ` +
             'the simulator keeps trying on every tick and says when it is back',
         );
       }

@@ -5,7 +5,8 @@ import { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { InjectMetric, METRIC, type Counter, type Gauge, type Histogram } from '../metrics/metrics.js';
 import { insertIdOf } from '../plays/source-message.js';
 import type { PlaySink, SinkHealth, SinkRecord } from './play-sink.js';
-import { errorText, PlayTable } from './play-table.js';
+import { errorText } from '../errors.js';
+import { PlayTable } from './play-table.js';
 
 /** One row of an insertAll request, with the record it came from. */
 interface PendingRow {

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import type { BigQuery, Table, TableField, TableMetadata } from '@google-cloud/bigquery';
 import { AppConfig } from '../config/config.module.js';
 import { createBigQuery } from '../bigquery/create-bigquery.js';
+import { errorText } from '../errors.js';
 
 /** The plays table: the payload's own column names, proper types, and where each row came from. */
 export const PLAY_TABLE_SCHEMA: TableField[] = [
@@ -166,8 +167,4 @@ export class PlayTable implements OnApplicationBootstrap, OnApplicationShutdown 
 
 function ignoreAlreadyExists(error: unknown): void {
   if ((error as { code?: number }).code !== 409) throw error;
-}
-
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
