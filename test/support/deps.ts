@@ -12,10 +12,15 @@ export interface DepsEnv {
   BIGQUERY_PROJECT_ID: string;
 }
 
-/** The tests' own deps:up instance: its own folder and ports, so it never touches a developer's stack. */
+/**
+ * The tests' own deps:up instance: its own folder and ports, so it never touches a developer's stack.
+ * PLAYS_TEST_KAFKA_PORT / PLAYS_TEST_EMULATOR_PORT move it, so two checkouts can run `npm test` at once.
+ */
+const kafkaPort = process.env.PLAYS_TEST_KAFKA_PORT ?? '19092';
+const emulatorPort = process.env.PLAYS_TEST_EMULATOR_PORT ?? '19050';
 export const testDeps = {
-  dir: path.join(root, '.deps', 'test'),
-  args: ['--kafka-port', '19092', '--emulator-port', '19050', '--project-id', 'plays-test'],
+  dir: path.join(root, '.deps', `test-${kafkaPort}-${emulatorPort}`),
+  args: ['--kafka-port', kafkaPort, '--emulator-port', emulatorPort, '--project-id', 'plays-test'],
 };
 
 async function deps(...args: string[]): Promise<string> {
