@@ -32,6 +32,7 @@ const REPEAT = Number(flags.repeat);
 const PARTITIONS = 6;
 const say = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const ANALYSIS_HEADING = '## What bounds each figure';
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 // ---------------------------------------------------------------------------------------------
@@ -161,9 +162,12 @@ function startProcess(script: string, env: Record<string, string>, nodeOptions: 
     stop: async () => {
       clearInterval(sampler);
       if (child.exitCode !== null) return;
+      // SIGTERM first, so a service run with --cpu-prof or --heap-prof writes its profile on exit.
       const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
+      clearTimeout(killer);
     },
   };
 }
@@ -354,10 +358,14 @@ ${table}
 
 Run on ${new Date().toISOString().slice(0, 10)}: ${machine}; Node ${process.versions.node}; Apache Kafka ${kafkaVersion}
 (single node, KRaft); kafkajs 2.2.4; service node flags: ${SERVICE_NODE_OPTIONS.join(' ') || 'none'}; default settings (SINK_BATCH_MAX_ROWS=500, SINK_LINGER_MS=200,
-SINK_MAX_IN_FLIGHT=4, SINK_MAX_BUFFERED_ROWS=10000). The machine is small and shared, so figures move
+SINK_MAX_IN_FLIGHT=4, SINK_MAX_BUFFERED_ROWS=10000, INGEST_DECODE_THREADS=1). The machine is small and shared, so figures move
 by tens of percent between runs; the ratios, measured side by side, move less.
 `;
-  fs.writeFileSync(path.join(root, 'docs/BENCHMARKS.md'), doc);
+  // The analysis below the figures is written by hand; a new run keeps it.
+  const docPath = path.join(root, 'docs/BENCHMARKS.md');
+  const previous = fs.existsSync(docPath) ? fs.readFileSync(docPath, 'utf8') : '';
+  const analysis = previous.indexOf(ANALYSIS_HEADING);
+  fs.writeFileSync(docPath, analysis === -1 ? doc : `${doc}\n${previous.slice(analysis)}`);
   say('wrote docs/BENCHMARKS.md');
 } finally {
   await admin.disconnect();
