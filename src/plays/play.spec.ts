@@ -51,8 +51,39 @@ describe('parseTimestamp', () => {
     '2022-11-03T07:22:13+25:00',
     '2022-11-03',
     ' 2022-11-03 07:22:13',
+    '2022-1a-03 07:22:13',
+    '2022/11/03 07:22:13',
+    '2022-11-03 07-22-13',
+    '2023-02-29 00:00:00',
+    '2022-04-31 00:00:00',
+    '0099-01-01 00:00:00',
   ])('rejects %s', (text) => {
     expect(parseTimestamp(text)).toBeNull();
+  });
+
+  it('reads the original form exactly as the same time in ISO form', () => {
+    const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+    let compared = 0;
+    for (const year of [1, 99, 100, 1900, 2000, 2023, 2024, 2100, 9999])
+      for (let month = 0; month <= 13; month++)
+        for (let day = 0; day <= 32; day++)
+          for (const [hour, minute, second] of [
+            [0, 0, 0],
+            [23, 59, 59],
+            [24, 0, 0],
+            [12, 60, 0],
+            [12, 0, 60],
+          ] as const) {
+            const date = `${pad(year, 4)}-${pad(month)}-${pad(day)}`;
+            const time = `${pad(hour)}:${pad(minute)}:${pad(second)}`;
+            expect(parseTimestamp(`${date} ${time}`), `${date} ${time}`).toEqual(parseTimestamp(`${date}T${time}Z`));
+            compared++;
+          }
+    expect(compared).toBe(9 * 14 * 33 * 5);
+    expect(parseTimestamp('2024-02-29 23:59:59')).toEqual({
+      ms: Date.UTC(2024, 1, 29, 23, 59, 59),
+      iso: '2024-02-29T23:59:59.000000Z',
+    });
   });
 
   it('gives milliseconds since the epoch', () => {
