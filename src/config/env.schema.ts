@@ -82,6 +82,9 @@ export const envSchema = z
     INGEST_ENABLED: bool(true).describe(
       'Consume the topic and write plays to BigQuery (false: e.g. a simulator-only deployment).',
     ),
+    INGEST_DECODE_THREADS: int(0, 32, 1).describe(
+      'Worker threads that decode plays and encode their rows beside the consumer (0: on the main thread).',
+    ),
     KAFKA_SSL: bool(false).describe('Connect to the brokers over TLS.'),
     KAFKA_SASL_MECHANISM: z
       .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
@@ -119,7 +122,7 @@ export const envSchema = z
     BIGQUERY_CREATE_TABLE: bool(true).describe('Create the dataset and table at start-up when they do not exist.'),
     SINK_BATCH_MAX_ROWS: int(1, 50_000, 500).describe('Rows per insertAll request at most (BigQuery recommends 500).'),
     SINK_BATCH_MAX_BYTES: int(1_000, 10_000_000, 9_000_000).describe(
-      'Estimated bytes per insertAll request at most (BigQuery refuses requests over 10 MB).',
+      'Bytes of JSON rows per insertAll request at most (BigQuery refuses requests over 10 MB).',
     ),
     SINK_LINGER_MS: int(0, 60_000, 200).describe(
       'Longest a row waits for its batch to fill before it is written anyway.',

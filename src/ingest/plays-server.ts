@@ -3,16 +3,19 @@ import { ServerKafka } from '@nestjs/microservices';
 import type { Consumer, EachBatchPayload } from '@nestjs/microservices/external/kafka.interface.js';
 import kafkajs from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
-import { DeadLetters, type DeadLetter } from '../dead-letters/dead-letters.service.js';
+import { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metrics.js';
-import { decodePlay } from '../plays/play.js';
 import type { SourceMessage } from '../plays/source-message.js';
 import { PLAY_SINK, type PlaySink, type SinkRecord } from '../sink/play-sink.js';
 import { OffsetLedger } from './offset-ledger.js';
+import { packBatch } from './play-batch.js';
+import { PlayDecoder } from './play-decoder.js';
 
 const COMMIT_INTERVAL_MS = 500;
+// Batches taken from kafkajs and not yet in the sink: enough to keep the decoder and the consumer busy.
+const MAX_BATCHES_IN_DECODE = 4;
 const LAG_INTERVAL_MS = 10_000;
 
 /** What the consumer is doing, for readiness and metrics. */
@@ -48,11 +51,13 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private commitTimer: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> | null = null;
+  private readonly inProgress = new Set<Promise<void>>();
 
   constructor(
     private readonly config: AppConfig,
     @Inject(PLAY_SINK) private readonly sink: PlaySink,
     private readonly deadLetters: DeadLetters,
+    private readonly decoder: PlayDecoder,
     @InjectMetric(METRIC.playsConsumed) private readonly consumed: Counter,
     @InjectMetric(METRIC.consumerLag) private readonly lag: Gauge<'topic' | 'partition'>,
   ) {
@@ -61,7 +66,13 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       client,
       // Keep the ids users configured: no "-server" suffix.
       postfixId: '',
-      consumer: { groupId: config.KAFKA_GROUP_ID, maxWaitTimeInMs: 1_000, allowAutoTopicCreation: true },
+      consumer: {
+        groupId: config.KAFKA_GROUP_ID,
+        maxWaitTimeInMs: 1_000,
+        allowAutoTopicCreation: true,
+        maxBytesPerPartition: 256 * 1024,
+        maxBytes: 2 * 1024 * 1024,
+      },
       subscribe: { fromBeginning: true },
       run: { autoCommit: false },
       // ServerKafka always connects a producer (for replies); this one never sends.
@@ -110,16 +121,50 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     this.lagTimer = setInterval(() => void this.measureLag(), LAG_INTERVAL_MS).unref();
   }
 
+  /**
+   * Takes a batch: records each message in the ledger, in order, then hands the batch to the decoder
+   * and returns, so kafkajs fetches the next batch while this one is decoded and put. At most
+   * MAX_BATCHES_IN_DECODE are in progress; beyond that, and while the sink is full, it waits.
+   */
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
+    const { topic, partition } = batch;
+    const taken: typeof batch.messages = [];
+    const dones: (() => void)[] = [];
+    for (const message of batch.messages) {
+      if (this.stopping || !payload.isRunning() || payload.isStale()) break;
+      taken.push(message);
+      dones.push(this.ledger.take(partition, BigInt(message.offset)));
+    }
+    if (taken.length === 0) return;
+    payload.resolveOffset(taken.at(-1)!.offset);
+    this.consumed.inc(taken.length);
+
+    const work = this.putBatch(topic, partition, taken, dones, () => payload.heartbeat());
+    this.inProgress.add(work);
+    void work.finally(() => this.inProgress.delete(work));
+    while (this.inProgress.size >= MAX_BATCHES_IN_DECODE) {
+      await Promise.race([...this.inProgress, sleep(3_000)]);
+      // A sink that stays full (BigQuery down) must not cost the group membership.
+      await payload.heartbeat().catch(() => undefined);
+    }
+  }
+
+  private async putBatch(
+    topic: string,
+    partition: number,
+    messages: EachBatchPayload['batch']['messages'],
+    dones: (() => void)[],
+    keepAlive: () => Promise<void>,
+  ): Promise<void> {
     this.activeBatches++;
     try {
-      const records: SinkRecord[] = [];
-      const deadLetters: DeadLetter[] = [];
-      const { topic, partition } = batch;
-      for (const message of batch.messages) {
-        if (this.stopping || !payload.isRunning() || payload.isStale()) break;
-        const source: SourceMessage = {
+      const packed = packBatch(topic, partition, messages, new Date().toISOString());
+      const { rows, rowEnds, invalid } = await this.decoder.decode(packed);
+      const rowBuffer = Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength);
+      const sourceOf = (i: number): SourceMessage => {
+        const message = messages[i]!;
+        return {
           topic,
           partition,
           offset: message.offset,
@@ -127,20 +172,23 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
           value: message.value,
           headers: message.headers ?? {},
         };
-        const done = this.ledger.take(partition, BigInt(message.offset));
-        const decoded = decodePlay(message.value);
-        if (decoded.ok) records.push({ play: decoded.play, source, done });
-        else deadLetters.push({ source, reason: decoded.reason, detail: decoded.detail, done });
-        payload.resolveOffset(message.offset);
+      };
+      this.deadLetters.put(
+        invalid.map(({ index, reason, detail }) => ({ source: sourceOf(index), reason, detail, done: dones[index]! })),
+      );
+      const records: SinkRecord[] = [];
+      let start = 0;
+      for (let i = 0; i < rowEnds.length; i++) {
+        const end = rowEnds[i]!;
+        if (end === -1) continue;
+        records.push({ row: rowBuffer.subarray(start, end), source: sourceOf(i), done: dones[i]! });
+        start = end;
       }
-      this.consumed.inc(records.length + deadLetters.length);
-      this.deadLetters.put(deadLetters);
-      await this.sink.put(records, () => payload.heartbeat());
+      await this.sink.put(records, keepAlive);
     } catch (error) {
-      // kafkajs' own errors (a rebalance during heartbeat) are kafkajs' to handle; nothing else
-      // may escape, or kafkajs would retry the batch and crash the consumer (a poison loop).
-      if (error instanceof kafkajs.KafkaJSError) throw error;
-      this.logger.error(`unexpected error while taking a batch: ${String(error)}`);
+      // Not expected (decoding never throws for bad input); the messages stay uncommitted, so a
+      // restart or rebalance redelivers them rather than losing them.
+      this.logger.error(`unexpected error while taking a batch of ${topic}/${partition}: ${errorText(error)}`);
     } finally {
       this.activeBatches--;
     }

@@ -11,6 +11,9 @@ export interface SourceMessage {
 }
 
 /** The insertId of a play's row: the same for every redelivery of the same message. */
-export function insertIdOf(source: SourceMessage, eventId: string | undefined): string {
+export function insertIdOf(
+  source: Pick<SourceMessage, 'topic' | 'partition' | 'offset'>,
+  eventId: string | undefined,
+): string {
   return eventId ?? `${source.topic}/${source.partition}/${source.offset}`;
 }

@@ -3,15 +3,13 @@ import pRetry from 'p-retry';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { InjectMetric, METRIC, type Counter, type Gauge, type Histogram } from '../metrics/metrics.js';
-import { insertIdOf } from '../plays/source-message.js';
 import type { PlaySink, SinkHealth, SinkRecord } from './play-sink.js';
 import { errorText } from '../errors.js';
 import { PlayTable } from './play-table.js';
 
-/** One row of an insertAll request, with the record it came from. */
+/** A record waiting in the buffer, with its row's size. */
 interface PendingRow {
   record: SinkRecord;
-  row: { insertId: string; json: Record<string, unknown> };
   bytes: number;
 }
 
@@ -23,9 +21,6 @@ interface InsertAllResponse {
 class RequestTooLarge extends Error {}
 /** Some rows were `stopped` (valid, not written because another row was invalid): write them again. */
 class RowsStopped extends Error {}
-
-// JSON envelope per row beside its strings; strings count 3 bytes a char (UTF-8 worst case).
-const ROW_OVERHEAD_BYTES = 320;
 
 /**
  * Writes plays to BigQuery with insertAll: batched by rows, bytes and linger time, a bounded number
@@ -72,11 +67,11 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
   }
 
   async put(records: readonly SinkRecord[], keepAlive?: () => Promise<void>): Promise<void> {
-    const ingestedAt = new Date().toISOString();
     for (const record of records) {
-      const pending = toPendingRow(record, ingestedAt);
-      this.buffer.push(pending);
-      this.bufferedBytes += pending.bytes;
+      // The comma that joins it to the next row counts too.
+      const bytes = record.row.length + 1;
+      this.buffer.push({ record, bytes });
+      this.bufferedBytes += bytes;
     }
     this.bufferedRows.set(this.buffer.length + this.inFlightRows);
     this.dispatch();
@@ -216,7 +211,10 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
       [response] = (await this.table.table.request({
         method: 'POST',
         uri: '/insertAll',
-        json: { rows: rows.map((pending) => pending.row), skipInvalidRows: false, ignoreUnknownValues: false },
+        // A Buffer, not `json`: the client deep-copies and walks a `json` body looking for a
+        // {{projectId}} token, which cost more CPU than everything else on the data path.
+        body: insertAllBody(rows),
+        headers: { 'Content-Type': 'application/json' },
       })) as unknown as [InsertAllResponse];
     } catch (error) {
       timer({ outcome: 'error' });
@@ -283,27 +281,21 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
   }
 }
 
-function toPendingRow(record: SinkRecord, ingestedAt: string): PendingRow {
-  const { play, source } = record;
-  const json = {
-    user_id: play.user_id,
-    artist: play.artist,
-    song_id: play.song_id,
-    song_name: play.song_name,
-    event_type: play.event_type,
-    timestamp: play.timestamp,
-    event_id: play.event_id ?? null,
-    kafka_topic: source.topic,
-    kafka_partition: source.partition,
-    kafka_offset: Number(source.offset),
-    ingested_at: ingestedAt,
-  };
-  const strings = play.artist.length + play.song_name.length + (play.event_id?.length ?? 0) + source.topic.length;
-  return {
-    record,
-    row: { insertId: insertIdOf(source, play.event_id), json },
-    bytes: ROW_OVERHEAD_BYTES + 3 * strings,
-  };
+const BODY_HEAD = Buffer.from('{"skipInvalidRows":false,"ignoreUnknownValues":false,"rows":[');
+const BODY_TAIL = Buffer.from(']}');
+const COMMA = 0x2c;
+
+/** The request body: the rows' JSON copied once into one buffer, never parsed or re-encoded. */
+function insertAllBody(rows: readonly PendingRow[]): Buffer {
+  let size = BODY_HEAD.length + BODY_TAIL.length;
+  for (const pending of rows) size += pending.bytes;
+  const body = Buffer.allocUnsafe(size);
+  let at = BODY_HEAD.copy(body, 0);
+  rows.forEach((pending, i) => {
+    if (i > 0) body[at++] = COMMA;
+    at += pending.record.row.copy(body, at);
+  });
+  return body.subarray(0, at + BODY_TAIL.copy(body, at));
 }
 
 function isTooLarge(error: unknown): boolean {

@@ -1,9 +1,9 @@
-import type { Play } from '../plays/play.js';
 import type { SourceMessage } from '../plays/source-message.js';
 
 /** A valid play on its way to the sink. */
 export interface SinkRecord {
-  play: Play;
+  /** The play's row as `encodePlayRow` (play-row.ts) encodes it, UTF-8: encoded where it was decoded. */
+  row: Buffer;
   source: SourceMessage;
   /** Called once, when the play's row is in the sink or the play is in the dead-letter topic. */
   done: () => void;
