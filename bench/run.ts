@@ -2,15 +2,15 @@
 // with the original per-message design, plus latency and memory, on one local broker. Writes
 // docs/BENCHMARKS.md. Options: --plays N (200000), --repeat N (3), --latency-seconds N (30),
 // --memory-plays N (1000000), --emulator-plays N (20000).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import { parseEnv } from '../src/config/parse-env.js';
-import { decodePlay } from '../src/plays/play.js';
 import { PlayGenerator } from '../src/simulator/play-generator.js';
 import { FakeBigQuery } from './fake-bigquery.js';
 
@@ -26,10 +26,28 @@ const { values: flags } = parseArgs({
     'service-node-options': { type: 'string', default: '' },
   },
 });
-const SERVICE_NODE_OPTIONS = flags['service-node-options'].split(' ').filter(Boolean);
+// B runs as the image runs it: the Dockerfile's NODE_OPTIONS and CMD flags, plus any given here.
+const dockerfile = (await import(
+  pathToFileURL(path.join(root, 'scripts/replay-dockerfile.mjs')).href
+)) as typeof import('../scripts/replay-dockerfile.mjs');
+const runtime = dockerfile.parseDockerfile(fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8')).stages.at(-1)!;
+const cmd = runtime.instructions.filter((instruction) => instruction.keyword === 'CMD').at(-1)?.json;
+if (cmd?.[0] !== 'node' || cmd.at(-1) !== 'dist/main.js')
+  throw new Error(`unexpected Dockerfile CMD: ${cmd?.join(' ')}`);
+const imageNodeOptions = runtime.instructions
+  .filter((instruction) => instruction.keyword === 'ENV')
+  .map((instruction) => /\bNODE_OPTIONS="([^"]*)"/.exec(instruction.args)?.[1])
+  .filter((options) => options !== undefined)
+  .flatMap((options) => options.split(' ').filter(Boolean));
+const SERVICE_NODE_OPTIONS = [
+  ...imageNodeOptions,
+  ...cmd.slice(1, -1),
+  ...flags['service-node-options'].split(' ').filter(Boolean),
+];
 const N = Number(flags.plays);
 const REPEAT = Number(flags.repeat);
 const PARTITIONS = 6;
+const runFile = promisify(execFile);
 const say = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const ANALYSIS_HEADING = '## What bounds each figure';
@@ -70,8 +88,17 @@ const originals = generator.batch(1_000).map(({ event_id: _eventId, ...play }) =
 
 async function freshTopic(partitions = PARTITIONS): Promise<string> {
   const topic = `bench-${randomUUID().slice(0, 8)}`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
-  return topic;
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: false });
+  // kafkajs' waitForLeaders gives up on UNKNOWN_TOPIC_OR_PARTITION, which a just-started broker answers for a while.
+  for (const deadline = Date.now() + 30_000; ; await sleep(200)) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      if (topics[0]?.partitions.length === partitions && topics[0].partitions.every((p) => p.leader >= 0)) return topic;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`topic ${topic} has no leaders after 30 s`);
+  }
 }
 
 async function preload(topic: string, count: number): Promise<void> {
@@ -106,30 +133,28 @@ function rssMb(pid: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A: the ceiling, a bare kafkajs eachBatch consumer that decodes and validates every play.
+// A: the ceiling, a bare kafkajs eachBatch consumer that decodes and validates every play
+// (bench/bare-consumer.ts, a fresh process each time).
 
 async function drainBare(topic: string): Promise<number> {
-  const consumer = kafka.consumer({ groupId: `bare-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  let joinedAt = 0;
-  consumer.on(consumer.events.GROUP_JOIN, () => (joinedAt = Date.now()));
-  let valid = 0;
-  let seen = 0;
-  const done = new Promise<number>((resolve) => {
-    void consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const message of batch.messages) if (decodePlay(message.value).ok) valid++;
-        seen += batch.messages.length;
-        if (seen >= N) resolve(Date.now());
-        return Promise.resolve();
+  const { stdout } = await runFile(
+    process.execPath,
+    ['--disable-warning=TimeoutNegativeWarning', path.join(root, 'dist-bench/bench/bare-consumer.js')],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        BENCH_BROKERS: settings.KAFKA_BROKERS,
+        BENCH_TOPIC: topic,
+        BENCH_GROUP: `bare-${randomUUID()}`,
+        BENCH_COUNT: String(N),
       },
-    });
-  });
-  const finishedAt = await done;
-  await consumer.disconnect();
+    },
+  );
+  const { valid, ms } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { valid: number; ms: number };
   if (valid !== N) throw new Error(`bare consumer saw ${valid} valid plays of ${N}`);
-  return N / ((finishedAt - joinedAt) / 1000);
+  return N / (ms / 1000);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,7 +382,7 @@ the last play (B: to the last row written **and** every offset committed).
 ${table}
 
 Run on ${new Date().toISOString().slice(0, 10)}: ${machine}; Node ${process.versions.node}; Apache Kafka ${kafkaVersion}
-(single node, KRaft); kafkajs 2.2.4; service node flags: ${SERVICE_NODE_OPTIONS.join(' ') || 'none'}; default settings (SINK_BATCH_MAX_ROWS=500, SINK_LINGER_MS=200,
+(single node, KRaft); kafkajs 2.2.4; service node flags (the image's NODE_OPTIONS and CMD): ${SERVICE_NODE_OPTIONS.join(' ') || 'none'}; default settings (SINK_BATCH_MAX_ROWS=500, SINK_LINGER_MS=200,
 SINK_MAX_IN_FLIGHT=4, SINK_MAX_BUFFERED_ROWS=10000, INGEST_DECODE_THREADS=1). The machine is small and shared, so figures move
 by tens of percent between runs; the ratios, measured side by side, move less.
 `;

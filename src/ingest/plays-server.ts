@@ -13,7 +13,7 @@ import { OffsetLedger } from './offset-ledger.js';
 import { packBatch } from './play-batch.js';
 import { PlayDecoder } from './play-decoder.js';
 
-const COMMIT_INTERVAL_MS = 500;
+const COMMIT_INTERVAL_MS = 200;
 // Batches taken from kafkajs and not yet in the sink: enough to keep the decoder and the consumer busy.
 const MAX_BATCHES_IN_DECODE = 4;
 const LAG_INTERVAL_MS = 10_000;
