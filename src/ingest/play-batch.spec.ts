@@ -49,7 +49,9 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
     const ends = [...decoded.rowEnds].filter((end) => end !== -1);
     const rows = Buffer.from(decoded.rows);
     const names = ends.map(
-      (end, i) => JSON.parse(rows.subarray(i === 0 ? 0 : ends[i - 1], end).toString()).json.song_name,
+      (end, i) =>
+        (JSON.parse(rows.subarray(i === 0 ? 0 : ends[i - 1], end).toString()) as { json: { song_name: string } }).json
+          .song_name,
     );
     expect(names).toEqual(['kindness', 'ünïcødé "quoted" \\ name', 'upside-down']);
   });
