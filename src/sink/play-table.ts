@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import type { BigQuery, Table, TableField, TableMetadata } from '@google-cloud/bigquery';
 import { AppConfig } from '../config/config.module.js';
 import { createBigQuery } from '../bigquery/create-bigquery.js';
+import { tableRef, topSongsViewName, topSongsViewQuery } from '../bigquery/play-queries.js';
 import { errorText } from '../errors.js';
 
 /** The plays table: the payload's own column names, proper types, and where each row came from. */
@@ -118,6 +119,7 @@ export class PlayTable implements OnApplicationBootstrap, OnApplicationShutdown 
         this.state = { status: 'ready', detail: `${this.id} is ready` };
         this.logger.log(this.state.detail);
         this.markVerified();
+        if (this.config.BIGQUERY_CREATE_TABLE) await this.ensureTopSongsView();
         return;
       }
       this.state = {
@@ -162,6 +164,25 @@ export class PlayTable implements OnApplicationBootstrap, OnApplicationShutdown 
     }
     const [metadata] = (await this.table.getMetadata()) as unknown as [TableMetadata];
     return checkSchema(metadata.schema?.fields ?? []);
+  }
+
+  /** The all-time top-songs view for Looker Studio. Nice to have: a failure is logged, writes go on. */
+  private async ensureTopSongsView(): Promise<void> {
+    const name = topSongsViewName(this.config.BIGQUERY_TABLE);
+    const view = this.bigquery.dataset(this.config.BIGQUERY_DATASET).table(name);
+    try {
+      const [exists] = await view.exists();
+      if (exists) return;
+      const query = topSongsViewQuery(
+        tableRef(this.config.BIGQUERY_PROJECT_ID, this.config.BIGQUERY_DATASET, this.config.BIGQUERY_TABLE),
+      );
+      await view
+        .create({ view: { query, useLegacySql: false }, description: 'Plays per song, each play counted once' })
+        .catch(ignoreAlreadyExists);
+      this.logger.log(`created view ${this.config.BIGQUERY_DATASET}.${name} (plays per song, for dashboards)`);
+    } catch (error) {
+      this.logger.warn(`cannot create view ${this.config.BIGQUERY_DATASET}.${name}: ${errorText(error)}`);
+    }
   }
 }
 
