@@ -5,10 +5,11 @@ import { IngestModule } from './ingest/ingest.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { SimulatorModule } from './simulator/simulator.module.js';
+import { TopSongsModule } from './top-songs/top-songs.module.js';
 
 @Module({})
 export class AppModule {
-  /** The app for this configuration: the ingest only when INGEST_ENABLED, the simulator only when SIMULATOR_ENABLED. */
+  /** The app for this configuration: the ingest only when INGEST_ENABLED, the simulator only when SIMULATOR_ENABLED, the dashboard only when DASHBOARD_ENABLED. */
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
@@ -19,6 +20,7 @@ export class AppModule {
         MetricsModule,
         ...(config.INGEST_ENABLED ? [IngestModule] : []),
         ...(config.SIMULATOR_ENABLED ? [SimulatorModule] : []),
+        ...(config.DASHBOARD_ENABLED ? [TopSongsModule] : []),
       ],
     };
   }

@@ -119,7 +119,9 @@ export const envSchema = z
       .describe('Dataset location used when the dataset is created (e.g. EU).'),
     BIGQUERY_DATASET: bigQueryId('music').describe('Dataset that holds the plays table.'),
     BIGQUERY_TABLE: bigQueryId('tony_allen_plays').describe('Table the plays are written to.'),
-    BIGQUERY_CREATE_TABLE: bool(true).describe('Create the dataset and table at start-up when they do not exist.'),
+    BIGQUERY_CREATE_TABLE: bool(true).describe(
+      'Create the dataset, the table and its <table>_top_songs view at start-up when they do not exist.',
+    ),
     SINK_BATCH_MAX_ROWS: int(1, 50_000, 500).describe('Rows per insertAll request at most (BigQuery recommends 500).'),
     SINK_BATCH_MAX_BYTES: int(1_000, 10_000_000, 9_000_000).describe(
       'Bytes of JSON rows per insertAll request at most (BigQuery refuses requests over 10 MB).',
@@ -139,6 +141,12 @@ export const envSchema = z
     ),
     SHUTDOWN_TIMEOUT_MS: int(1_000, 600_000, 20_000).describe(
       'On SIGTERM/SIGINT: time to flush, commit and leave the group before exiting anyway.',
+    ),
+    DASHBOARD_ENABLED: bool(true).describe(
+      'Serve the top-songs API (GET /api/top-songs) and the live dashboard (GET /dashboard), read from the plays table.',
+    ),
+    DASHBOARD_CACHE_MS: int(0, 60_000, 1_000).describe(
+      'How long a top-songs answer is reused, so any number of dashboard viewers costs one BigQuery query per window and limit.',
     ),
     GOOGLE_APPLICATION_CREDENTIALS: z
       .string()

@@ -3,8 +3,8 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { AppConfig } from '../config/config.module.js';
 
-// Probes and scrapes arrive every few seconds: logging each would drown everything else.
-const QUIET_PATHS = ['/health', '/metrics'];
+// Probes, scrapes and dashboards polling arrive every few seconds: logging each would drown everything else.
+const QUIET_PATHS = ['/health', '/metrics', '/api/top-songs', '/dashboard'];
 
 /** Structured logs with pino: JSON lines by default, readable lines with LOG_FORMAT=pretty. */
 @Module({})
