@@ -60,7 +60,9 @@ const env = {
 say(
   `Kafka ${settings.KAFKA_BROKERS}, BigQuery emulator ${settings.BIGQUERY_API_ENDPOINT} (project ${settings.BIGQUERY_PROJECT_ID})`,
 );
-say(`service on http://localhost:${port}: /health/live, /health/ready; broker and emulator logs in .deps/`);
+say(
+  `dashboard on http://localhost:${port}/dashboard; also /health/ready, /metrics; broker and emulator logs in .deps/`,
+);
 say('Ctrl-C stops everything');
 
 const service = spawn(process.execPath, ['--enable-source-maps', '--disable-warning=TimeoutNegativeWarning', main], {
