@@ -144,6 +144,16 @@ describe('the Dockerfile, replayed without Docker', () => {
       const metrics = await fetch(`${base}/metrics`);
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toMatch(/^plays_written_total \d+/m);
+
+      // The dashboard's page, script and chart library are in the image (assets copied by the build).
+      for (const asset of ['/dashboard', '/dashboard/dashboard.js', '/dashboard/chart.umd.min.js']) {
+        const response = await fetch(`${base}${asset}`);
+        expect(response.status, asset).toBe(200);
+        expect((await response.text()).length, asset).toBeGreaterThan(500);
+      }
+      const topSongs = await fetch(`${base}/api/top-songs?window=1h`);
+      expect(topSongs.status).toBe(200);
+      expect(((await topSongs.json()) as { total_plays: number }).total_plays).toBeGreaterThanOrEqual(2);
     } catch (error) {
       throw new Error(
         `${error instanceof Error ? error.message : String(error)}\napp output:\n${appLog.join('').slice(-6_000)}`,

@@ -190,7 +190,8 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
 
   it('shows a live bar chart with a bar per song played, in headless Chromium', async () => {
     browser = await launchChromium();
-    const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+    // Reduced motion: the page then draws bars at their lengths at once, with no animation to wait out.
+    const page = await browser.newPage({ viewport: { width: 1000, height: 900 }, reducedMotion: 'reduce' });
     const problems: string[] = [];
     page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())));
     page.on('pageerror', (error) => problems.push(error.message));
@@ -204,7 +205,10 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
         return {
           labels: bars.data.labels as string[],
           plays: bars.data.datasets[0]!.data as number[],
-          widths: bars.getDatasetMeta(0).data.map((bar) => (bar as unknown as { width: number }).width),
+          widths: bars.getDatasetMeta(0).data.map((bar) => {
+            const { x, base } = bar.getProps(['x', 'base'], true) as { x: number; base: number };
+            return x - base;
+          }),
         };
       });
     const shown = await eventually(chart, (c) => c.labels.length === 3, 10_000);

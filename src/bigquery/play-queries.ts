@@ -2,10 +2,13 @@
 // Identifiers come from validated configuration (project, dataset and table ids); every value a
 // caller supplies is a query parameter.
 
-/** A table's fully qualified, quoted name. */
-export function tableRef(projectId: string, dataset: string, table: string): string {
-  return `\`${projectId}.${dataset}.${table}\``;
+/** A table's fully qualified id, `project.dataset.table`. */
+export function tableId(projectId: string, dataset: string, table: string): string {
+  return `${projectId}.${dataset}.${table}`;
 }
+
+/** A table id quoted for standard SQL. */
+export const tableRef = (id: string) => `\`${id}\``;
 
 /** The name of the top-songs view that is created beside a plays table. */
 export const topSongsViewName = (table: string) => `${table}_top_songs`;

@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import type { BigQuery, Table, TableField, TableMetadata } from '@google-cloud/bigquery';
 import { AppConfig } from '../config/config.module.js';
 import { createBigQuery } from '../bigquery/create-bigquery.js';
-import { tableRef, topSongsViewName, topSongsViewQuery } from '../bigquery/play-queries.js';
+import { tableId, tableRef, topSongsViewName, topSongsViewQuery } from '../bigquery/play-queries.js';
 import { errorText } from '../errors.js';
 
 /** The plays table: the payload's own column names, proper types, and where each row came from. */
@@ -89,7 +89,7 @@ export class PlayTable implements OnApplicationBootstrap, OnApplicationShutdown 
   }
 
   get id(): string {
-    return `${this.config.BIGQUERY_PROJECT_ID}.${this.config.BIGQUERY_DATASET}.${this.config.BIGQUERY_TABLE}`;
+    return tableId(this.config.BIGQUERY_PROJECT_ID, this.config.BIGQUERY_DATASET, this.config.BIGQUERY_TABLE);
   }
 
   get health(): TableState {
@@ -173,9 +173,7 @@ export class PlayTable implements OnApplicationBootstrap, OnApplicationShutdown 
     try {
       const [exists] = await view.exists();
       if (exists) return;
-      const query = topSongsViewQuery(
-        tableRef(this.config.BIGQUERY_PROJECT_ID, this.config.BIGQUERY_DATASET, this.config.BIGQUERY_TABLE),
-      );
+      const query = topSongsViewQuery(tableRef(this.id));
       await view
         .create({ view: { query, useLegacySql: false }, description: 'Plays per song, each play counted once' })
         .catch(ignoreAlreadyExists);

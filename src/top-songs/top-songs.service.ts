@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { AppConfig } from '../config/config.module.js';
 import { createBigQuery } from '../bigquery/create-bigquery.js';
-import { playTotalsSinceQuery, tableRef, topSongsSinceQuery } from '../bigquery/play-queries.js';
+import { playTotalsSinceQuery, tableId, tableRef, topSongsSinceQuery } from '../bigquery/play-queries.js';
 import { errorText } from '../errors.js';
 import { AnswerCache } from './answer-cache.js';
 import type { TopSongsRequest } from './top-songs-request.js';
@@ -57,8 +57,8 @@ export class TopSongs {
   constructor(config: AppConfig) {
     // A dashboard asks again in seconds; a quick, clear failure beats the client's own retries.
     this.bigquery = createBigQuery(config, { autoRetry: false });
-    this.tableId = `${config.BIGQUERY_PROJECT_ID}.${config.BIGQUERY_DATASET}.${config.BIGQUERY_TABLE}`;
-    this.table = tableRef(config.BIGQUERY_PROJECT_ID, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE);
+    this.tableId = tableId(config.BIGQUERY_PROJECT_ID, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE);
+    this.table = tableRef(this.tableId);
     this.answers = new AnswerCache(config.DASHBOARD_CACHE_MS);
   }
 
@@ -102,7 +102,7 @@ export class TopSongs {
       const reason =
         (error as { code?: unknown }).code === 404
           ? `the plays table ${this.tableId} does not exist yet`
-          : `BigQuery did not answer: ${errorText(error)}`;
+          : `cannot query BigQuery: ${errorText(error)}`;
       // Viewers poll every few seconds: say it when it starts, not on every poll.
       if (!this.failing) this.logger.warn(`top-songs query failed: ${reason}`);
       this.failing = true;

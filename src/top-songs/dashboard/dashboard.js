@@ -17,7 +17,8 @@ const chart = new Chart($('chart'), {
   options: {
     indexAxis: 'y',
     maintainAspectRatio: false,
-    animation: { duration: 300 },
+    // Bars glide to their new lengths, unless the viewer asked for less motion.
+    animation: { duration: matchMedia('(prefers-reduced-motion: reduce)').matches ? 0 : 300 },
     plugins: { legend: { display: false } },
     scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
   },
