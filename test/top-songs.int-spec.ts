@@ -59,6 +59,8 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
   let browser: Browser | undefined;
 
   beforeAll(async () => {
+    // In the hook, whose timeout leaves room for a first-time apt-get install of Chromium.
+    browser = await launchChromium();
     names = await setUpTopics(admin, 2);
     const plays = [...recent, old];
     await produce(
@@ -189,9 +191,8 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
   });
 
   it('shows a live bar chart with a bar per song played, in headless Chromium', async () => {
-    browser = await launchChromium();
     // Reduced motion: the page then draws bars at their lengths at once, with no animation to wait out.
-    const page = await browser.newPage({ viewport: { width: 1000, height: 900 }, reducedMotion: 'reduce' });
+    const page = await browser!.newPage({ viewport: { width: 1000, height: 900 }, reducedMotion: 'reduce' });
     const problems: string[] = [];
     page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())));
     page.on('pageerror', (error) => problems.push(error.message));
