@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
+import type { TopSongsAnswer } from '../src/top-songs/top-songs.service.js';
 import { launchChromium } from './support/chromium.js';
 import {
   bigquery,
@@ -36,21 +37,12 @@ const recent = [
 const old = play(0, { song_id: 9, song_name: 'vip', timestamp: ago(2 * 3_600_000) });
 const newest = recent.map((p) => Date.parse(`${p.timestamp as string}Z`)).reduce((a, b) => Math.max(a, b));
 
-interface Answer {
-  table: string;
-  window: string;
-  window_seconds: number;
-  since: string;
-  limit: number;
-  total_plays: number;
-  newest_play_at: string | null;
-  songs: { song_name: string; total_plays: number; last_played_at: string | null }[];
-  queried_at: string;
-}
-
-async function get(service: Service, query: string): Promise<{ status: number; body: Answer & { message?: string } }> {
+async function get(
+  service: Service,
+  query: string,
+): Promise<{ status: number; body: TopSongsAnswer & { message?: string } }> {
   const response = await fetch(`http://127.0.0.1:${service.port}/api/top-songs${query}`);
-  return { status: response.status, body: (await response.json()) as Answer & { message?: string } };
+  return { status: response.status, body: (await response.json()) as TopSongsAnswer & { message?: string } };
 }
 
 describe('top songs: the API, the Looker Studio view and the live dashboard', () => {
