@@ -147,10 +147,16 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
     expect(Date.parse(view[0]!.last_played_at.value)).toBe(Date.parse(`${recent[0]!.timestamp as string}Z`));
   });
 
-  it('gives concurrent viewers one shared answer', async () => {
+  it('gives concurrent viewers one shared answer: one trip to BigQuery, counted in /metrics', async () => {
+    const asked = async () => {
+      const metrics = await (await fetch(`http://127.0.0.1:${service.port}/metrics`)).text();
+      return Number(/^top_songs_query_duration_seconds_count\{outcome="ok"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+    };
+    const before = await asked();
     const answers = await Promise.all(Array.from({ length: 20 }, () => get(service, '?window=6h&limit=7')));
     expect(answers.every((a) => a.status === 200)).toBe(true);
     expect(new Set(answers.map((a) => a.body.queried_at)).size).toBe(1);
+    expect((await asked()) - before).toBe(1);
   });
 
   it.each([

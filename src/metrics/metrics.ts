@@ -19,6 +19,7 @@ export const METRIC = {
   simulatorProduced: 'simulator_plays_produced_total',
   simulatorFailed: 'simulator_plays_failed_total',
   simulatorSkippedTicks: 'simulator_ticks_skipped_total',
+  topSongsQueryDuration: 'top_songs_query_duration_seconds',
 } as const;
 
 export const metricProviders = [
@@ -52,6 +53,12 @@ export const metricProviders = [
   makeCounterProvider({
     name: METRIC.simulatorSkippedTicks,
     help: "Simulator ticks skipped because the previous tick's send was still under way.",
+  }),
+  makeHistogramProvider({
+    name: METRIC.topSongsQueryDuration,
+    help: 'BigQuery queries behind GET /api/top-songs (cached answers are not counted), by outcome.',
+    labelNames: ['outcome'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   }),
 ];
 

@@ -4,6 +4,7 @@ import { AppConfig } from '../config/config.module.js';
 import { createBigQuery } from '../bigquery/create-bigquery.js';
 import { playTotalsSinceQuery, tableId, tableRef, topSongsSinceQuery } from '../bigquery/play-queries.js';
 import { errorText } from '../errors.js';
+import { InjectMetric, METRIC, type Histogram } from '../metrics/metrics.js';
 import { AnswerCache } from './answer-cache.js';
 import type { TopSongsRequest } from './top-songs-request.js';
 
@@ -54,7 +55,10 @@ export class TopSongs {
   private readonly answers: AnswerCache<TopSongsAnswer>;
   private failing = false;
 
-  constructor(config: AppConfig) {
+  constructor(
+    config: AppConfig,
+    @InjectMetric(METRIC.topSongsQueryDuration) private readonly queryDuration: Histogram<'outcome'>,
+  ) {
     // A dashboard asks again in seconds; a quick, clear failure beats the client's own retries.
     this.bigquery = createBigQuery(config, { autoRetry: false });
     this.tableId = tableId(config.BIGQUERY_PROJECT_ID, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE);
@@ -68,6 +72,7 @@ export class TopSongs {
 
   private async ask(request: TopSongsRequest, now: number): Promise<TopSongsAnswer> {
     const since = new Date(now - request.windowSeconds * 1_000);
+    const timer = this.queryDuration.startTimer();
     try {
       const [songs, totals] = await withTimeout(
         Promise.all([
@@ -81,6 +86,7 @@ export class TopSongs {
         ]),
         QUERY_TIMEOUT_MS,
       );
+      timer({ outcome: 'ok' });
       if (this.failing) this.logger.log('top-songs queries work again');
       this.failing = false;
       return {
@@ -99,6 +105,7 @@ export class TopSongs {
         queried_at: new Date(now).toISOString(),
       };
     } catch (error) {
+      timer({ outcome: 'error' });
       const reason =
         (error as { code?: unknown }).code === 404
           ? `the plays table ${this.tableId} does not exist yet`
