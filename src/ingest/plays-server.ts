@@ -129,14 +129,11 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const { topic, partition } = batch;
-    const taken: typeof batch.messages = [];
-    const dones: (() => void)[] = [];
-    for (const message of batch.messages) {
-      if (this.stopping || !payload.isRunning() || payload.isStale()) break;
-      taken.push(message);
-      dones.push(this.ledger.take(partition, BigInt(message.offset)));
-    }
+    // Checked once: nothing below awaits before the batch is recorded, so none of these can change.
+    if (this.stopping || !payload.isRunning() || payload.isStale()) return;
+    const taken = batch.messages;
     if (taken.length === 0) return;
+    const dones = taken.map((message) => this.ledger.take(partition, BigInt(message.offset)));
     payload.resolveOffset(taken.at(-1)!.offset);
     this.consumed.inc(taken.length);
 
