@@ -51,11 +51,16 @@ export class InsertAllClient {
     this.request = secure ? https.request : http.request;
   }
 
-  /** One insertAll request. Resolves with BigQuery's answer; throws InsertAllError when the request failed. */
-  async insert(body: Buffer): Promise<InsertAllResponse> {
+  /**
+   * One insertAll request, its body given in parts (sent as they are, one after another: no copy).
+   * Resolves with BigQuery's answer; throws InsertAllError when the request failed.
+   */
+  async insert(body: readonly Buffer[]): Promise<InsertAllResponse> {
+    let length = 0;
+    for (const part of body) length += part.length;
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'content-length': String(body.length),
+      'content-length': String(length),
     };
     // Real BigQuery: a bearer token (cached and refreshed by the auth library); an emulator: nothing.
     const auth = await this.bigquery.authClient.getRequestHeaders(this.url.href);
@@ -82,7 +87,7 @@ export class InsertAllClient {
     this.agent.destroy();
   }
 
-  private post(body: Buffer, headers: Record<string, string>): Promise<{ status: number; text: string }> {
+  private post(body: readonly Buffer[], headers: Record<string, string>): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const req = this.request(this.url, { method: 'POST', agent: this.agent, headers }, (res) => {
         const chunks: Buffer[] = [];
@@ -94,7 +99,8 @@ export class InsertAllClient {
         req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)),
       );
       req.on('error', (error) => reject(new InsertAllError(`insertAll request failed: ${error.message}`, null)));
-      req.end(body);
+      for (const part of body) req.write(part);
+      req.end();
     });
   }
 }
