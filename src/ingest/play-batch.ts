@@ -2,9 +2,10 @@ import { decodePlay, type InvalidReason } from '../plays/play.js';
 import { PlayRowEncoder } from '../sink/play-row.js';
 
 /**
- * One kafkajs batch's messages, packed to cross to a worker thread as a few flat arrays (cloned as
- * memory copies, not object by object), and kept by the consumer thread as the messages' sources
- * for dead letters, so kafkajs' message objects can be dropped as soon as the batch is taken.
+ * One kafkajs batch's messages, packed for a worker thread as a few flat arrays in one
+ * SharedArrayBuffer (which crosses threads without a copy), and kept by the consumer thread as the
+ * messages' sources for dead letters, so kafkajs' message objects can be dropped as soon as the
+ * batch is taken.
  */
 export interface PackedBatch {
   topic: string;
@@ -14,9 +15,11 @@ export interface PackedBatch {
    * else as kafkajs' strings.
    */
   offsets: Float64Array | string[];
-  /** The values, back to back. */
+  /** The bytes the values are in (possibly with bytes between them). */
   values: Uint8Array;
-  /** Where each message's value ends in `values`; -1 for a message without a value (a tombstone). */
+  /** Where each message's value starts in `values`; -1 for a message without a value (a tombstone). */
+  starts: Int32Array;
+  /** Where each message's value ends in `values`. */
   ends: Int32Array;
   ingestedAt: string;
 }
@@ -39,31 +42,52 @@ export function packBatch(
   ingestedAt: string,
 ): PackedBatch {
   const count = messages.length;
-  const ends = new Int32Array(count);
-  let size = 0;
+  // kafkajs' values are views into the fetch response: when they are all in one buffer, close
+  // together, the stretch that holds them is copied at once rather than value by value.
+  let source: ArrayBufferLike | null = null;
+  let shared = true;
+  let low = Number.POSITIVE_INFINITY;
+  let high = 0;
+  let total = 0;
   for (let i = 0; i < count; i++) {
     const value = messages[i]!.value;
-    ends[i] = value === null ? -1 : (size += value.length);
+    if (value === null) continue;
+    total += value.length;
+    if (source === null) source = value.buffer;
+    else if (value.buffer !== source) shared = false;
+    low = Math.min(low, value.byteOffset);
+    high = Math.max(high, value.byteOffset + value.length);
   }
-  const values = new Uint8Array(size);
+  shared &&= source !== null && high - low <= 2 * total + 65_536;
+  const size = source === null ? 0 : shared ? high - low : total;
+  const memory = new SharedArrayBuffer(16 * count + size);
+  const starts = new Int32Array(memory, 8 * count, count);
+  const ends = new Int32Array(memory, 12 * count, count);
+  const values = new Uint8Array(memory, 16 * count, size);
+  if (shared) values.set(new Uint8Array(source!, low, size));
   let at = 0;
   for (let i = 0; i < count; i++) {
     const value = messages[i]!.value;
-    if (value !== null) {
+    if (value === null) {
+      starts[i] = ends[i] = -1;
+    } else if (shared) {
+      starts[i] = value.byteOffset - low;
+      ends[i] = starts[i]! + value.length;
+    } else {
       values.set(value, at);
-      at += value.length;
+      starts[i] = at;
+      ends[i] = at += value.length;
     }
   }
   // Offsets only grow within a batch: when the last one is exact as a number, every one is.
-  const exact = count === 0 || Number.isSafeInteger(Number(messages[count - 1]!.offset));
   let offsets: Float64Array | string[];
-  if (exact) {
-    offsets = new Float64Array(count);
+  if (count === 0 || Number.isSafeInteger(Number(messages[count - 1]!.offset))) {
+    offsets = new Float64Array(memory, 0, count);
     for (let i = 0; i < count; i++) offsets[i] = Number(messages[i]!.offset);
   } else {
     offsets = messages.map(({ offset }) => offset);
   }
-  return { topic, partition, offsets, values, ends, ingestedAt };
+  return { topic, partition, offsets, values, starts, ends, ingestedAt };
 }
 
 /** The offset of message `i` of a packed batch, as Kafka (and insertIds) spell it. */
@@ -71,18 +95,11 @@ export function offsetOf(batch: Pick<PackedBatch, 'offsets'>, i: number): string
   return String(batch.offsets[i]!);
 }
 
-/** The value of message `i` of a packed batch (a view, not a copy), or null for a tombstone. */
-export function valueOf(batch: Pick<PackedBatch, 'values' | 'ends'>, i: number): Buffer | null {
-  const end = batch.ends[i]!;
-  if (end === -1) return null;
-  let start = 0;
-  for (let j = i - 1; j >= 0; j--) {
-    if (batch.ends[j] !== -1) {
-      start = batch.ends[j]!;
-      break;
-    }
-  }
-  return Buffer.from(batch.values.buffer, batch.values.byteOffset + start, end - start);
+/** The value of message `i` of a packed batch (a copy), or null for a tombstone. */
+export function valueOf(batch: Pick<PackedBatch, 'values' | 'starts' | 'ends'>, i: number): Buffer | null {
+  const start = batch.starts[i]!;
+  if (start === -1) return null;
+  return Buffer.from(batch.values.subarray(start, batch.ends[i]));
 }
 
 const COMMA = 0x2c;
@@ -96,7 +113,7 @@ let scratch = Buffer.allocUnsafeSlow(1 << 20);
  * by the garbage collector.
  */
 export function decodeBatch(batch: PackedBatch): DecodedBatch {
-  const { offsets, ends } = batch;
+  const { offsets, starts, ends } = batch;
   const values = Buffer.from(batch.values.buffer, batch.values.byteOffset, batch.values.byteLength);
   const encode = new PlayRowEncoder(batch.topic, batch.partition, batch.ingestedAt);
   let rows = scratch;
@@ -106,11 +123,9 @@ export function decodeBatch(batch: PackedBatch): DecodedBatch {
   const now = Date.now();
   let count = 0;
   let at = 0;
-  let start = 0;
   for (let i = 0; i < ends.length; i++) {
-    const end = ends[i]!;
-    const decoded = decodePlay(end === -1 ? null : values.subarray(start, end), now);
-    if (end !== -1) start = end;
+    const start = starts[i]!;
+    const decoded = decodePlay(start === -1 ? null : values.subarray(start, ends[i]), now);
     if (!decoded.ok) {
       invalid.push({ index: i, reason: decoded.reason, detail: decoded.detail });
       continue;
