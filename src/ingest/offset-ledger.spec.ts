@@ -49,6 +49,19 @@ describe('OffsetLedger', () => {
     expect(ledger.committable()).toEqual([{ partition: 0, offset: '3' }]);
   });
 
+  it('says when a commit point moves, and only then', () => {
+    let moved = 0;
+    const ledger = new OffsetLedger(() => moved++);
+    const first = ledger.take(0, 9n, 10);
+    const second = ledger.take(0, 19n, 10);
+    second(10);
+    first(9);
+    expect(moved).toBe(0);
+    first();
+    expect(moved).toBe(1);
+    expect(ledger.committable()).toEqual([{ partition: 0, offset: '20' }]);
+  });
+
   it('forgets partitions it no longer owns, so their late finishes commit nothing', () => {
     const ledger = new OffsetLedger();
     const revoked = ledger.take(3, 100n);

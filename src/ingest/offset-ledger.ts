@@ -8,6 +8,9 @@
 export class OffsetLedger {
   private readonly partitions = new Map<number, PartitionLedger>();
 
+  /** @param onProgress called whenever a partition's commit point moves (e.g. to commit soon). */
+  constructor(private readonly onProgress: () => void = () => undefined) {}
+
   /**
    * Records that `count` messages ending at `lastOffset` were taken; returns the call that marks
    * `finished` (default 1) more of them finished. Finishes beyond `count` are ignored.
@@ -15,7 +18,7 @@ export class OffsetLedger {
   take(partition: number, lastOffset: bigint, count = 1): (finished?: number) => void {
     let ledger = this.partitions.get(partition);
     if (ledger === undefined) {
-      ledger = new PartitionLedger();
+      ledger = new PartitionLedger(this.onProgress);
       this.partitions.set(partition, ledger);
     }
     return ledger.take(lastOffset, count);
@@ -71,6 +74,8 @@ class PartitionLedger {
   private commitPoint: bigint | null = null;
   private committed: bigint | null = null;
 
+  constructor(private readonly onProgress: () => void) {}
+
   get pending(): number {
     return this.unfinished;
   }
@@ -90,10 +95,12 @@ class PartitionLedger {
   }
 
   private advance(): void {
+    const before = this.commitPoint;
     while (this.head < this.taken.length && this.taken[this.head]!.unfinished === 0) {
       this.commitPoint = this.taken[this.head]!.next;
       this.head++;
     }
+    if (this.commitPoint !== before) this.onProgress();
     // Drop the finished prefix now and then, so a long-lived partition does not grow forever.
     if (this.head > 1024 && this.head * 2 > this.taken.length) {
       this.taken.splice(0, this.head);

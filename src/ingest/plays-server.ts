@@ -14,6 +14,10 @@ import { offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js'
 import { PlayDecoder } from './play-decoder.js';
 
 const COMMIT_INTERVAL_MS = 200;
+// A commit follows this soon after a batch is wholly written: a drain's last rows are committed at
+// once, not up to COMMIT_INTERVAL_MS later, and commits at full speed stay a few per second per
+// partition (kafkajs' own autoCommit commits after every batch).
+const COMMIT_DELAY_MS = 10;
 // Batches taken from kafkajs and not yet in the sink: enough to keep the decoder and the consumer busy.
 const MAX_BATCHES_IN_DECODE = 4;
 const LAG_INTERVAL_MS = 10_000;
@@ -40,7 +44,7 @@ export interface ConsumerHealth {
 @Injectable()
 export class PlaysServer extends ServerKafka implements BeforeApplicationShutdown {
   protected override readonly logger = new Logger(PlaysServer.name);
-  private readonly ledger = new OffsetLedger();
+  private readonly ledger = new OffsetLedger(() => this.commitSoon());
   private readonly topic: string;
   private owned = new Set<number>();
   private joined = false;
@@ -51,6 +55,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private commitTimer: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> | null = null;
+  private commitAgain = false;
+  private commitSoonTimer: NodeJS.Timeout | undefined;
   private readonly inProgress = new Set<Promise<void>>();
 
   constructor(
@@ -216,8 +222,26 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
 
   /** Commits, for the partitions this member owns, every offset whose messages are all written. */
   private commit(): Promise<void> {
-    this.committing ??= this.commitOnce().finally(() => (this.committing = null));
+    if (this.committing !== null) {
+      // What moved since the commit in flight was built is committed right after it.
+      this.commitAgain = true;
+      return this.committing;
+    }
+    this.committing = (async () => {
+      do {
+        this.commitAgain = false;
+        await this.commitOnce();
+      } while (this.commitAgain);
+    })().finally(() => (this.committing = null));
     return this.committing;
+  }
+
+  private commitSoon(): void {
+    if (this.stopping || this.commitSoonTimer !== undefined) return;
+    this.commitSoonTimer = setTimeout(() => {
+      this.commitSoonTimer = undefined;
+      void this.commit();
+    }, COMMIT_DELAY_MS);
   }
 
   private async commitOnce(): Promise<void> {
@@ -247,6 +271,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const written = (await this.sink.flush(deadline)) && (await this.deadLetters.flush(deadline));
     clearInterval(this.commitTimer);
     clearInterval(this.lagTimer);
+    clearTimeout(this.commitSoonTimer);
     await this.commit();
     await this.commit();
     const left = this.ledger.pending;
