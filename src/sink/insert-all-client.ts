@@ -40,12 +40,11 @@ export class InsertAllClient {
     datasetId: string,
     tableId: string,
   ) {
-    // The same URL the client library builds: its base URL (BIGQUERY_EMULATOR_HOST or the API endpoint).
+    // The same URL the client library builds: its base URL (BIGQUERY_EMULATOR_HOST or the API endpoint)
+    // and the ids as they are (the configuration schema allows only characters a path can hold; a
+    // domain-scoped project keeps its colon, as the library sends it).
     const base = bigquery.baseUrl.replace(/\/+$/, '');
-    const path = ['projects', bigquery.projectId, 'datasets', datasetId, 'tables', tableId]
-      .map((part, i) => (i % 2 === 0 ? part : encodeURIComponent(part)))
-      .join('/');
-    this.url = new URL(`${base}/${path}/insertAll`);
+    this.url = new URL(`${base}/projects/${bigquery.projectId}/datasets/${datasetId}/tables/${tableId}/insertAll`);
     const secure = this.url.protocol === 'https:';
     this.agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     this.request = secure ? https.request : http.request;
