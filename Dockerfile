@@ -30,9 +30,10 @@ RUN npm ci --omit=dev --no-audit --no-fund
 # ---- runtime: production dependencies and the compiled app, nothing else -------------------------
 FROM node:24.21.0-bookworm-slim AS runtime
 ENV NODE_ENV=production
-# A small young generation and a capped heap keep a drain of a large backlog near 220 MB RSS instead of
-# ~480 MB (docs/BENCHMARKS.md). Raise --max-old-space-size with SINK_MAX_BUFFERED_ROWS, by setting NODE_OPTIONS.
-ENV NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=192"
+# A small young generation and a capped heap keep a drain of a large backlog near 230 MB RSS instead of
+# ~480 MB, and one V8 helper thread (not four) suits the 1-CPU limit of deploy/k8s (docs/BENCHMARKS.md).
+# Raise --max-old-space-size with SINK_MAX_BUFFERED_ROWS, by setting NODE_OPTIONS.
+ENV NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=192 --v8-pool-size=1"
 WORKDIR /app
 # Owned by root and not writable by the app's user: the app writes nothing to disk (logs go to stdout),
 # so it also runs with a read-only root filesystem (deploy/k8s/deployment.yaml).

@@ -1,14 +1,19 @@
 import { OffsetLedger } from './offset-ledger.js';
 
 describe('OffsetLedger', () => {
-  it('offers nothing to commit until the first message finishes', () => {
+  it('offers nothing to commit until a batch finishes', () => {
     const ledger = new OffsetLedger();
-    ledger.take(0, 10n);
+    const done = ledger.take(0, 12n, 3);
+    expect(ledger.committable()).toEqual([]);
+    expect(ledger.pending).toBe(3);
+    done(2);
     expect(ledger.committable()).toEqual([]);
     expect(ledger.pending).toBe(1);
+    done();
+    expect(ledger.committable()).toEqual([{ partition: 0, offset: '13' }]);
   });
 
-  it('never commits past an unfinished message, even when later ones finished', () => {
+  it('never commits past an unfinished message, even when later batches finished', () => {
     const ledger = new OffsetLedger();
     const [a, b, c] = [10n, 11n, 12n].map((offset) => ledger.take(0, offset)) as [() => void, () => void, () => void];
     c();
@@ -34,13 +39,27 @@ describe('OffsetLedger', () => {
     expect(ledger.committable()).toEqual([{ partition: 0, offset: '6' }]);
   });
 
-  it('ignores a second finish of the same message', () => {
+  it('ignores finishes beyond a batch’s count', () => {
     const ledger = new OffsetLedger();
-    const first = ledger.take(0, 1n);
-    ledger.take(0, 2n);
+    const first = ledger.take(0, 2n, 2);
+    ledger.take(0, 4n, 2);
+    first(2);
     first();
+    expect(ledger.pending).toBe(2);
+    expect(ledger.committable()).toEqual([{ partition: 0, offset: '3' }]);
+  });
+
+  it('says when a commit point moves, and only then', () => {
+    let moved = 0;
+    const ledger = new OffsetLedger(() => moved++);
+    const first = ledger.take(0, 9n, 10);
+    const second = ledger.take(0, 19n, 10);
+    second(10);
+    first(9);
+    expect(moved).toBe(0);
     first();
-    expect(ledger.pending).toBe(1);
+    expect(moved).toBe(1);
+    expect(ledger.committable()).toEqual([{ partition: 0, offset: '20' }]);
   });
 
   it('forgets partitions it no longer owns, so their late finishes commit nothing', () => {
@@ -53,11 +72,11 @@ describe('OffsetLedger', () => {
 
   it('stays correct across its internal compaction of long runs', () => {
     const ledger = new OffsetLedger();
-    const finishes = Array.from({ length: 20_000 }, (_, i) => ledger.take(0, BigInt(i)));
-    // Finish in a scrambled order that leaves offset 12_345 for last.
-    for (let i = 0; i < finishes.length; i++) if (i !== 12_345) finishes[i]!();
-    expect(ledger.committable()).toEqual([{ partition: 0, offset: '12345' }]);
-    finishes[12_345]!();
-    expect(ledger.committable()).toEqual([{ partition: 0, offset: '20000' }]);
+    const finishes = Array.from({ length: 5_000 }, (_, i) => ledger.take(0, BigInt(i * 10 + 9), 10));
+    // Finish in a scrambled order that leaves the batch ending at 1_239 for last.
+    for (let i = 0; i < finishes.length; i++) if (i !== 123) finishes[i]!(10);
+    expect(ledger.committable()).toEqual([{ partition: 0, offset: '1230' }]);
+    finishes[123]!(10);
+    expect(ledger.committable()).toEqual([{ partition: 0, offset: '50000' }]);
   });
 });

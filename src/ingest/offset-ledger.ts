@@ -1,20 +1,27 @@
 /**
- * Which Kafka offsets are safe to commit. Messages of a partition are taken in order but finish
- * out of order (a play waits for its batch's insertAll, a dead letter for its produce), so a
- * partition's commit point is the offset just past the longest run of finished messages from the
- * start: never past a message that is not yet in BigQuery or in the dead-letter topic.
+ * Which Kafka offsets are safe to commit. A partition's messages are taken in order, a batch at a
+ * time, but finish out of order (a play waits for its insertAll, a dead letter for its produce), so
+ * a partition's commit point is just past the last of the longest run of wholly finished batches
+ * from the start: never past a message that is not yet in BigQuery or in the dead-letter topic.
+ * Bookkeeping is one entry per batch and a count, not one per message.
  */
 export class OffsetLedger {
   private readonly partitions = new Map<number, PartitionLedger>();
 
-  /** Records that the message at `offset` was taken; returns the call that marks it finished. */
-  take(partition: number, offset: bigint): () => void {
+  /** @param onProgress called whenever a partition's commit point moves (e.g. to commit soon). */
+  constructor(private readonly onProgress: () => void = () => undefined) {}
+
+  /**
+   * Records that `count` messages ending at `lastOffset` were taken; returns the call that marks
+   * `finished` (default 1) more of them finished. Finishes beyond `count` are ignored.
+   */
+  take(partition: number, lastOffset: bigint, count = 1): (finished?: number) => void {
     let ledger = this.partitions.get(partition);
     if (ledger === undefined) {
-      ledger = new PartitionLedger();
+      ledger = new PartitionLedger(this.onProgress);
       this.partitions.set(partition, ledger);
     }
-    return ledger.take(offset);
+    return ledger.take(lastOffset, count);
   }
 
   /** Partitions whose commit point moved past what was last committed, with the offset to commit. */
@@ -52,47 +59,51 @@ export class OffsetLedger {
   }
 }
 
+interface Taken {
+  /** One past the last offset of the batch: the commit point once it and all before it finished. */
+  next: bigint;
+  unfinished: number;
+}
+
 class PartitionLedger {
-  // Offsets in the order taken, with a finished flag each; entries before `head` are finished.
-  // `dropped` counts entries removed from the front, so a message's slot is `index - dropped`.
-  private readonly offsets: bigint[] = [];
-  private readonly finished: boolean[] = [];
+  // Batches in the order taken; those before `head` are finished and are dropped now and then.
+  private readonly taken: Taken[] = [];
   private head = 0;
-  private dropped = 0;
   private unfinished = 0;
   /** The next offset to commit (one past the last finished run); null until something finished. */
   private commitPoint: bigint | null = null;
   private committed: bigint | null = null;
 
+  constructor(private readonly onProgress: () => void) {}
+
   get pending(): number {
     return this.unfinished;
   }
 
-  take(offset: bigint): () => void {
-    const index = this.dropped + this.offsets.length;
-    this.offsets.push(offset);
-    this.finished.push(false);
-    this.unfinished++;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.unfinished--;
-      this.finished[index - this.dropped] = true;
-      this.advance();
+  take(lastOffset: bigint, count: number): (finished?: number) => void {
+    const entry: Taken = { next: lastOffset + 1n, unfinished: count };
+    this.taken.push(entry);
+    this.unfinished += count;
+    if (count <= 0) this.advance();
+    return (finished = 1) => {
+      const n = Math.min(finished, entry.unfinished);
+      if (n <= 0) return;
+      entry.unfinished -= n;
+      this.unfinished -= n;
+      if (entry.unfinished === 0) this.advance();
     };
   }
 
   private advance(): void {
-    while (this.head < this.finished.length && this.finished[this.head]) {
-      this.commitPoint = this.offsets[this.head]! + 1n;
+    const before = this.commitPoint;
+    while (this.head < this.taken.length && this.taken[this.head]!.unfinished === 0) {
+      this.commitPoint = this.taken[this.head]!.next;
       this.head++;
     }
+    if (this.commitPoint !== before) this.onProgress();
     // Drop the finished prefix now and then, so a long-lived partition does not grow forever.
-    if (this.head > 4096 && this.head * 2 > this.offsets.length) {
-      this.offsets.splice(0, this.head);
-      this.finished.splice(0, this.head);
-      this.dropped += this.head;
+    if (this.head > 1024 && this.head * 2 > this.taken.length) {
+      this.taken.splice(0, this.head);
       this.head = 0;
     }
   }

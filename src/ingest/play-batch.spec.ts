@@ -1,7 +1,7 @@
 import { badPlays, ORIGINAL_PLAY } from '../../test/support/bad-plays.js';
-import { decodePlay } from '../plays/play.js';
+import { decodePlay, type Play } from '../plays/play.js';
 import { encodePlayRow } from '../sink/play-row.js';
-import { decodeBatch, packBatch } from './play-batch.js';
+import { decodeBatch, offsetOf, packBatch, valueOf } from './play-batch.js';
 
 describe('packBatch + decodeBatch (what crosses to the decoder thread and back)', () => {
   const now = new Date();
@@ -17,42 +17,116 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
   ];
   const messages = values.map((value, i) => ({ offset: String(1_000 + i), value }));
   const ingestedAt = '2026-11-25T07:00:00.000Z';
+  const rowsOf = (decoded: ReturnType<typeof decodeBatch>) => {
+    const rows = Buffer.from(decoded.rows);
+    return [...decoded.rowEnds].map((end, k) =>
+      rows.subarray(k === 0 ? 0 : decoded.rowEnds[k - 1]! + 1, end).toString(),
+    );
+  };
 
   it('gives each message the row encodePlayRow makes of it, or decodePlay’s reason', () => {
     const decoded = decodeBatch(packBatch('plays', 4, messages, ingestedAt));
-    const rows = Buffer.from(decoded.rows);
+    const rows = rowsOf(decoded);
     const invalid = new Map(decoded.invalid.map((entry) => [entry.index, entry]));
-    let start = 0;
-    let valid = 0;
+    let k = 0;
     messages.forEach(({ offset, value }, i) => {
       const expected = decodePlay(value);
-      const end = decoded.rowEnds[i]!;
       if (!expected.ok) {
-        expect(end, `message ${i}`).toBe(-1);
-        expect(invalid.get(i)).toEqual({ index: i, reason: expected.reason, detail: expected.detail });
+        expect(invalid.get(i), `message ${i}`).toEqual({ index: i, reason: expected.reason, detail: expected.detail });
         return;
       }
-      valid++;
       expect(invalid.has(i)).toBe(false);
-      const row = rows.subarray(start, end).toString();
+      expect(decoded.rowMessages[k]).toBe(i);
+      const row = rows[k++]!;
       expect(row).toBe(encodePlayRow(expected.play, { topic: 'plays', partition: 4, offset }, ingestedAt));
       expect(JSON.parse(row)).toMatchObject({ json: { kafka_partition: 4, kafka_offset: Number(offset) } });
-      start = end;
     });
-    expect(valid).toBe(3);
+    expect(k).toBe(3);
     expect(decoded.invalid).toHaveLength(messages.length - 3);
-    expect(start).toBe(rows.length);
+    // The rows are comma-joined, so a run of them is a piece of an insertAll body as it is.
+    expect(JSON.parse(`[${Buffer.from(decoded.rows).toString()}]`)).toHaveLength(3);
+    expect(decoded.rowEnds.at(-1)).toBe(decoded.rows.length);
   });
 
   it('keeps multi-byte characters whole across row boundaries', () => {
     const decoded = decodeBatch(packBatch('plays', 0, messages, ingestedAt));
-    const ends = [...decoded.rowEnds].filter((end) => end !== -1);
-    const rows = Buffer.from(decoded.rows);
-    const names = ends.map(
-      (end, i) =>
-        (JSON.parse(rows.subarray(i === 0 ? 0 : ends[i - 1], end).toString()) as { json: { song_name: string } }).json
-          .song_name,
-    );
+    const names = rowsOf(decoded).map((row) => (JSON.parse(row) as { json: { song_name: string } }).json.song_name);
     expect(names).toEqual(['kindness', 'ünïcødé "quoted" \\ name', 'upside-down']);
+  });
+
+  it('gives back each message’s offset and value byte for byte, tombstones as null', () => {
+    // As kafkajs gives them (views into one response buffer), and each in a buffer of its own.
+    const response = Buffer.concat(values.filter((value) => value !== null));
+    let at = 0;
+    const views = messages.map(({ offset, value }) => ({
+      offset,
+      value: value === null ? null : response.subarray(at, (at += value.length)),
+    }));
+    const separate = messages.map(({ offset, value }) => ({
+      offset,
+      value: value === null ? null : Buffer.from(new Uint8Array(value).buffer),
+    }));
+    for (const batch of [views, separate]) {
+      const packed = packBatch('plays', 0, batch, ingestedAt);
+      messages.forEach(({ offset, value }, i) => {
+        expect(offsetOf(packed, i)).toBe(offset);
+        const kept = valueOf(packed, i);
+        expect(kept === null ? null : Buffer.compare(kept, value!)).toBe(value === null ? null : 0);
+      });
+      expect(decodeBatch(packed).rowMessages).toEqual(
+        decodeBatch(packBatch('plays', 0, messages, ingestedAt)).rowMessages,
+      );
+    }
+  });
+
+  it('keeps offsets beyond 2^53 exact (as strings) in rows and sources', () => {
+    const big = ['9007199254740993', '9007199254740995'];
+    const packed = packBatch(
+      'plays',
+      1,
+      big.map((offset) => ({ offset, value: play({}) })),
+      ingestedAt,
+    );
+    expect(big.map((_, i) => offsetOf(packed, i))).toEqual(big);
+    const rows = rowsOf(decodeBatch(packed)).map((row) => (JSON.parse(row) as { insertId: string }).insertId);
+    expect(rows).toEqual(big.map((offset) => `plays/1/${offset}`));
+  });
+});
+
+describe('encodePlayRow', () => {
+  it('is JSON.stringify of the row object, byte for byte', () => {
+    const plays: Play[] = [
+      { ...ORIGINAL_PLAY, event_type: 'song_completed', timestamp: '2022-11-03T07:22:13.000000Z' },
+      {
+        user_id: 0,
+        artist: 'a "b" \\ c\n\u2028 ü 🎵 \u0001',
+        song_id: Number.MAX_SAFE_INTEGER,
+        song_name: '</script>',
+        event_type: 'song_completed',
+        timestamp: '2022-11-03T07:22:13.123456Z',
+        event_id: 'id "x" 🎵',
+      },
+    ];
+    for (const play of plays) {
+      const source = { topic: 'plays.v1-x', partition: 12, offset: '123456789' };
+      expect(encodePlayRow(play, source, '2026-11-25T07:00:00.000Z')).toBe(
+        JSON.stringify({
+          insertId: play.event_id ?? 'plays.v1-x/12/123456789',
+          json: {
+            user_id: play.user_id,
+            artist: play.artist,
+            song_id: play.song_id,
+            song_name: play.song_name,
+            event_type: play.event_type,
+            timestamp: play.timestamp,
+            event_id: play.event_id ?? null,
+            kafka_topic: source.topic,
+            kafka_partition: source.partition,
+            kafka_offset: Number(source.offset),
+            ingested_at: '2026-11-25T07:00:00.000Z',
+          },
+        }),
+      );
+    }
   });
 });

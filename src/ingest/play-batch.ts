@@ -1,24 +1,37 @@
 import { decodePlay, type InvalidReason } from '../plays/play.js';
-import { encodePlayRow } from '../sink/play-row.js';
+import { PlayRowEncoder } from '../sink/play-row.js';
 
-/** One kafkajs batch's message values, packed to cross to a worker thread in one copy. */
+/**
+ * One kafkajs batch's messages, packed for a worker thread as a few flat arrays in one
+ * SharedArrayBuffer (which crosses threads without a copy), and kept by the consumer thread as the
+ * messages' sources for dead letters, so kafkajs' message objects can be dropped as soon as the
+ * batch is taken.
+ */
 export interface PackedBatch {
   topic: string;
   partition: number;
-  offsets: string[];
-  /** The values, back to back. */
+  /**
+   * Each message's offset: as numbers while they are exact (below 2^53, i.e. always in practice),
+   * else as kafkajs' strings.
+   */
+  offsets: Float64Array | string[];
+  /** The bytes the values are in (possibly with bytes between them). */
   values: Uint8Array;
-  /** Where each message's value ends in `values`; -1 for a message without a value (a tombstone). */
+  /** Where each message's value starts in `values`; -1 for a message without a value (a tombstone). */
+  starts: Int32Array;
+  /** Where each message's value ends in `values`. */
   ends: Int32Array;
   ingestedAt: string;
 }
 
-/** Each message of a batch as a row for the sink, or why it is not a play. */
+/** The messages of a batch that are plays, as rows for the sink, and why the others are not. */
 export interface DecodedBatch {
-  /** The rows (encodePlayRow's JSON, UTF-8), back to back. */
+  /** The rows (encodePlayRow's JSON, UTF-8), separated by commas: a slice is a run of insertAll rows. */
   rows: Uint8Array;
-  /** Where each message's row ends in `rows`; -1 when the message is not a play. */
+  /** Where each row ends in `rows` (its comma, if any, follows). */
   rowEnds: Int32Array;
+  /** The index in the batch of the message each row was made of. */
+  rowMessages: Int32Array;
   invalid: { index: number; reason: InvalidReason; detail: string }[];
 }
 
@@ -28,39 +41,113 @@ export function packBatch(
   messages: readonly { offset: string; value: Buffer | null }[],
   ingestedAt: string,
 ): PackedBatch {
-  const ends = new Int32Array(messages.length);
-  let size = 0;
-  messages.forEach(({ value }, i) => {
-    if (value === null) ends[i] = -1;
-    else ends[i] = size += value.length;
-  });
-  const values = Buffer.allocUnsafe(size);
+  const count = messages.length;
+  // kafkajs' values are views into the fetch response: when they are all in one buffer, close
+  // together, the stretch that holds them is copied at once rather than value by value.
+  let source: ArrayBufferLike | null = null;
+  let shared = true;
+  let low = Number.POSITIVE_INFINITY;
+  let high = 0;
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const value = messages[i]!.value;
+    if (value === null) continue;
+    total += value.length;
+    if (source === null) source = value.buffer;
+    else if (value.buffer !== source) shared = false;
+    low = Math.min(low, value.byteOffset);
+    high = Math.max(high, value.byteOffset + value.length);
+  }
+  shared &&= source !== null && high - low <= 2 * total + 65_536;
+  const size = source === null ? 0 : shared ? high - low : total;
+  const memory = new SharedArrayBuffer(16 * count + size);
+  const starts = new Int32Array(memory, 8 * count, count);
+  const ends = new Int32Array(memory, 12 * count, count);
+  const values = new Uint8Array(memory, 16 * count, size);
+  if (shared) values.set(new Uint8Array(source!, low, size));
   let at = 0;
-  for (const { value } of messages) if (value !== null) at += value.copy(values, at);
-  return { topic, partition, offsets: messages.map(({ offset }) => offset), values, ends, ingestedAt };
+  for (let i = 0; i < count; i++) {
+    const value = messages[i]!.value;
+    if (value === null) {
+      starts[i] = ends[i] = -1;
+    } else if (shared) {
+      starts[i] = value.byteOffset - low;
+      ends[i] = starts[i]! + value.length;
+    } else {
+      values.set(value, at);
+      starts[i] = at;
+      ends[i] = at += value.length;
+    }
+  }
+  // Offsets only grow within a batch: when the last one is exact as a number, every one is.
+  let offsets: Float64Array | string[];
+  if (count === 0 || Number.isSafeInteger(Number(messages[count - 1]!.offset))) {
+    offsets = new Float64Array(memory, 0, count);
+    for (let i = 0; i < count; i++) offsets[i] = Number(messages[i]!.offset);
+  } else {
+    offsets = messages.map(({ offset }) => offset);
+  }
+  return { topic, partition, offsets, values, starts, ends, ingestedAt };
 }
 
-/** Decodes and validates every message of a batch and encodes the plays as rows. Never throws for bad input. */
+/** The offset of message `i` of a packed batch, as Kafka (and insertIds) spell it. */
+export function offsetOf(batch: Pick<PackedBatch, 'offsets'>, i: number): string {
+  return String(batch.offsets[i]!);
+}
+
+/** The value of message `i` of a packed batch (a copy), or null for a tombstone. */
+export function valueOf(batch: Pick<PackedBatch, 'values' | 'starts' | 'ends'>, i: number): Buffer | null {
+  const start = batch.starts[i]!;
+  if (start === -1) return null;
+  return Buffer.from(batch.values.subarray(start, batch.ends[i]));
+}
+
+const COMMA = 0x2c;
+/** Where a batch's rows are written, reused from batch to batch (a decoder thread decodes one batch at a time). */
+let scratch = Buffer.allocUnsafeSlow(1 << 20);
+
+/**
+ * Decodes and validates every message of a batch and encodes the plays as rows. Never throws for bad input.
+ * Each row is written into the output bytes as soon as it is made, so no row outlives its play: on a
+ * small young generation, rows kept in an array until the end of the batch were copied and promoted
+ * by the garbage collector.
+ */
 export function decodeBatch(batch: PackedBatch): DecodedBatch {
-  const { topic, partition, offsets, ends, ingestedAt } = batch;
+  const { offsets, starts, ends } = batch;
   const values = Buffer.from(batch.values.buffer, batch.values.byteOffset, batch.values.byteLength);
-  const rows: string[] = [];
+  const encode = new PlayRowEncoder(batch.topic, batch.partition, batch.ingestedAt);
+  let rows = scratch;
   const rowEnds = new Int32Array(ends.length);
+  const rowMessages = new Int32Array(ends.length);
   const invalid: DecodedBatch['invalid'] = [];
-  let start = 0;
-  let rowBytes = 0;
+  const now = Date.now();
+  let count = 0;
+  let at = 0;
   for (let i = 0; i < ends.length; i++) {
-    const end = ends[i]!;
-    const decoded = decodePlay(end === -1 ? null : values.subarray(start, end));
-    if (end !== -1) start = end;
+    const start = starts[i]!;
+    const decoded = decodePlay(start === -1 ? null : values.subarray(start, ends[i]), now);
     if (!decoded.ok) {
-      rowEnds[i] = -1;
       invalid.push({ index: i, reason: decoded.reason, detail: decoded.detail });
       continue;
     }
-    const row = encodePlayRow(decoded.play, { topic, partition, offset: offsets[i]! }, ingestedAt);
-    rows.push(row);
-    rowEnds[i] = rowBytes += Buffer.byteLength(row);
+    const row = encode.row(decoded.play, String(offsets[i]!));
+    // A row is at most 3 bytes per UTF-16 unit, plus its comma.
+    if (at + row.length * 3 + 1 > rows.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(rows.length * 2, at + row.length * 3 + 1));
+      rows.copy(grown, 0, 0, at);
+      rows = scratch = grown;
+    }
+    if (count > 0) rows[at++] = COMMA;
+    at += rows.write(row, at);
+    rowEnds[count] = at;
+    rowMessages[count++] = i;
   }
-  return { rows: Buffer.from(rows.join('')), rowEnds, invalid };
+  return {
+    // Copies of the used parts: what crosses back to the consumer thread, and what it keeps, is no
+    // larger than the rows themselves.
+    rows: new Uint8Array(rows.subarray(0, at)),
+    rowEnds: rowEnds.slice(0, count),
+    rowMessages: rowMessages.slice(0, count),
+    invalid,
+  };
 }

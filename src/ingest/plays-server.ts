@@ -8,12 +8,16 @@ import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
-import { PLAY_SINK, type PlaySink, type SinkRecord } from '../sink/play-sink.js';
+import { PLAY_SINK, type PlaySink } from '../sink/play-sink.js';
 import { OffsetLedger } from './offset-ledger.js';
-import { packBatch } from './play-batch.js';
+import { offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js';
 import { PlayDecoder } from './play-decoder.js';
 
 const COMMIT_INTERVAL_MS = 200;
+// A commit follows this soon after a batch is wholly written: a drain's last rows are committed at
+// once, not up to COMMIT_INTERVAL_MS later, and commits at full speed stay a few per second per
+// partition (kafkajs' own autoCommit commits after every batch).
+const COMMIT_DELAY_MS = 10;
 // Batches taken from kafkajs and not yet in the sink: enough to keep the decoder and the consumer busy.
 const MAX_BATCHES_IN_DECODE = 4;
 const LAG_INTERVAL_MS = 10_000;
@@ -40,7 +44,7 @@ export interface ConsumerHealth {
 @Injectable()
 export class PlaysServer extends ServerKafka implements BeforeApplicationShutdown {
   protected override readonly logger = new Logger(PlaysServer.name);
-  private readonly ledger = new OffsetLedger();
+  private readonly ledger = new OffsetLedger(() => this.commitSoon());
   private readonly topic: string;
   private owned = new Set<number>();
   private joined = false;
@@ -51,6 +55,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private commitTimer: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> | null = null;
+  private commitAgain = false;
+  private commitSoonTimer: NodeJS.Timeout | undefined;
   private readonly inProgress = new Set<Promise<void>>();
 
   constructor(
@@ -122,25 +128,25 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   }
 
   /**
-   * Takes a batch: records each message in the ledger, in order, then hands the batch to the decoder
-   * and returns, so kafkajs fetches the next batch while this one is decoded and put. At most
-   * MAX_BATCHES_IN_DECODE are in progress; beyond that, and while the sink is full, it waits.
+   * Takes a batch: records it in the ledger (one entry per batch), packs its messages into flat
+   * arrays and hands them to the decoder, then returns, so kafkajs fetches the next batch while this
+   * one is decoded and put, and kafkajs' message objects die young. At most MAX_BATCHES_IN_DECODE
+   * are in progress; beyond that, and while the sink is full, it waits.
    */
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const { topic, partition } = batch;
-    const taken: typeof batch.messages = [];
-    const dones: (() => void)[] = [];
-    for (const message of batch.messages) {
-      if (this.stopping || !payload.isRunning() || payload.isStale()) break;
-      taken.push(message);
-      dones.push(this.ledger.take(partition, BigInt(message.offset)));
-    }
-    if (taken.length === 0) return;
-    payload.resolveOffset(taken.at(-1)!.offset);
-    this.consumed.inc(taken.length);
+    // Checked once: nothing below awaits before the batch is recorded, so none of these can change.
+    if (this.stopping || !payload.isRunning() || payload.isStale()) return;
+    const messages = batch.messages;
+    if (messages.length === 0) return;
+    const last = messages[messages.length - 1]!.offset;
+    const done = this.ledger.take(partition, BigInt(last), messages.length);
+    payload.resolveOffset(last);
+    this.consumed.inc(messages.length);
 
-    const work = this.putBatch(topic, partition, taken, dones, () => payload.heartbeat());
+    const packed = packBatch(topic, partition, messages, new Date().toISOString());
+    const work = this.putBatch(packed, keysAndHeaders(messages), done, () => payload.heartbeat());
     this.inProgress.add(work);
     void work.finally(() => this.inProgress.delete(work));
     while (this.inProgress.size >= MAX_BATCHES_IN_DECODE) {
@@ -151,40 +157,37 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   }
 
   private async putBatch(
-    topic: string,
-    partition: number,
-    messages: EachBatchPayload['batch']['messages'],
-    dones: (() => void)[],
+    packed: PackedBatch,
+    extras: Map<number, Pick<SourceMessage, 'key' | 'headers'>> | null,
+    done: (finished: number) => void,
     keepAlive: () => Promise<void>,
   ): Promise<void> {
+    const { topic, partition } = packed;
     this.activeBatches++;
     try {
-      const packed = packBatch(topic, partition, messages, new Date().toISOString());
-      const { rows, rowEnds, invalid } = await this.decoder.decode(packed);
-      const rowBuffer = Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength);
-      const sourceOf = (i: number): SourceMessage => {
-        const message = messages[i]!;
-        return {
-          topic,
-          partition,
-          offset: message.offset,
-          key: message.key,
-          value: message.value,
-          headers: message.headers ?? {},
-        };
-      };
+      // Sources are rebuilt only for the messages that become dead letters.
+      const sourceOf = (i: number): SourceMessage => ({
+        topic,
+        partition,
+        offset: offsetOf(packed, i),
+        key: extras?.get(i)?.key ?? null,
+        value: valueOf(packed, i),
+        headers: extras?.get(i)?.headers ?? {},
+      });
+      const { rows, rowEnds, rowMessages, invalid } = await this.decoder.decode(packed);
       this.deadLetters.put(
-        invalid.map(({ index, reason, detail }) => ({ source: sourceOf(index), reason, detail, done: dones[index]! })),
+        invalid.map(({ index, reason, detail }) => ({ source: sourceOf(index), reason, detail, done: () => done(1) })),
       );
-      const records: SinkRecord[] = [];
-      let start = 0;
-      for (let i = 0; i < rowEnds.length; i++) {
-        const end = rowEnds[i]!;
-        if (end === -1) continue;
-        records.push({ row: rowBuffer.subarray(start, end), source: sourceOf(i), done: dones[i]! });
-        start = end;
-      }
-      await this.sink.put(records, keepAlive);
+      if (rowEnds.length === 0) return;
+      await this.sink.put(
+        {
+          rows: Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength),
+          ends: rowEnds,
+          source: (row) => sourceOf(rowMessages[row]!),
+          done,
+        },
+        keepAlive,
+      );
     } catch (error) {
       // Not expected (decoding never throws for bad input); the messages stay uncommitted, so a
       // restart or rebalance redelivers them rather than losing them.
@@ -219,8 +222,26 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
 
   /** Commits, for the partitions this member owns, every offset whose messages are all written. */
   private commit(): Promise<void> {
-    this.committing ??= this.commitOnce().finally(() => (this.committing = null));
+    if (this.committing !== null) {
+      // What moved since the commit in flight was built is committed right after it.
+      this.commitAgain = true;
+      return this.committing;
+    }
+    this.committing = (async () => {
+      do {
+        this.commitAgain = false;
+        await this.commitOnce();
+      } while (this.commitAgain);
+    })().finally(() => (this.committing = null));
     return this.committing;
+  }
+
+  private commitSoon(): void {
+    if (this.stopping || this.commitSoonTimer !== undefined) return;
+    this.commitSoonTimer = setTimeout(() => {
+      this.commitSoonTimer = undefined;
+      void this.commit();
+    }, COMMIT_DELAY_MS);
   }
 
   private async commitOnce(): Promise<void> {
@@ -250,6 +271,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const written = (await this.sink.flush(deadline)) && (await this.deadLetters.flush(deadline));
     clearInterval(this.commitTimer);
     clearInterval(this.lagTimer);
+    clearTimeout(this.commitSoonTimer);
     await this.commit();
     await this.commit();
     const left = this.ledger.pending;
@@ -259,6 +281,24 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         : `stopped at the deadline: ${left} message(s) not yet written stay uncommitted and will be redelivered`,
     );
   }
+}
+
+/** The keys and headers of a batch's messages that have any (usually none), by index, for dead letters. */
+function keysAndHeaders(
+  messages: readonly { key: Buffer | null; headers?: SourceMessage['headers'] }[],
+): Map<number, Pick<SourceMessage, 'key' | 'headers'>> | null {
+  let extras: Map<number, Pick<SourceMessage, 'key' | 'headers'>> | null = null;
+  for (let i = 0; i < messages.length; i++) {
+    const { key, headers } = messages[i]!;
+    if (key === null && (headers === undefined || isEmpty(headers))) continue;
+    (extras ??= new Map()).set(i, { key, headers: headers ?? {} });
+  }
+  return extras;
+}
+
+function isEmpty(object: object): boolean {
+  for (const _ in object) return false;
+  return true;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

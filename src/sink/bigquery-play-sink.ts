@@ -3,18 +3,16 @@ import pRetry from 'p-retry';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { InjectMetric, METRIC, type Counter, type Gauge, type Histogram } from '../metrics/metrics.js';
-import type { PlaySink, SinkHealth, SinkRecord } from './play-sink.js';
+import type { PlaySink, RowChunk, SinkHealth } from './play-sink.js';
 import { errorText } from '../errors.js';
+import { InsertAllClient, InsertAllError, type InsertAllResponse } from './insert-all-client.js';
 import { PlayTable } from './play-table.js';
 
-/** A record waiting in the buffer, with its row's size. */
-interface PendingRow {
-  record: SinkRecord;
-  bytes: number;
-}
-
-interface InsertAllResponse {
-  insertErrors?: { index: number; errors?: { reason?: string; message?: string; location?: string }[] }[];
+/** A run of consecutive rows of one chunk, rows [from, to): what the buffer and each request hold. */
+interface Segment {
+  chunk: RowChunk;
+  from: number;
+  to: number;
 }
 
 /** A request BigQuery refused as a whole because of its size: split it. */
@@ -32,7 +30,9 @@ class RowsStopped extends Error {}
 @Injectable()
 export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
   private readonly logger = new Logger(BigQueryPlaySink.name);
-  private buffer: PendingRow[] = [];
+  /** Rows not yet sent, oldest first; the head's `from` moves as rows are taken from it. */
+  private buffer: Segment[] = [];
+  private bufferedRowCount = 0;
   private bufferedBytes = 0;
   private inFlightRequests = 0;
   private inFlightRows = 0;
@@ -43,6 +43,7 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
   private failingSince: number | null = null;
   private lastError: string | null = null;
   private readonly stopping = new AbortController();
+  private readonly client: InsertAllClient;
 
   constructor(
     private readonly config: AppConfig,
@@ -53,12 +54,14 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
     @InjectMetric(METRIC.batchRows) private readonly batchRows: Histogram,
     @InjectMetric(METRIC.bufferedRows) private readonly bufferedRows: Gauge,
     @InjectMetric(METRIC.writeRetries) private readonly retries: Counter,
-  ) {}
+  ) {
+    this.client = new InsertAllClient(table.bigquery, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE);
+  }
 
   get health(): SinkHealth {
     const table = this.table.health;
     return {
-      bufferedRows: this.buffer.length + this.inFlightRows,
+      bufferedRows: this.bufferedRowCount + this.inFlightRows,
       failingSince: this.failingSince,
       lastError: this.lastError,
       writable: table.status === 'ready',
@@ -66,16 +69,17 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
     };
   }
 
-  async put(records: readonly SinkRecord[], keepAlive?: () => Promise<void>): Promise<void> {
-    for (const record of records) {
-      // The comma that joins it to the next row counts too.
-      const bytes = record.row.length + 1;
-      this.buffer.push({ record, bytes });
-      this.bufferedBytes += bytes;
+  async put(chunk: RowChunk, keepAlive?: () => Promise<void>): Promise<void> {
+    const count = chunk.ends.length;
+    if (count > 0) {
+      this.buffer.push({ chunk, from: 0, to: count });
+      this.bufferedRowCount += count;
+      // Each row with the comma that joins it to the next.
+      this.bufferedBytes += chunk.ends[count - 1]! + 1;
     }
-    this.bufferedRows.set(this.buffer.length + this.inFlightRows);
+    this.bufferedRows.set(this.bufferedRowCount + this.inFlightRows);
     this.dispatch();
-    while (this.buffer.length + this.inFlightRows >= this.config.SINK_MAX_BUFFERED_ROWS) {
+    while (this.bufferedRowCount + this.inFlightRows >= this.config.SINK_MAX_BUFFERED_ROWS) {
       await this.changed(5_000);
       await keepAlive?.();
     }
@@ -85,7 +89,7 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
     this.flushing++;
     try {
       this.dispatch();
-      while (this.buffer.length + this.inFlightRequests > 0) {
+      while (this.bufferedRowCount + this.inFlightRequests > 0) {
         const left = deadline - Date.now();
         if (left <= 0) return false;
         await this.changed(left);
@@ -100,6 +104,7 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
     // Whatever is still unwritten stays uncommitted and is redelivered after the restart.
     this.stopping.abort();
     clearTimeout(this.lingerTimer);
+    this.client.close();
   }
 
   /** Starts as many requests as the batch policy and the in-flight limit allow. */
@@ -109,12 +114,12 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
       SINK_BATCH_MAX_BYTES: maxBytes,
       SINK_MAX_IN_FLIGHT: maxInFlight,
     } = this.config;
-    while (this.buffer.length > 0 && this.inFlightRequests < maxInFlight) {
-      const full = this.buffer.length >= maxRows || this.bufferedBytes >= maxBytes;
+    while (this.bufferedRowCount > 0 && this.inFlightRequests < maxInFlight) {
+      const full = this.bufferedRowCount >= maxRows || this.bufferedBytes >= maxBytes;
       if (!full && !this.lingerExpired && this.flushing === 0) break;
       this.send(this.takeBatch(maxRows, maxBytes));
     }
-    if (this.buffer.length === 0) {
+    if (this.bufferedRowCount === 0) {
       this.lingerExpired = false;
       clearTimeout(this.lingerTimer);
       this.lingerTimer = undefined;
@@ -127,40 +132,58 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
     }
   }
 
-  private takeBatch(maxRows: number, maxBytes: number): PendingRow[] {
-    let count = 0;
+  /** The oldest buffered rows, at most maxRows and (unless it is one row) maxBytes. */
+  private takeBatch(maxRows: number, maxBytes: number): Segment[] {
+    const taken: Segment[] = [];
+    let rows = 0;
     let bytes = 0;
-    while (count < this.buffer.length && count < maxRows) {
-      const next = this.buffer[count]!.bytes;
-      if (count > 0 && bytes + next > maxBytes) break;
-      bytes += next;
-      count++;
+    while (this.buffer.length > 0 && rows < maxRows) {
+      const head = this.buffer[0]!;
+      const { chunk, from } = head;
+      const start = startOf(chunk, from);
+      let to = Math.min(head.to, from + (maxRows - rows));
+      if (bytes + chunk.ends[to - 1]! - start + 1 > maxBytes) {
+        // Not all of it fits: take rows one by one while they do (at least one row per request).
+        to = from;
+        while (to < head.to && (rows + to - from === 0 || bytes + chunk.ends[to]! - start + 1 <= maxBytes)) to++;
+      }
+      if (to === from) break;
+      taken.push({ chunk, from, to });
+      rows += to - from;
+      bytes += chunk.ends[to - 1]! - start + 1;
+      if (to < head.to) {
+        head.from = to;
+        break;
+      }
+      this.buffer.shift();
     }
+    this.bufferedRowCount -= rows;
     this.bufferedBytes -= bytes;
-    return this.buffer.splice(0, count);
+    return taken;
   }
 
-  private send(batch: PendingRow[]): void {
+  private send(batch: Segment[]): void {
+    const rows = rowCount(batch);
     this.inFlightRequests++;
-    this.inFlightRows += batch.length;
+    this.inFlightRows += rows;
     void this.write(batch).finally(() => {
       this.inFlightRequests--;
-      this.inFlightRows -= batch.length;
-      this.bufferedRows.set(this.buffer.length + this.inFlightRows);
+      this.inFlightRows -= rows;
+      this.bufferedRows.set(this.bufferedRowCount + this.inFlightRows);
       this.dispatch();
       this.wake();
     });
   }
 
   /** Writes rows until each is in BigQuery or dead-lettered; gives up only on shutdown. */
-  private async write(rows: PendingRow[]): Promise<void> {
+  private async write(rows: Segment[]): Promise<void> {
     let pending = rows;
     try {
       await this.table.whenReady();
       await pRetry(
         async () => {
           pending = await this.insertOnce(pending);
-          if (pending.length > 0) throw new RowsStopped(`${pending.length} valid rows were stopped by invalid ones`);
+          if (pending.length > 0) throw new RowsStopped(`${rowCount(pending)} valid rows were stopped by invalid ones`);
         },
         {
           retries: Number.POSITIVE_INFINITY,
@@ -177,48 +200,44 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
             this.lastError = errorText(error);
             if (attemptNumber === 1 || attemptNumber % 10 === 0) {
               this.logger.warn(
-                `insertAll of ${pending.length} rows failed (attempt ${attemptNumber}): ${this.lastError}; retrying in ${retryDelay} ms`,
+                `insertAll of ${rowCount(pending)} rows failed (attempt ${attemptNumber}): ${this.lastError}; retrying in ${retryDelay} ms`,
               );
             }
           },
         },
       );
     } catch (error) {
-      if (error instanceof RequestTooLarge && pending.length > 1) {
-        const half = Math.ceil(pending.length / 2);
-        this.logger.warn(`insertAll of ${pending.length} rows was too large; splitting it in two`);
-        await Promise.all([this.write(pending.slice(0, half)), this.write(pending.slice(half))]);
+      const count = rowCount(pending);
+      if (error instanceof RequestTooLarge && count > 1) {
+        this.logger.warn(`insertAll of ${count} rows was too large; splitting it in two`);
+        const [first, second] = splitRows(pending, Math.ceil(count / 2));
+        await Promise.all([this.write(first), this.write(second)]);
         return;
       }
       if (this.stopping.signal.aborted) return;
       // A single row too large for any request, or a fault of ours: never silently dropped.
-      this.logger.error(`giving up writing ${pending.length} rows: ${errorText(error)}; dead-lettering them`);
+      this.logger.error(`giving up writing ${count} rows: ${errorText(error)}; dead-lettering them`);
       const reason = error instanceof RequestTooLarge ? 'bigquery_too_large' : 'bigquery_error';
-      this.deadLetter(pending, () => ({ reason, detail: errorText(error) }));
+      this.deadLetter(pending, { reason, detail: errorText(error) });
     }
   }
 
   /**
    * One insertAll request. Returns the rows still to write (the `stopped` ones); throws to retry.
-   * Rows written are marked done, rows BigQuery rejected go to the dead-letter topic.
+   * Rows written are reported done, rows BigQuery rejected go to the dead-letter topic.
    */
-  private async insertOnce(rows: PendingRow[]): Promise<PendingRow[]> {
-    if (rows.length === 0) return rows;
-    this.batchRows.observe(rows.length);
+  private async insertOnce(rows: Segment[]): Promise<Segment[]> {
+    const count = rowCount(rows);
+    if (count === 0) return [];
+    this.batchRows.observe(count);
     const timer = this.writeDuration.startTimer();
     let response: InsertAllResponse;
     try {
-      [response] = (await this.table.table.request({
-        method: 'POST',
-        uri: '/insertAll',
-        // A Buffer, not `json`: the client deep-copies and walks a `json` body looking for a
-        // {{projectId}} token, which cost more CPU than everything else on the data path.
-        body: insertAllBody(rows),
-        headers: { 'Content-Type': 'application/json' },
-      })) as unknown as [InsertAllResponse];
+      // The body is the rows' JSON as encoded on the decoder thread, never copied or re-encoded.
+      response = await this.client.insert(insertAllBody(rows));
     } catch (error) {
       timer({ outcome: 'error' });
-      if (isTooLarge(error)) throw new RequestTooLarge(errorText(error));
+      if (error instanceof InsertAllError && error.tooLarge) throw new RequestTooLarge(errorText(error));
       throw error;
     }
     timer({ outcome: 'ok' });
@@ -229,38 +248,51 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
       this.failingSince = null;
     }
 
-    const errors = new Map((response.insertErrors ?? []).map((entry) => [entry.index, entry.errors ?? []]));
-    const stopped: PendingRow[] = [];
-    const invalid: { pending: PendingRow; detail: string }[] = [];
-    let written = 0;
-    rows.forEach((pending, index) => {
-      const rowErrors = errors.get(index);
-      if (rowErrors === undefined || rowErrors.length === 0) {
-        written++;
-        return pending.record.done();
-      }
-      if (rowErrors.every((e) => e.reason === 'stopped')) return void stopped.push(pending);
-      invalid.push({
-        pending,
-        detail: rowErrors.map((e) => `${e.reason}${e.location ? ` at ${e.location}` : ''}: ${e.message}`).join('; '),
-      });
-    });
-    this.written.inc(written);
-    if (invalid.length > 0) {
-      const details = new Map(invalid.map(({ pending, detail }) => [pending, detail]));
-      this.deadLetter(
-        invalid.map(({ pending }) => pending),
-        (pending) => ({ reason: 'bigquery_invalid', detail: details.get(pending)! }),
-      );
+    const insertErrors = response.insertErrors ?? [];
+    if (insertErrors.length === 0) {
+      for (const { chunk, from, to } of rows) chunk.done(to - from);
+      this.written.inc(count);
+      return [];
     }
+    const errors = new Map(insertErrors.map((entry) => [entry.index, entry.errors ?? []]));
+    const stopped: Segment[] = [];
+    const invalid: { chunk: RowChunk; row: number; detail: string }[] = [];
+    let index = 0;
+    let written = 0;
+    for (const { chunk, from, to } of rows) {
+      let ok = 0;
+      for (let row = from; row < to; row++, index++) {
+        const rowErrors = errors.get(index);
+        if (rowErrors === undefined || rowErrors.length === 0) ok++;
+        else if (rowErrors.every((e) => e.reason === 'stopped')) appendRow(stopped, chunk, row);
+        else {
+          const detail = rowErrors.map((e) => `${e.reason}${e.location ? ` at ${e.location}` : ''}: ${e.message}`);
+          invalid.push({ chunk, row, detail: detail.join('; ') });
+        }
+      }
+      if (ok > 0) chunk.done(ok);
+      written += ok;
+    }
+    this.written.inc(written);
+    this.deadLetters.put(
+      invalid.map(({ chunk, row, detail }) => ({
+        source: chunk.source(row),
+        reason: 'bigquery_invalid',
+        detail,
+        done: () => chunk.done(1),
+      })),
+    );
     // With the invalid rows out of the way, the stopped ones are written again.
     return stopped;
   }
 
-  private deadLetter(rows: PendingRow[], why: (pending: PendingRow) => { reason: string; detail: string }): void {
-    this.deadLetters.put(
-      rows.map((pending) => ({ source: pending.record.source, ...why(pending), done: pending.record.done })),
-    );
+  private deadLetter(rows: Segment[], why: { reason: string; detail: string }): void {
+    const letters = [];
+    for (const { chunk, from, to } of rows) {
+      for (let row = from; row < to; row++)
+        letters.push({ source: chunk.source(row), ...why, done: () => chunk.done(1) });
+    }
+    this.deadLetters.put(letters);
   }
 
   /** Resolves at the next change of the buffer, or after `timeoutMs`. */
@@ -283,24 +315,45 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
 
 const BODY_HEAD = Buffer.from('{"skipInvalidRows":false,"ignoreUnknownValues":false,"rows":[');
 const BODY_TAIL = Buffer.from(']}');
-const COMMA = 0x2c;
+const COMMA = Buffer.from(',');
 
-/** The request body: the rows' JSON copied once into one buffer, never parsed or re-encoded. */
-function insertAllBody(rows: readonly PendingRow[]): Buffer {
-  let size = BODY_HEAD.length + BODY_TAIL.length;
-  for (const pending of rows) size += pending.bytes;
-  const body = Buffer.allocUnsafe(size);
-  let at = BODY_HEAD.copy(body, 0);
-  rows.forEach((pending, i) => {
-    if (i > 0) body[at++] = COMMA;
-    at += pending.record.row.copy(body, at);
-  });
-  return body.subarray(0, at + BODY_TAIL.copy(body, at));
+/** Where row `row` of a chunk starts in its rows buffer. */
+const startOf = (chunk: RowChunk, row: number): number => (row === 0 ? 0 : chunk.ends[row - 1]! + 1);
+
+function rowCount(rows: readonly Segment[]): number {
+  let count = 0;
+  for (const { from, to } of rows) count += to - from;
+  return count;
 }
 
-function isTooLarge(error: unknown): boolean {
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  return (
-    code === 413 || (code === 400 && typeof message === 'string' && /too large|payload size|exceeds/i.test(message))
-  );
+/** Adds one row to a list of segments, extending the last one when the row follows it. */
+function appendRow(rows: Segment[], chunk: RowChunk, row: number): void {
+  const last = rows.at(-1);
+  if (last !== undefined && last.chunk === chunk && last.to === row) last.to++;
+  else rows.push({ chunk, from: row, to: row + 1 });
+}
+
+/** The first `count` rows, and the rest. */
+function splitRows(rows: readonly Segment[], count: number): [Segment[], Segment[]] {
+  const first: Segment[] = [];
+  const rest: Segment[] = [];
+  let left = count;
+  for (const segment of rows) {
+    const take = Math.min(left, segment.to - segment.from);
+    if (take > 0) first.push({ ...segment, to: segment.from + take });
+    if (take < segment.to - segment.from) rest.push({ ...segment, from: segment.from + take });
+    left -= take;
+  }
+  return [first, rest];
+}
+
+/** The request body, in parts: runs of rows as the decoder encoded them (already comma-joined), not copied. */
+function insertAllBody(rows: readonly Segment[]): Buffer[] {
+  const parts: Buffer[] = [BODY_HEAD];
+  rows.forEach(({ chunk, from, to }, i) => {
+    if (i > 0) parts.push(COMMA);
+    parts.push(chunk.rows.subarray(startOf(chunk, from), chunk.ends[to - 1]));
+  });
+  parts.push(BODY_TAIL);
+  return parts;
 }

@@ -11,20 +11,37 @@ export function encodePlayRow(
   source: Pick<SourceMessage, 'topic' | 'partition' | 'offset'>,
   ingestedAt: string,
 ): string {
-  return JSON.stringify({
-    insertId: insertIdOf(source, play.event_id),
-    json: {
-      user_id: play.user_id,
-      artist: play.artist,
-      song_id: play.song_id,
-      song_name: play.song_name,
-      event_type: play.event_type,
-      timestamp: play.timestamp,
-      event_id: play.event_id ?? null,
-      kafka_topic: source.topic,
-      kafka_partition: source.partition,
-      kafka_offset: Number(source.offset),
-      ingested_at: ingestedAt,
-    },
-  });
+  return new PlayRowEncoder(source.topic, source.partition, ingestedAt).row(play, source.offset);
+}
+
+const quote = JSON.stringify;
+
+/**
+ * encodePlayRow for the plays of one partition's batch: the same JSON, byte for byte, as
+ * JSON.stringify of the row object (same keys in the same order, strings escaped by JSON.stringify),
+ * built as one template with the batch's constant parts escaped once, which is several times
+ * cheaper than stringifying a nested object per play.
+ */
+export class PlayRowEncoder {
+  private readonly source: string;
+  private readonly tail: string;
+
+  constructor(
+    private readonly topic: string,
+    private readonly partition: number,
+    ingestedAt: string,
+  ) {
+    this.source = `,"kafka_topic":${quote(topic)},"kafka_partition":${partition},"kafka_offset":`;
+    this.tail = `,"ingested_at":${quote(ingestedAt)}}}`;
+  }
+
+  row(play: Play, offset: string): string {
+    const insertId = quote(insertIdOf({ topic: this.topic, partition: this.partition, offset }, play.event_id));
+    const eventId = play.event_id === undefined ? 'null' : quote(play.event_id);
+    return (
+      `{"insertId":${insertId},"json":{"user_id":${play.user_id},"artist":${quote(play.artist)},` +
+      `"song_id":${play.song_id},"song_name":${quote(play.song_name)},"event_type":${quote(play.event_type)},` +
+      `"timestamp":${quote(play.timestamp)},"event_id":${eventId}${this.source}${Number(offset)}${this.tail}`
+    );
+  }
 }

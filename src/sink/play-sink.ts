@@ -1,12 +1,21 @@
 import type { SourceMessage } from '../plays/source-message.js';
 
-/** A valid play on its way to the sink. */
-export interface SinkRecord {
-  /** The play's row as `encodePlayRow` (play-row.ts) encodes it, UTF-8: encoded where it was decoded. */
-  row: Buffer;
-  source: SourceMessage;
-  /** Called once, when the play's row is in the sink or the play is in the dead-letter topic. */
-  done: () => void;
+/**
+ * Valid plays on their way to the sink, as decoded from one batch of one partition: their rows
+ * back to back, and where each came from. One object per batch, not one per play.
+ */
+export interface RowChunk {
+  /** The rows as `encodePlayRow` (play-row.ts) encodes them, UTF-8, separated by commas. */
+  rows: Buffer;
+  /** Where each row ends in `rows` (the comma, if any, follows it): row i is rows[ends[i-1]+1, ends[i]). */
+  ends: Int32Array;
+  /** The Kafka message row i was made of, kept byte for byte for the dead-letter topic. */
+  source(row: number): SourceMessage;
+  /**
+   * Called with a count each time that many more of the chunk's rows are in BigQuery or in the
+   * dead-letter topic; each row is counted once.
+   */
+  done(rows: number): void;
 }
 
 /** What the sink is doing, for readiness and metrics. */
@@ -23,13 +32,13 @@ export interface SinkHealth {
 }
 
 /**
- * Where plays are written. Like a Kafka Connect sink task: `put` takes records, the sink batches
- * and writes them on its own schedule and calls each record's `done` once it is durably written,
- * so the caller commits only what was written.
+ * Where plays are written. Like a Kafka Connect sink task: `put` takes rows, the sink batches and
+ * writes them on its own schedule and reports each row done once it is durably written, so the
+ * caller commits only what was written.
  */
 export interface PlaySink {
-  /** Buffers records. Resolves once they are taken; waits (calling keepAlive now and then) while the buffer is full. */
-  put(records: readonly SinkRecord[], keepAlive?: () => Promise<void>): Promise<void>;
+  /** Buffers a chunk of rows. Resolves once taken; waits (calling keepAlive now and then) while the buffer is full. */
+  put(chunk: RowChunk, keepAlive?: () => Promise<void>): Promise<void>;
   /** Writes everything buffered; resolves true once done, false at the deadline (epoch ms). */
   flush(deadline: number): Promise<boolean>;
   readonly health: SinkHealth;
