@@ -13,7 +13,17 @@ if (windowSelect.value === '') windowSelect.value = '15m';
 
 const chart = new Chart($('chart'), {
   type: 'bar',
-  data: { labels: [], datasets: [{ label: 'Total Plays', data: [], backgroundColor: '#e4572e' }] },
+  data: {
+    labels: [],
+    // The bar colour is the stylesheet's --bar, so the page's colours live in one place.
+    datasets: [
+      {
+        label: 'Total Plays',
+        data: [],
+        backgroundColor: getComputedStyle(document.documentElement).getPropertyValue('--bar').trim(),
+      },
+    ],
+  },
   options: {
     indexAxis: 'y',
     maintainAspectRatio: false,
