@@ -1,10 +1,19 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import kafkajs, { type IHeaders, type Message, type Producer } from 'kafkajs';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import type { IHeaders, Message } from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
-import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
+import { classifyKafkaError } from '../kafka/kafka-faults.js';
+import { OutageLog } from '../logging/outage-log.js';
 import { InjectMetric, METRIC, type Counter } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
+import { KafkaDeadLetterTopic, type DeadLetterTopic } from './dead-letter-topic.js';
 
 /** A message that could not become a row, on its way to the dead-letter topic. */
 export interface DeadLetter {
@@ -27,112 +36,236 @@ export const DEAD_LETTER_HEADERS = {
   time: 'dlq.time',
 } as const;
 
-const BATCH = 500;
+/** Lets tests give DeadLetters a topic of their own (a fake); the service uses Kafka. */
+export const DEAD_LETTER_TOPIC = Symbol('DEAD_LETTER_TOPIC');
+
+/** Letters per produce request at most. */
+const MAX_LETTERS_PER_SEND = 500;
+/** Kafka's default max.message.bytes, used until the topic's own is read. */
+const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+/** Room left in a batch for the record batch's header and our estimate's error. */
+const BATCH_OVERHEAD_BYTES = 1_024;
+/** How often letters the topic refused as too large are tried again (its limit may have been raised). */
+const REFUSED_RETRY_MS = 10_000;
 /** Dead letters are summarised in the log at most this often, never one line each. */
 const SUMMARY_INTERVAL_MS = 60_000;
 
+interface Queued {
+  letter: DeadLetter;
+  message: Message;
+  bytes: number;
+  sent: boolean;
+}
+
+export interface DeadLettersHealth {
+  connected: boolean;
+  /** Letters waiting to be written, and their size. */
+  queued: number;
+  queuedBytes: number;
+  failingSince: number | null;
+  /** Why writes fail now (with what to change when it is permanent), or null. */
+  problem: string | null;
+}
+
 /**
  * Writes dead letters to KAFKA_DLQ_TOPIC: the original key, value and headers untouched, plus why.
- * A failed write is retried until it succeeds, so a letter's offset is never committed before the
- * letter is safely in the topic.
+ * Letters go in gzip-compressed batches bounded by count and by the topic's `max.message.bytes`; a
+ * batch the broker still refuses as too large is split. A letter too large for the topic even alone is
+ * a configuration error: logged once with the setting to raise, shown by readiness, kept (never
+ * dropped, its offset never committed) and tried again every few seconds, so raising the limit is all
+ * it takes. Other failures are retried with backoff. A letter's `done` is called only once it is in
+ * the topic.
  */
 @Injectable()
 export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(DeadLetters.name);
-  private readonly producer: Producer;
-  private readonly topic: string;
+  private readonly topic: DeadLetterTopic;
   private readonly retryCapMs: number;
-  private queue: DeadLetter[] = [];
+  private readonly outage: OutageLog;
+  private queue: Queued[] = [];
+  private queuedBytes = 0;
+  /** Letters the topic refused as too large even alone, waiting for its limit to be raised. */
+  private refused: Queued[] = [];
+  private refusedTimer: NodeJS.Timeout | undefined;
+  private configError: string | null = null;
+  private configErrorSince: number | null = null;
+  private problem: string | null = null;
+  private maxBatchBytes = DEFAULT_MAX_MESSAGE_BYTES - BATCH_OVERHEAD_BYTES;
+  private limitKnown = false;
   private sending: Promise<void> | null = null;
-  private connected = false;
   private stopped = false;
-  private failingSince: number | null = null;
   private summary = new Map<string, number>();
   private summaryLoggedAt = 0;
 
   constructor(
     config: AppConfig,
     @InjectMetric(METRIC.playsDeadLettered) private readonly deadLettered: Counter<'reason'>,
+    @Optional() @Inject(DEAD_LETTER_TOPIC) topic?: DeadLetterTopic,
   ) {
-    this.topic = config.KAFKA_DLQ_TOPIC;
+    this.topic = topic ?? new KafkaDeadLetterTopic(config, this.logger);
     this.retryCapMs = config.SINK_RETRY_MAX_DELAY_MS;
-    const kafka = new kafkajs.Kafka(kafkaClientConfig(config, 'dead-letters', this.logger));
-    // Not idempotent: this class retries failed sends itself, so a retry may repeat a letter, never lose one.
-    this.producer = kafka.producer({
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: true,
-      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
-    });
-    this.producer.on(this.producer.events.CONNECT, () => (this.connected = true));
-    this.producer.on(this.producer.events.DISCONNECT, () => (this.connected = false));
+    this.outage = new OutageLog(this.logger, `writing dead letters to ${this.topic.name}`);
   }
 
   onApplicationBootstrap(): void {
-    // Connects in the background: a broker outage at start-up must not stop the app.
-    void this.producer.connect().catch((error: unknown) => {
-      this.logger.warn(`dead-letter producer not connected yet: ${errorText(error)}; will retry on first use`);
-    });
+    // In the background: a broker outage at start-up must not stop the app.
+    void this.topic.start().then(() => this.readLimit());
   }
 
   /** Queues letters for the dead-letter topic. Never throws. */
   put(letters: readonly DeadLetter[]): void {
     if (letters.length === 0) return;
-    this.queue.push(...letters);
-    this.sending ??= this.drain().finally(() => (this.sending = null));
+    for (const letter of letters) {
+      const message = toMessage(letter);
+      const bytes = messageBytes(message);
+      this.queue.push({ letter, message, bytes, sent: false });
+      this.queuedBytes += bytes;
+    }
+    this.drainSoon();
   }
 
-  /** Resolves once every queued letter is written, or false at the deadline. */
+  /** Resolves true once every queued letter is written, or false at the deadline or with letters refused. */
   async flush(deadline: number): Promise<boolean> {
     while (this.sending !== null) {
       if (Date.now() >= deadline) return false;
       await Promise.race([this.sending, sleep(Math.max(0, deadline - Date.now()))]);
     }
-    return true;
+    return this.queue.length === 0 && this.refused.length === 0;
   }
 
-  get health(): { connected: boolean; queued: number; failingSince: number | null } {
-    return { connected: this.connected, queued: this.queue.length, failingSince: this.failingSince };
+  get health(): DeadLettersHealth {
+    return {
+      connected: this.topic.connected,
+      queued: this.queue.length + this.refused.length,
+      queuedBytes: this.queuedBytes,
+      failingSince: this.configErrorSince ?? this.outage.failingSince,
+      problem: this.configError ?? this.problem,
+    };
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.refusedTimer);
     this.logSummary(true);
-    await this.producer.disconnect().catch(() => undefined);
+    await this.topic.stop();
+  }
+
+  private drainSoon(): void {
+    if (this.stopped) return;
+    this.sending ??= this.drain().finally(() => (this.sending = null));
+  }
+
+  private async readLimit(): Promise<void> {
+    const limit = await this.topic.maxMessageBytes();
+    if (limit === null) return;
+    this.limitKnown = true;
+    this.maxBatchBytes = Math.max(1, limit - BATCH_OVERHEAD_BYTES);
+  }
+
+  private async drain(): Promise<void> {
+    let attempt = 0;
+    while (this.queue.length > 0 && !this.stopped) {
+      if (!this.limitKnown) await this.readLimit();
+      const batch = this.takeBatch();
+      try {
+        await this.sendSplitting(batch);
+        attempt = 0;
+        this.problem = null;
+        this.outage.succeeded();
+      } catch (error) {
+        // A fault for the whole request: what was not sent goes back to the front, in order.
+        this.queue.unshift(...batch.filter((q) => !q.sent && !this.refused.includes(q)));
+        const fault = classifyKafkaError(error, this.topic.name);
+        this.problem = `${errorText(error)}${fault.fix ? `; to fix: ${fault.fix}` : ''}`;
+        this.outage.failed(`${batch.length} letter(s): ${errorText(error)}`, fault.reason, fault.fix);
+        const delay = Math.min(this.retryCapMs, 250 * 2 ** Math.min(attempt++, 16)) * (0.5 + Math.random() / 2);
+        await sleep(delay);
+        // The limit may have changed with whatever went wrong (a recreated topic).
+        if (fault.class === 'permanent') this.limitKnown = false;
+      }
+    }
+  }
+
+  /** The oldest letters, at most MAX_LETTERS_PER_SEND and (unless it is one letter) the topic's limit. */
+  private takeBatch(): Queued[] {
+    let bytes = 0;
+    let count = 0;
+    while (count < this.queue.length && count < MAX_LETTERS_PER_SEND) {
+      const next = this.queue[count]!.bytes;
+      if (count > 0 && bytes + next > this.maxBatchBytes) break;
+      bytes += next;
+      count++;
+    }
+    return this.queue.splice(0, count);
+  }
+
+  /** Sends letters; a batch refused as too large is halved, a single letter refused is set aside. */
+  private async sendSplitting(batch: Queued[]): Promise<void> {
+    try {
+      await this.topic.send(batch.map((q) => q.message));
+    } catch (error) {
+      const fault = classifyKafkaError(error, this.topic.name);
+      if (fault.class !== 'too-large') throw error;
+      if (batch.length === 1) return this.refuse(batch[0]!, fault.fix);
+      await this.readLimit();
+      const half = Math.ceil(batch.length / 2);
+      await this.sendSplitting(batch.slice(0, half));
+      await this.sendSplitting(batch.slice(half));
+      return;
+    }
+    this.written(batch);
+  }
+
+  private written(batch: Queued[]): void {
+    for (const queued of batch) {
+      queued.sent = true;
+      this.queuedBytes -= queued.bytes;
+      queued.letter.done();
+      this.deadLettered.inc({ reason: queued.letter.reason });
+      this.summary.set(queued.letter.reason, (this.summary.get(queued.letter.reason) ?? 0) + 1);
+    }
+    if (this.refused.length === 0 && this.configError !== null) {
+      this.logger.log(`dead-letter topic ${this.topic.name} takes every letter again`);
+      this.configError = null;
+      this.configErrorSince = null;
+    }
+    this.logSummary();
+  }
+
+  /** A letter too large for the topic even alone: a configuration error, reported once, kept and retried. */
+  private refuse(queued: Queued, fix: string | undefined): void {
+    this.refused.push(queued);
+    if (this.configError === null) {
+      this.configErrorSince = Date.now();
+      const { source } = queued.letter;
+      this.configError =
+        `a dead letter of about ${queued.bytes} bytes (from ${source.topic}/${source.partition}@${source.offset}) ` +
+        `is larger than dead-letter topic ${this.topic.name} accepts (max.message.bytes ${this.maxBatchBytes + BATCH_OVERHEAD_BYTES}); ` +
+        `${fix ?? `raise max.message.bytes on topic ${this.topic.name}`} to at least ${queued.bytes + BATCH_OVERHEAD_BYTES}`;
+      this.logger.error(
+        `${this.configError}. Its offset and those after it stay uncommitted until then; nothing is dropped.`,
+      );
+    }
+    this.refusedTimer ??= setTimeout(() => this.retryRefused(), REFUSED_RETRY_MS);
+  }
+
+  /** Puts refused letters back at the front of the queue, with the topic's limit read again. */
+  private retryRefused(): void {
+    this.refusedTimer = undefined;
+    if (this.stopped || this.refused.length === 0) return;
+    this.limitKnown = false;
+    this.queue.unshift(...this.refused);
+    this.refused = [];
+    this.drainSoon();
   }
 
   private logSummary(force = false): void {
     if (this.summary.size === 0 || (!force && Date.now() - this.summaryLoggedAt < SUMMARY_INTERVAL_MS)) return;
     const counts = [...this.summary].map(([reason, count]) => `${reason}: ${count}`).join(', ');
     const total = [...this.summary.values()].reduce((sum, count) => sum + count, 0);
-    this.logger.warn(`dead-lettered ${total} message(s) to ${this.topic} (${counts})`);
+    this.logger.warn(`dead-lettered ${total} message(s) to ${this.topic.name} (${counts})`);
     this.summary = new Map();
     this.summaryLoggedAt = Date.now();
-  }
-
-  private async drain(): Promise<void> {
-    let attempt = 0;
-    while (this.queue.length > 0 && !this.stopped) {
-      const batch = this.queue.slice(0, BATCH);
-      try {
-        await this.producer.send({ topic: this.topic, acks: -1, messages: batch.map(toMessage) });
-        this.queue.splice(0, batch.length);
-        for (const letter of batch) {
-          letter.done();
-          this.deadLettered.inc({ reason: letter.reason });
-          this.summary.set(letter.reason, (this.summary.get(letter.reason) ?? 0) + 1);
-        }
-        this.logSummary();
-        attempt = 0;
-        this.failingSince = null;
-      } catch (error) {
-        this.failingSince ??= Date.now();
-        const delay = Math.min(this.retryCapMs, 250 * 2 ** Math.min(attempt++, 16)) * (0.5 + Math.random() / 2);
-        this.logger.error(
-          `writing ${batch.length} dead letter(s) to ${this.topic} failed (${errorText(error)}); retrying in ${Math.round(delay)} ms`,
-        );
-        await sleep(delay);
-      }
-    }
   }
 }
 
@@ -149,5 +282,18 @@ function toMessage(letter: DeadLetter): Message {
   };
   return { key: source.key, value: source.value, headers };
 }
+
+/** A record's size in a batch, uncompressed: its key, value and headers plus Kafka's per-record framing. */
+function messageBytes(message: Message): number {
+  let bytes = 32 + byteLength(message.key) + byteLength(message.value);
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    bytes += 8 + Buffer.byteLength(name);
+    for (const v of Array.isArray(value) ? value : [value]) bytes += byteLength(v ?? null);
+  }
+  return bytes;
+}
+
+const byteLength = (value: Buffer | string | null | undefined): number =>
+  value === null || value === undefined ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
