@@ -35,13 +35,22 @@ export class IngestReadiness {
 
   private kafkaConsumer(now: number): HealthIndicatorResult {
     const check = this.indicators.check('kafka_consumer');
-    const { joined, crashed, lastFetchAt, assigned } = this.consumer.health;
+    const { joined, crashed, lastFetchAt, assigned, stalled, heldBytes, budgetBytes } = this.consumer.health;
     if (crashed !== null) return check.down({ reason: `consumer crashed: ${crashed}` });
     if (!joined) return check.down({ reason: 'not in the consumer group (joining, rebalancing or disconnected)' });
     if (lastFetchAt === null || now - lastFetchAt > FETCH_STALE_MS) {
       return check.down({ reason: `no fetch from the broker for more than ${FETCH_STALE_MS / 1000}s` });
     }
-    return check.up({ partitions: assigned });
+    if (stalled.length > 0) {
+      return check.down({
+        reason: `partition(s) ${stalled.map((s) => s.partition).join(', ')} stalled: lag, and no commit for more than ${this.config.INGEST_STALL_TIMEOUT_MS / 1000}s`,
+        stalled,
+        partitions: assigned,
+        heldBytes,
+        budgetBytes,
+      });
+    }
+    return check.up({ partitions: assigned, heldBytes, budgetBytes });
   }
 
   private bigQueryTable(): HealthIndicatorResult {
@@ -64,9 +73,11 @@ export class IngestReadiness {
 
   private deadLetterProducer(): HealthIndicatorResult {
     const check = this.indicators.check('dead_letter_producer');
-    const { connected, failingSince, queued } = this.deadLetters.health;
-    if (!connected) return check.down({ reason: 'dead-letter producer not connected', queued });
-    if (failingSince !== null) return check.down({ reason: 'dead-letter writes failing', queued });
-    return check.up({ queued });
+    const { connected, failingSince, queued, queuedBytes, problem } = this.deadLetters.health;
+    if (!connected) return check.down({ reason: 'dead-letter producer not connected', queued, queuedBytes });
+    if (failingSince !== null) {
+      return check.down({ reason: `dead-letter writes failing: ${problem ?? 'unknown'}`, queued, queuedBytes });
+    }
+    return check.up({ queued, queuedBytes });
   }
 }

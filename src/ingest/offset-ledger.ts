@@ -9,7 +9,7 @@ export class OffsetLedger {
   private readonly partitions = new Map<number, PartitionLedger>();
 
   /** @param onProgress called whenever a partition's commit point moves (e.g. to commit soon). */
-  constructor(private readonly onProgress: () => void = () => undefined) {}
+  constructor(private readonly onProgress: (partition: number) => void = () => undefined) {}
 
   /**
    * Records that `count` messages ending at `lastOffset` were taken; returns the call that marks
@@ -18,7 +18,7 @@ export class OffsetLedger {
   take(partition: number, lastOffset: bigint, count = 1): (finished?: number) => void {
     let ledger = this.partitions.get(partition);
     if (ledger === undefined) {
-      ledger = new PartitionLedger(this.onProgress);
+      ledger = new PartitionLedger(() => this.onProgress(partition));
       this.partitions.set(partition, ledger);
     }
     return ledger.take(lastOffset, count);
@@ -49,6 +49,19 @@ export class OffsetLedger {
   /** Forgets everything, e.g. after a rebalance: the group will redeliver from its committed offsets. */
   clear(): void {
     this.partitions.clear();
+  }
+
+  /** Messages taken but not finished in one partition. */
+  pendingOf(partition: number): number {
+    return this.partitions.get(partition)?.pending ?? 0;
+  }
+
+  /**
+   * Per partition: the offset everything before which is finished (null until something finished),
+   * the last offset committed (null if none), and messages taken but not finished.
+   */
+  state(): { partition: number; commitPoint: bigint | null; committed: bigint | null; pending: number }[] {
+    return [...this.partitions].map(([partition, ledger]) => ({ partition, ...ledger.state() }));
   }
 
   /** Messages taken but not finished, over all partitions. */
@@ -106,6 +119,10 @@ class PartitionLedger {
       this.taken.splice(0, this.head);
       this.head = 0;
     }
+  }
+
+  state(): { commitPoint: bigint | null; committed: bigint | null; pending: number } {
+    return { commitPoint: this.commitPoint, committed: this.committed, pending: this.unfinished };
   }
 
   committable(): bigint | null {

@@ -6,9 +6,12 @@ import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
+import { classifyKafkaError } from '../kafka/kafka-faults.js';
+import { OutageLog } from '../logging/outage-log.js';
 import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
 import { PLAY_SINK, type PlaySink } from '../sink/play-sink.js';
+import { batchCost, MemoryBudget } from './memory-budget.js';
 import { OffsetLedger } from './offset-ledger.js';
 import { offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js';
 import { PlayDecoder } from './play-decoder.js';
@@ -21,6 +24,17 @@ const COMMIT_DELAY_MS = 10;
 // Batches taken from kafkajs and not yet in the sink: enough to keep the decoder and the consumer busy.
 const MAX_BATCHES_IN_DECODE = 4;
 const LAG_INTERVAL_MS = 10_000;
+/** Backoff cap when taking a batch fails unexpectedly (e.g. a decoder thread died): the batch is retried. */
+const TAKE_RETRY_MAX_MS = 5_000;
+
+/** A partition whose commit point has not moved for INGEST_STALL_TIMEOUT_MS while it has lag. */
+export interface StalledPartition {
+  partition: number;
+  /** Since when its commit point has not moved (ISO-8601). */
+  since: string;
+  /** Messages taken and not yet written or dead-lettered. */
+  pending: number;
+}
 
 /** What the consumer is doing, for readiness and metrics. */
 export interface ConsumerHealth {
@@ -31,6 +45,11 @@ export interface ConsumerHealth {
   /** When it last completed a fetch from the broker (epoch ms), or null. */
   lastFetchAt: number | null;
   assigned: number[];
+  /** Partitions whose commit point is stuck while they have lag. */
+  stalled: StalledPartition[];
+  /** Bytes held for messages taken and not yet committed, and the budget. */
+  heldBytes: number;
+  budgetBytes: number;
 }
 
 /**
@@ -44,9 +63,18 @@ export interface ConsumerHealth {
 @Injectable()
 export class PlaysServer extends ServerKafka implements BeforeApplicationShutdown {
   protected override readonly logger = new Logger(PlaysServer.name);
-  private readonly ledger = new OffsetLedger(() => this.commitSoon());
+  private readonly ledger = new OffsetLedger((partition) => {
+    this.progressAt.set(partition, Date.now());
+    this.commitSoon();
+  });
+  private readonly budget: MemoryBudget;
+  private readonly commitOutage = new OutageLog(this.logger, 'committing offsets');
+  private readonly takeOutage = new OutageLog(this.logger, 'taking a batch');
   private readonly topic: string;
   private owned = new Set<number>();
+  /** When each owned partition last made progress: assigned, commit point moved, or seen without lag. */
+  private readonly progressAt = new Map<number, number>();
+  private readonly lagOf = new Map<number, number>();
   private joined = false;
   private crashed: string | null = null;
   private lastFetchAt: number | null = null;
@@ -66,6 +94,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     private readonly decoder: PlayDecoder,
     @InjectMetric(METRIC.playsConsumed) private readonly consumed: Counter,
     @InjectMetric(METRIC.consumerLag) private readonly lag: Gauge<'topic' | 'partition'>,
+    @InjectMetric(METRIC.partitionStalled) private readonly stalledSeconds: Gauge<'topic' | 'partition'>,
+    @InjectMetric(METRIC.heldBytes) private readonly heldBytes: Gauge,
   ) {
     const client = kafkaClientConfig(config, 'ingest', new Logger('Kafka'));
     super({
@@ -85,6 +115,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       producer: { createPartitioner: kafkajs.Partitioners.DefaultPartitioner },
     });
     this.topic = config.KAFKA_TOPIC;
+    this.budget = new MemoryBudget(config.INGEST_MEMORY_BUDGET_MB * 1024 * 1024);
   }
 
   get health(): ConsumerHealth {
@@ -93,7 +124,24 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       crashed: this.crashed,
       lastFetchAt: this.lastFetchAt,
       assigned: [...this.owned].sort((a, b) => a - b),
+      stalled: this.stalledPartitions(),
+      heldBytes: this.budget.heldBytes,
+      budgetBytes: this.budget.limitBytes,
     };
+  }
+
+  /** Owned partitions with lag (messages pending, or behind the end offset) and no progress for the stall timeout. */
+  private stalledPartitions(now = Date.now()): StalledPartition[] {
+    const stalled: StalledPartition[] = [];
+    for (const partition of this.owned) {
+      const since = this.progressAt.get(partition) ?? now;
+      const pending = this.ledger.pendingOf(partition);
+      const behind = pending > 0 || (this.lagOf.get(partition) ?? 0) > 0;
+      if (behind && now - since > this.config.INGEST_STALL_TIMEOUT_MS) {
+        stalled.push({ partition, since: new Date(since).toISOString(), pending });
+      }
+    }
+    return stalled;
   }
 
   override async bindEvents(consumer: Consumer): Promise<void> {
@@ -105,14 +153,20 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       // took before is forgotten and never committed, whoever owns the partition now.
       this.ledger.clear();
       this.owned = new Set(payload.memberAssignment[this.topic] ?? []);
+      const now = Date.now();
+      this.progressAt.clear();
+      for (const partition of this.owned) this.progressAt.set(partition, now);
       this.joined = true;
       this.crashed = null;
       this.logger.log(`joined group ${payload.groupId}; partitions ${[...this.owned].join(', ') || 'none'}`);
     });
-    consumer.on(REBALANCING, () => (this.joined = false));
-    consumer.on(DISCONNECT, () => (this.joined = false));
+    // Until the next join this member owns nothing: nothing may be committed for a partition that may
+    // be someone else's by now.
+    consumer.on(REBALANCING, () => this.lostGroup());
+    consumer.on(DISCONNECT, () => this.lostGroup());
+    consumer.on(consumer.events.STOP, () => this.lostGroup());
     consumer.on(CRASH, ({ payload }) => {
-      this.joined = false;
+      this.lostGroup();
       this.crashed = payload.error.message;
       this.logger.error(`consumer crashed (${payload.error.message}); restart: ${payload.restart}`);
     });
@@ -127,35 +181,65 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     this.lagTimer = setInterval(() => void this.measureLag(), LAG_INTERVAL_MS).unref();
   }
 
+  private lostGroup(): void {
+    this.joined = false;
+    this.owned = new Set();
+  }
+
   /**
-   * Takes a batch: records it in the ledger (one entry per batch), packs its messages into flat
-   * arrays and hands them to the decoder, then returns, so kafkajs fetches the next batch while this
-   * one is decoded and put, and kafkajs' message objects die young. At most MAX_BATCHES_IN_DECODE
-   * are in progress; beyond that, and while the sink is full, it waits.
+   * Takes a batch: waits while the memory budget is spent or MAX_BATCHES_IN_DECODE batches are in
+   * progress (heartbeating, so the group keeps this member), then records it in the ledger (one entry
+   * per batch), packs its messages into flat arrays and hands them to the decoder, and returns, so
+   * kafkajs fetches the next batch while this one is decoded and put, and kafkajs' message objects die
+   * young. A heartbeat that finds the group rebalancing is thrown to kafkajs, which rejoins; a batch
+   * not yet taken then is fetched again.
    */
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const { topic, partition } = batch;
-    // Checked once: nothing below awaits before the batch is recorded, so none of these can change.
-    if (this.stopping || !payload.isRunning() || payload.isStale()) return;
     const messages = batch.messages;
     if (messages.length === 0) return;
+    let valueBytes = 0;
+    for (const { value } of messages) valueBytes += value?.length ?? 0;
+    const cost = batchCost(valueBytes, messages.length);
+    while (this.inProgress.size >= MAX_BATCHES_IN_DECODE || !this.budget.hasRoomFor(cost)) {
+      if (this.stopping || !payload.isRunning() || payload.isStale()) return;
+      await Promise.race([...this.inProgress, this.budget.released(3_000), sleep(3_000)]);
+      // A sink that stays full (BigQuery down) must not cost the group membership; a rebalance must not be missed.
+      await payload.heartbeat();
+    }
+    // Checked last: nothing below awaits before the batch is recorded, so none of these can change.
+    if (this.stopping || !payload.isRunning() || payload.isStale()) return;
     const last = messages[messages.length - 1]!.offset;
-    const done = this.ledger.take(partition, BigInt(last), messages.length);
+    const finish = this.ledger.take(partition, BigInt(last), messages.length);
+    const release = this.budget.charge(cost);
+    this.heldBytes.set(this.budget.heldBytes);
+    let unfinished = messages.length;
+    const done = (finished = 1) => {
+      finish(finished);
+      unfinished -= finished;
+      if (unfinished <= 0) {
+        release();
+        this.heldBytes.set(this.budget.heldBytes);
+      }
+    };
     payload.resolveOffset(last);
     this.consumed.inc(messages.length);
 
     const packed = packBatch(topic, partition, messages, new Date().toISOString());
-    const work = this.putBatch(packed, keysAndHeaders(messages), done, () => payload.heartbeat());
+    // The sink waits while full, calling this now and then; rebalances are noticed by the loop above.
+    const keepAlive = () => payload.heartbeat().catch(() => undefined);
+    const work = this.putBatch(packed, keysAndHeaders(messages), done, keepAlive);
     this.inProgress.add(work);
     void work.finally(() => this.inProgress.delete(work));
-    while (this.inProgress.size >= MAX_BATCHES_IN_DECODE) {
-      await Promise.race([...this.inProgress, sleep(3_000)]);
-      // A sink that stays full (BigQuery down) must not cost the group membership.
-      await payload.heartbeat().catch(() => undefined);
-    }
   }
 
+  /**
+   * Decodes a taken batch, queues its dead letters and puts its rows in the sink. Decoding never
+   * throws for bad input; if it throws anyway (a decoder thread that died), the batch is decoded
+   * again with backoff rather than left uncommitted while consumption goes on, and a fault that
+   * persists shows as a stalled partition.
+   */
   private async putBatch(
     packed: PackedBatch,
     extras: Map<number, Pick<SourceMessage, 'key' | 'headers'>> | null,
@@ -174,7 +258,9 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         value: valueOf(packed, i),
         headers: extras?.get(i)?.headers ?? {},
       });
-      const { rows, rowEnds, rowMessages, invalid } = await this.decoder.decode(packed);
+      const decoded = await this.retryTaking(`decoding ${topic}/${partition}`, () => this.decoder.decode(packed));
+      if (decoded === null) return;
+      const { rows, rowEnds, rowMessages, invalid } = decoded;
       this.deadLetters.put(
         invalid.map(({ index, reason, detail }) => ({ source: sourceOf(index), reason, detail, done: () => done(1) })),
       );
@@ -189,11 +275,26 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         keepAlive,
       );
     } catch (error) {
-      // Not expected (decoding never throws for bad input); the messages stay uncommitted, so a
-      // restart or rebalance redelivers them rather than losing them.
-      this.logger.error(`unexpected error while taking a batch of ${topic}/${partition}: ${errorText(error)}`);
+      // The sink's put does not throw; if it ever does, whether it took the rows is unknown, so they
+      // stay uncommitted (redelivered after a restart or rebalance) and the partition shows as stalled.
+      this.logger.error(`unexpected error while putting a batch of ${topic}/${partition}: ${errorText(error)}`);
     } finally {
       this.activeBatches--;
+    }
+  }
+
+  /** Runs `step` until it succeeds, with capped backoff; null if the service stops first. */
+  private async retryTaking<T>(what: string, step: () => Promise<T>): Promise<T | null> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await step();
+        this.takeOutage.succeeded();
+        return result;
+      } catch (error) {
+        this.takeOutage.failed(`${what}: ${errorText(error)}`, 'unexpected');
+        if (this.stopping) return null;
+        await sleep(Math.min(TAKE_RETRY_MAX_MS, 100 * 2 ** Math.min(attempt, 10)));
+      }
     }
   }
 
@@ -208,15 +309,29 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [this.topic] }),
       ]);
       const committedOf = new Map(committed?.partitions.map((p) => [p.partition, Number(p.offset)]));
+      const now = Date.now();
       for (const { partition, high, low } of ends) {
         const from = committedOf.get(partition) ?? -1;
-        const lag = Number(high) - (from >= 0 ? from : Number(low));
-        this.lag.set({ topic: this.topic, partition: String(partition) }, Math.max(0, lag));
+        const lag = Math.max(0, Number(high) - (from >= 0 ? from : Number(low)));
+        this.lag.set({ topic: this.topic, partition: String(partition) }, lag);
+        this.lagOf.set(partition, lag);
+        // Nothing to do is progress too: an idle partition never counts as stalled.
+        if (lag === 0 && this.ledger.pendingOf(partition) === 0) this.progressAt.set(partition, now);
       }
+      this.reportStalls(now);
     } catch {
       // The broker is out of reach: readiness says so; the last figures stay.
     } finally {
       await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  private reportStalls(now: number): void {
+    const stalled = new Map(this.stalledPartitions(now).map((s) => [s.partition, s]));
+    for (const partition of new Set([...this.progressAt.keys(), ...stalled.keys()])) {
+      const since = stalled.get(partition);
+      const seconds = since === undefined ? 0 : (now - Date.parse(since.since)) / 1000;
+      this.stalledSeconds.set({ topic: this.topic, partition: String(partition) }, seconds);
     }
   }
 
@@ -251,10 +366,23 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     if (offsets.length === 0) return;
     try {
       await consumer.commitOffsets(offsets.map(({ partition, offset }) => ({ topic: this.topic, partition, offset })));
+      // kafkajs drops a commit silently when its consumer has stopped: only one made while this
+      // member still owns the partitions counts.
+      if (!this.joined) return;
       for (const { partition, offset } of offsets) this.ledger.markCommitted(partition, offset);
+      this.commitOutage.succeeded();
     } catch (error) {
       // Not marked committed: the next round tries again.
-      this.logger.warn(`committing offsets failed: ${errorText(error)}`);
+      const fault = classifyKafkaError(error, this.topic);
+      if (fault.class === 'rebalancing') {
+        // The group is moving partitions: commit nothing until this member rejoins and knows what it owns.
+        this.logger.log(
+          `offsets not committed, the group is rebalancing (${fault.reason}); it redelivers from its last commit`,
+        );
+        this.lostGroup();
+        return;
+      }
+      this.commitOutage.failed(errorText(error), fault.reason, fault.fix);
     }
   }
 
@@ -274,11 +402,46 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     clearTimeout(this.commitSoonTimer);
     await this.commit();
     await this.commit();
-    const left = this.ledger.pending;
-    this.logger.log(
-      written
-        ? 'stopped: everything taken is written and committed'
-        : `stopped at the deadline: ${left} message(s) not yet written stay uncommitted and will be redelivered`,
+    this.logger.log(await this.shutdownReport(written));
+  }
+
+  /**
+   * The last word on what was committed, read back from the group's offsets (kafkajs may have dropped
+   * a commit without saying so): per partition, what is committed and what is left to redeliver.
+   */
+  private async shutdownReport(written: boolean): Promise<string> {
+    const taken = this.ledger.state().filter(({ commitPoint, pending }) => commitPoint !== null || pending > 0);
+    if (taken.length === 0) return 'stopped: nothing was taken since the last commit';
+    let committedOf = new Map<number, bigint>();
+    if (this.client !== null) {
+      const admin = this.client.admin();
+      try {
+        await admin.connect();
+        const [offsets] = await admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [this.topic] });
+        committedOf = new Map(offsets?.partitions.map((p) => [p.partition, BigInt(p.offset)]));
+      } catch (error) {
+        return `stopped; the group's committed offsets could not be read back (${errorText(error)}): what was written and not committed is redelivered`;
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    }
+    const short: string[] = [];
+    const ok: string[] = [];
+    for (const { partition, commitPoint, pending } of taken) {
+      const committed = committedOf.get(partition) ?? -1n;
+      const wanted = commitPoint ?? committed;
+      if (committed < wanted || pending > 0) {
+        short.push(
+          `partition ${partition} committed up to ${committed < 0n ? 'nothing' : committed}` +
+            `${committed < wanted ? ` (written up to ${wanted}: the commit did not land)` : ''}` +
+            `${pending > 0 ? `, ${pending} message(s) not yet written` : ''}`,
+        );
+      } else ok.push(`${partition}@${committed}`);
+    }
+    if (short.length === 0) return `stopped: everything taken is written and committed (${ok.join(', ')})`;
+    return (
+      `stopped${written ? '' : ' at the deadline'}: ${short.join('; ')}; these are redelivered to the next owner` +
+      (ok.length > 0 ? `; fully committed: ${ok.join(', ')}` : '')
     );
   }
 }
