@@ -1,27 +1,9 @@
 import { startDep, stopDep } from './support/deps.js';
 import { badPlays } from './support/bad-plays.js';
+import { probe, sample } from './support/probes.js';
 import { deps, drained, eventually, play, produce, Service, setUpTopics, useAdmin } from './support/service.js';
 
 const admin = useAdmin();
-
-interface HealthBody {
-  status: string;
-  info?: Record<string, { status: string }>;
-  error?: Record<string, { status: string; reason?: string }>;
-}
-
-async function probe(service: Service, path: string): Promise<{ status: number; body: HealthBody }> {
-  const response = await fetch(`http://127.0.0.1:${service.port}${path}`, { signal: AbortSignal.timeout(5_000) });
-  return { status: response.status, body: (await response.json()) as HealthBody };
-}
-
-/** The value of one sample of the Prometheus text format, summed over label sets. */
-function sample(text: string, name: string, labels = ''): number {
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(`${name}{${labels}`) || line.startsWith(`${name} `))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-}
 
 describe('health endpoints and metrics (the service as a process)', () => {
   let service: Service | undefined;

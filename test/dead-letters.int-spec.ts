@@ -1,0 +1,224 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import kafkajs, { type Message } from 'kafkajs';
+import { DEAD_LETTER_HEADERS } from '../src/dead-letters/dead-letters.service.js';
+import { metricsOf, probe, sample } from './support/probes.js';
+import {
+  committedTotal,
+  countRows,
+  distinctPlays,
+  drained,
+  eventually,
+  play,
+  produce,
+  readTopic,
+  Service,
+  setUpTopics,
+  sleep,
+  useAdmin,
+  type ConsumedMessage,
+  type Names,
+} from './support/service.js';
+
+const admin = useAdmin();
+
+/** The image's Node flags (Dockerfile), so memory is measured as a deployment runs. */
+const IMAGE_NODE_OPTIONS = /ENV NODE_OPTIONS="([^"]+)"/.exec(
+  fs.readFileSync(path.resolve(import.meta.dirname, '../Dockerfile'), 'utf8'),
+)![1]!;
+/** The RSS bound the README documents for the defaults. */
+const RSS_BOUND_MB = 256;
+
+/**
+ * A malformed play of about 5 KB, as a new user's producer sends them: a wrong event_type and an
+ * extra field of random text (incompressible, like real payloads, so gzip cannot hide its size).
+ */
+function badPlay(i: number): string {
+  return JSON.stringify(
+    play(i, { event_type: 'song_skipped', context: randomBytes(3_700).toString('base64'), event_id: `bad-${i}` }),
+  );
+}
+
+/** Every `every`-th message of `total` is a good play, the others bad 5 KB ones, keyed by what they are. */
+function flood(total: number, every: number): { messages: Message[]; good: number; bad: number } {
+  const messages: Message[] = [];
+  for (let i = 0; i < total; i++) {
+    messages.push(
+      i % every === 0
+        ? { key: `good-${i}`, value: JSON.stringify(play(i, { event_id: `good-${i}` })) }
+        : { key: `bad-${i}`, value: badPlay(i) },
+    );
+  }
+  const good = Math.ceil(total / every);
+  return { messages, good, bad: total - good };
+}
+
+/** The peak of a process's resident memory while it runs, read from /proc every 200 ms. */
+function watchRss(pid: number): { peakMb: () => number; stop: () => void } {
+  let peak = 0;
+  const timer = setInterval(() => {
+    try {
+      const match = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (match) peak = Math.max(peak, Number(match[1]) / 1024);
+    } catch {
+      // exited
+    }
+  }, 200);
+  return { peakMb: () => peak, stop: () => clearInterval(timer) };
+}
+
+/** The peak of a metric while the service runs, scraped every 500 ms. */
+function watchMetric(service: Service, name: string): { peak: () => number; stop: () => void } {
+  let peak = 0;
+  const timer = setInterval(() => {
+    metricsOf(service)
+      .then((text) => (peak = Math.max(peak, sample(text, name))))
+      .catch(() => undefined);
+  }, 500);
+  return { peak: () => peak, stop: () => clearInterval(timer) };
+}
+
+/** Each letter once by key (dead letters are at-least-once: a redelivery may repeat one). */
+function byKey(letters: ConsumedMessage[]): Map<string, ConsumedMessage> {
+  return new Map(letters.map((letter) => [letter.key!.toString(), letter]));
+}
+
+/** Every bad message is in the dead-letter topic at least once, byte for byte, with its reason and source. */
+async function expectEveryLetter(names: Names, messages: Message[], bad: number, timeoutMs = 120_000) {
+  const letters = byKey(await readTopic(names.dlqTopic, bad, timeoutMs));
+  expect(letters.size).toBe(bad);
+  for (const message of messages) {
+    const key = message.key as string;
+    if (!key.startsWith('bad-')) continue;
+    const letter = letters.get(key);
+    expect(letter, key).toBeDefined();
+    expect(letter!.value!.toString()).toBe(message.value);
+    expect(letter!.headers[DEAD_LETTER_HEADERS.reason]?.toString()).toBe('bad_event_type');
+    expect(letter!.headers[DEAD_LETTER_HEADERS.topic]?.toString()).toBe(names.topic);
+  }
+}
+
+async function setTopicLimit(topic: string, bytes: number): Promise<void> {
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: [
+      {
+        type: kafkajs.ConfigResourceTypes.TOPIC,
+        name: topic,
+        configEntries: [{ name: 'max.message.bytes', value: String(bytes) }],
+      },
+    ],
+  });
+}
+
+describe('bad-input floods and dead-letter faults (real broker, real emulator, the service as a process)', () => {
+  const services: Service[] = [];
+  const start = async (names: Names, env: Record<string, string> = {}) => {
+    const service = await Service.start(names, env);
+    services.push(service);
+    return service;
+  };
+  afterEach(async () => {
+    await Promise.all(services.splice(0).map((s) => s.stop('SIGKILL')));
+  });
+
+  it('drains 3,000 bad 5 KB messages among 300 good plays over 3 partitions: every letter, every row, all committed, memory bounded', async () => {
+    const names = await setUpTopics(admin, 3);
+    const { messages, good, bad } = flood(3_300, 11);
+    expect([good, bad]).toEqual([300, 3_000]);
+    // A backlog, as after an outage of the service: it meets the whole flood at once.
+    await produce(names.topic, messages, 150);
+    const service = await start(names, { NODE_OPTIONS: IMAGE_NODE_OPTIONS });
+    const rss = watchRss(service.child.pid!);
+    const held = watchMetric(service, 'ingest_held_bytes');
+    try {
+      await expectEveryLetter(names, messages, bad);
+      await drained(admin, names, good, messages.length);
+    } finally {
+      rss.stop();
+      held.stop();
+    }
+    expect(await countRows(names)).toBe(good);
+    expect(rss.peakMb()).toBeLessThan(RSS_BOUND_MB);
+    // The budget (32 MB by default) holds; one batch may be taken over it when nothing else is held.
+    expect(held.peak()).toBeLessThanOrEqual(32 * 1024 * 1024);
+    expect(service.log).not.toMatch(/larger than the max message size/);
+  });
+
+  it('a dead-letter topic that refuses letters: readiness says why, the partition stalls visibly, memory stays in budget, nothing is committed past them, and fixing the topic is enough', async () => {
+    const names = await setUpTopics(admin, 1);
+    // Below the size of one letter, even compressed.
+    await setTopicLimit(names.dlqTopic, 2_000);
+    const { messages, good, bad } = flood(1_500, 10);
+    const firstBad = 1;
+    const service = await start(names, { INGEST_MEMORY_BUDGET_MB: '4', INGEST_STALL_TIMEOUT_MS: '5000' });
+    const held = watchMetric(service, 'ingest_held_bytes');
+    await produce(names.topic, messages, 150);
+
+    const ready = await eventually(
+      () => probe(service, '/health/ready'),
+      ({ body }) =>
+        /max\.message\.bytes/.test(body.error?.dead_letter_producer?.reason ?? '') &&
+        /stalled/.test(body.error?.kafka_consumer?.reason ?? ''),
+      60_000,
+    );
+    expect(ready.status).toBe(503);
+    expect(ready.body.error?.dead_letter_producer?.reason).toContain(
+      `raise max.message.bytes on topic ${names.dlqTopic}`,
+    );
+    expect(ready.body.error?.kafka_consumer?.stalled).toEqual([expect.objectContaining({ partition: 0 })]);
+    expect((await probe(service, '/health/live')).status).toBe(200);
+    // Consumption paused within the budget: not the whole flood was taken.
+    await sleep(3_000);
+    const metrics = await metricsOf(service);
+    expect(sample(metrics, 'plays_consumed_total')).toBeLessThan(messages.length);
+    expect(held.peak()).toBeLessThanOrEqual(5 * 1024 * 1024);
+    expect(await committedTotal(admin, names)).toBeLessThanOrEqual(firstBad);
+    // Reported once, not once per retry.
+    expect(service.log.match(/is larger than dead-letter topic/g)).toHaveLength(1);
+    await eventually(
+      async () =>
+        sample(await metricsOf(service), 'kafka_partition_stalled_seconds', `topic="${names.topic}",partition="0"`),
+      (seconds) => seconds > 0,
+      20_000,
+    );
+
+    // The operator raises the limit; no restart.
+    await setTopicLimit(names.dlqTopic, 1_048_588);
+    await expectEveryLetter(names, messages, bad);
+    await drained(admin, names, good, messages.length);
+    held.stop();
+    const fixed = await eventually(
+      () => probe(service, '/health/ready'),
+      ({ status }) => status === 200,
+      30_000,
+    );
+    expect(fixed.body.info?.dead_letter_producer?.status).toBe('up');
+    expect(service.log).toMatch(/takes every letter again/);
+  });
+
+  it('a rebalance and a SIGKILL in the middle of a flood lose nothing: every letter, every row once, all committed', async () => {
+    const names = await setUpTopics(admin, 3);
+    const { messages, good, bad } = flood(3_300, 11);
+    await produce(names.topic, messages, 150);
+    const first = await start(names, { INGEST_MEMORY_BUDGET_MB: '4' });
+    await eventually(
+      async () => sample(await metricsOf(first), 'plays_consumed_total'),
+      (n) => n > 200,
+      60_000,
+    );
+    const second = await start(names, { INGEST_MEMORY_BUDGET_MB: '4' });
+    await sleep(1_500);
+    expect(await first.stop('SIGKILL')).toBe('SIGKILL');
+
+    await expectEveryLetter(names, messages, bad);
+    await drained(admin, names, good, messages.length);
+    expect(await distinctPlays(names)).toBe(good);
+    // The survivor's last word is the truth about its commits.
+    expect(await second.stop('SIGTERM')).toBe(0);
+    expect(second.log).toMatch(
+      /stopped: (everything taken is written and committed|nothing was taken since the last commit)/,
+    );
+  });
+});
