@@ -55,6 +55,8 @@ interface Queued {
   message: Message;
   bytes: number;
   sent: boolean;
+  /** Refused as too large at least once, and not yet written. */
+  refused: boolean;
 }
 
 export interface DeadLettersHealth {
@@ -87,6 +89,8 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   /** Letters the topic refused as too large even alone, waiting for its limit to be raised. */
   private refused: Queued[] = [];
   private refusedTimer: NodeJS.Timeout | undefined;
+  /** Letters refused as too large and not yet written, wherever they are (set aside, queued or in flight). */
+  private refusedPending = 0;
   private configError: string | null = null;
   private configErrorSince: number | null = null;
   private problem: string | null = null;
@@ -118,7 +122,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
     for (const letter of letters) {
       const message = toMessage(letter);
       const bytes = messageBytes(message);
-      this.queue.push({ letter, message, bytes, sent: false });
+      this.queue.push({ letter, message, bytes, sent: false, refused: false });
       this.queuedBytes += bytes;
     }
     this.drainSoon();
@@ -130,7 +134,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
       if (Date.now() >= deadline) return false;
       await Promise.race([this.sending, sleep(Math.max(0, deadline - Date.now()))]);
     }
-    return this.queue.length === 0 && this.refused.length === 0;
+    return this.queue.length === 0 && this.refusedPending === 0;
   }
 
   get health(): DeadLettersHealth {
@@ -217,14 +221,25 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private written(batch: Queued[]): void {
+    let refusedWritten = false;
     for (const queued of batch) {
       queued.sent = true;
+      if (queued.refused) {
+        queued.refused = false;
+        this.refusedPending--;
+        refusedWritten = true;
+      }
       this.queuedBytes -= queued.bytes;
       queued.letter.done();
       this.deadLettered.inc({ reason: queued.letter.reason });
       this.summary.set(queued.letter.reason, (this.summary.get(queued.letter.reason) ?? 0) + 1);
     }
-    if (this.refused.length === 0 && this.configError !== null) {
+    // One refused letter went through (the limit was raised): the others are tried at once.
+    if (refusedWritten && this.refused.length > 0) {
+      this.queue.unshift(...this.refused);
+      this.refused = [];
+    }
+    if (this.refusedPending === 0 && this.configError !== null) {
       this.logger.log(`dead-letter topic ${this.topic.name} takes every letter again`);
       this.configError = null;
       this.configErrorSince = null;
@@ -235,6 +250,10 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   /** A letter too large for the topic even alone: a configuration error, reported once, kept and retried. */
   private refuse(queued: Queued, fix: string | undefined): void {
     this.refused.push(queued);
+    if (!queued.refused) {
+      queued.refused = true;
+      this.refusedPending++;
+    }
     if (this.configError === null) {
       this.configErrorSince = Date.now();
       const { source } = queued.letter;
@@ -246,17 +265,23 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
         `${this.configError}. Its offset and those after it stay uncommitted until then; nothing is dropped.`,
       );
     }
-    this.refusedTimer ??= setTimeout(() => this.retryRefused(), REFUSED_RETRY_MS);
+    this.refusedTimer ??= setTimeout(() => void this.retryRefused(), REFUSED_RETRY_MS);
   }
 
-  /** Puts refused letters back at the front of the queue, with the topic's limit read again. */
-  private retryRefused(): void {
+  /**
+   * Puts refused letters back at the front of the queue once the topic's limit, read again, takes
+   * them; while it does not, only the oldest is tried (it may fit compressed), one request per round.
+   */
+  private async retryRefused(): Promise<void> {
     this.refusedTimer = undefined;
     if (this.stopped || this.refused.length === 0) return;
-    this.limitKnown = false;
-    this.queue.unshift(...this.refused);
-    this.refused = [];
+    await this.readLimit();
+    const fit = this.refused.filter((q) => q.bytes <= this.maxBatchBytes);
+    const retried = fit.length > 0 ? fit : this.refused.slice(0, 1);
+    this.refused = this.refused.filter((q) => !retried.includes(q));
+    this.queue.unshift(...retried);
     this.drainSoon();
+    if (this.refused.length > 0) this.refusedTimer = setTimeout(() => void this.retryRefused(), REFUSED_RETRY_MS);
   }
 
   private logSummary(force = false): void {

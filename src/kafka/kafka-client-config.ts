@@ -29,10 +29,13 @@ export function kafkaClientConfig(settings: KafkaSettings, role: string, logger:
 }
 
 /** kafkajs' own log lines, through the service's logger at kafkajs' levels. */
-function logKafka(logger: Logger, { level, log }: LogEntry): void {
+function logKafka(logger: Logger, { namespace, level, log }: LogEntry): void {
   const { message, broker } = log;
   const text = `${message}${typeof broker === 'string' ? ` (broker ${broker})` : ''}`;
-  if (level === logLevel.ERROR) logger.error(text);
+  // A broker's error response and a failed send are also thrown to the caller, which classifies and
+  // reports them (once per outage, see OutageLog): kafkajs' own line for each would flood the log.
+  const reportedByCaller = namespace === 'Producer' || message.startsWith('Response ');
+  if (level === logLevel.ERROR && !reportedByCaller) logger.error(text);
   else if (level === logLevel.WARN) logger.warn(text);
   else if (level === logLevel.INFO) logger.log(text);
   else logger.debug(text);
