@@ -89,7 +89,7 @@ async function expectEveryLetter(names: Names, messages: Message[], bad: number,
   const deadline = Date.now() + timeoutMs;
   let letters = byKey(await readTopic(names.dlqTopic, bad, timeoutMs));
   // At-least-once: repeats count once, so read on until every distinct letter is there.
-  for (let read = bad; letters.size < bad && Date.now() < deadline; ) {
+  for (let read = bad; letters.size < bad && Date.now() < deadline;) {
     read += bad - letters.size;
     letters = byKey(await readTopic(names.dlqTopic, read, Math.max(1_000, deadline - Date.now())));
   }

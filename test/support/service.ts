@@ -167,7 +167,8 @@ export class Service {
 
   /** Sends a signal and resolves with the exit code (or the signal's name for a kill). */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode ?? this.child.signalCode!;
+    if (this.child.exitCode !== null || this.child.signalCode !== null)
+      return this.child.exitCode ?? this.child.signalCode!;
     const exited = new Promise<number | string>((resolve) =>
       this.child.once('exit', (code, killedBy) => resolve(code ?? killedBy ?? 'unknown')),
     );
