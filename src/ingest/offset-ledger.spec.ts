@@ -79,4 +79,21 @@ describe('OffsetLedger', () => {
     finishes[123]!(10);
     expect(ledger.committable()).toEqual([{ partition: 0, offset: '50000' }]);
   });
+
+  it('tells per partition what is finished, committed and pending, and calls back with the partition that moved', () => {
+    const moved: number[] = [];
+    const ledger = new OffsetLedger((partition) => moved.push(partition));
+    const a = ledger.take(0, 9n, 10);
+    ledger.take(1, 4n, 5);
+    a(10);
+    ledger.markCommitted(0, '10');
+    expect(moved).toEqual([0]);
+    expect(ledger.pendingOf(0)).toBe(0);
+    expect(ledger.pendingOf(1)).toBe(5);
+    expect(ledger.pendingOf(7)).toBe(0);
+    expect(ledger.state()).toEqual([
+      { partition: 0, commitPoint: 10n, committed: 10n, pending: 0 },
+      { partition: 1, commitPoint: null, committed: null, pending: 5 },
+    ]);
+  });
 });

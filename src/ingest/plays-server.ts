@@ -134,7 +134,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private stalledPartitions(now = Date.now()): StalledPartition[] {
     const stalled: StalledPartition[] = [];
     for (const partition of this.owned) {
-      const since = this.progressAt.get(partition) ?? now;
+      let since = this.progressAt.get(partition);
+      if (since === undefined) this.progressAt.set(partition, (since = now));
       const pending = this.ledger.pendingOf(partition);
       const behind = pending > 0 || (this.lagOf.get(partition) ?? 0) > 0;
       if (behind && now - since > this.config.INGEST_STALL_TIMEOUT_MS) {

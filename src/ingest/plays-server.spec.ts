@@ -1,0 +1,175 @@
+import kafkajs from 'kafkajs';
+import { Counter, Gauge } from 'prom-client';
+import { parseEnv } from '../config/parse-env.js';
+import type { DeadLetter, DeadLetters } from '../dead-letters/dead-letters.service.js';
+import type { PlaySink, RowChunk } from '../sink/play-sink.js';
+import { decodeBatch, type PackedBatch } from './play-batch.js';
+import type { PlayDecoder } from './play-decoder.js';
+import { PlaysServer } from './plays-server.js';
+
+const PLAY = {
+  user_id: 45213,
+  artist: 'tony-allen',
+  song_id: 3,
+  song_name: 'kindness',
+  event_type: 'song_completed',
+};
+
+/** A sink that takes rows and writes them when the test says (`writeAll`), or at once with `instant`. */
+class FakeSink implements PlaySink {
+  chunks: RowChunk[] = [];
+  instant = true;
+  health = { bufferedRows: 0, failingSince: null, lastError: null, writable: true, detail: '' };
+  put(chunk: RowChunk): Promise<void> {
+    this.chunks.push(chunk);
+    if (this.instant) chunk.done(chunk.ends.length);
+    return Promise.resolve();
+  }
+  writeAll(): void {
+    for (const chunk of this.chunks.splice(0)) chunk.done(chunk.ends.length);
+  }
+  flush = () => Promise.resolve(true);
+}
+
+function server(
+  env: Record<string, string> = {},
+  decode?: (batch: PackedBatch) => Promise<ReturnType<typeof decodeBatch>>,
+) {
+  const config = parseEnv({ BIGQUERY_PROJECT_ID: 'plays-test', INGEST_DECODE_THREADS: '0', ...env });
+  const sink = new FakeSink();
+  const letters: DeadLetter[] = [];
+  const deadLetters = {
+    put: (l: DeadLetter[]) => l.forEach((x) => (letters.push(x), x.done())),
+  } as unknown as DeadLetters;
+  const decoder = { decode: decode ?? ((batch: PackedBatch) => Promise.resolve(decodeBatch(batch))) } as PlayDecoder;
+  const gauge = (name: string, labelNames: string[] = []) => new Gauge({ name, help: name, labelNames, registers: [] });
+  const instance = new PlaysServer(
+    config,
+    sink,
+    deadLetters,
+    decoder,
+    new Counter({ name: 'consumed', help: 'c', registers: [] }),
+    gauge('lag', ['topic', 'partition']),
+    gauge('stalled', ['topic', 'partition']),
+    gauge('held'),
+  );
+  // As after a join that assigned partition 0.
+  Object.assign(instance, { owned: new Set([0]), joined: true });
+  return { instance, sink, letters, config };
+}
+
+let nextOffset = 0;
+/** A kafkajs eachBatch payload of `count` messages of partition 0 (plays, or `value` for each). */
+function payload(
+  count: number,
+  value: (i: number) => string = () => JSON.stringify({ ...PLAY, timestamp: new Date().toISOString() }),
+) {
+  const messages = Array.from({ length: count }, (_, i) => ({
+    offset: String(nextOffset++),
+    key: null,
+    value: Buffer.from(value(i)),
+    headers: {},
+  }));
+  return {
+    batch: { topic: 'plays', partition: 0, messages },
+    isRunning: () => true,
+    isStale: () => false,
+    resolveOffset: vi.fn(),
+    heartbeat: vi.fn(() => Promise.resolve()),
+  };
+}
+
+type Internals = {
+  onBatch(p: ReturnType<typeof payload>): Promise<void>;
+  ledger: { committable(): { partition: number; offset: string }[]; pending: number };
+  inProgress: Set<Promise<void>>;
+  stalledPartitions(now: number): { partition: number; pending: number }[];
+  budget: { heldBytes: number };
+};
+const internals = (s: PlaysServer) => s as unknown as Internals;
+
+describe('PlaysServer: taking batches', () => {
+  beforeEach(() => {
+    nextOffset = 0;
+    vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    vi.spyOn(console, 'log').mockImplementation(() => undefined);
+  });
+
+  it('commits a batch once its plays are written and its bad messages dead-lettered, and gives its memory back', async () => {
+    const { instance, letters } = server();
+    const batch = payload(10, (i) =>
+      i === 4 ? 'not json' : JSON.stringify({ ...PLAY, timestamp: new Date().toISOString() }),
+    );
+    await internals(instance).onBatch(batch);
+    await Promise.all(internals(instance).inProgress);
+    expect(letters.map((l) => l.reason)).toEqual(['not_json']);
+    expect(internals(instance).ledger.committable()).toEqual([{ partition: 0, offset: '10' }]);
+    expect(batch.resolveOffset).toHaveBeenCalledWith('9');
+    expect(internals(instance).budget.heldBytes).toBe(0);
+  });
+
+  it('decodes a batch again when decoding throws, instead of leaving it uncommitted while consumption goes on', async () => {
+    let failures = 2;
+    const { instance, sink } = server({}, (batch) =>
+      failures-- > 0 ? Promise.reject(new Error('worker died')) : Promise.resolve(decodeBatch(batch)),
+    );
+    await internals(instance).onBatch(payload(5));
+    await Promise.all(internals(instance).inProgress);
+    expect(failures).toBe(-1);
+    expect(sink.chunks).toHaveLength(1);
+    expect(internals(instance).ledger.committable()).toEqual([{ partition: 0, offset: '5' }]);
+  });
+
+  it('reports a partition whose messages stay unwritten past the stall timeout, and not before', async () => {
+    const { instance, sink } = server({ INGEST_STALL_TIMEOUT_MS: '5000' });
+    sink.instant = false;
+    const now = Date.now();
+    expect(internals(instance).stalledPartitions(now)).toEqual([]);
+    await internals(instance).onBatch(payload(3));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(internals(instance).stalledPartitions(now)).toEqual([]);
+    expect(internals(instance).stalledPartitions(now + 6_000)).toEqual([
+      expect.objectContaining({ partition: 0, pending: 3 }),
+    ]);
+    sink.writeAll();
+    expect(internals(instance).stalledPartitions(Date.now() + 6_000)).toEqual([]);
+  });
+
+  it('takes no more while the memory budget is spent, heartbeating, and goes on once memory is given back', async () => {
+    const { instance, sink } = server({ INGEST_MEMORY_BUDGET_MB: '4' });
+    sink.instant = false;
+    const big = () => JSON.stringify({ ...PLAY, timestamp: new Date().toISOString(), pad: 'x'.repeat(100_000) });
+    // 20 plays of 100 KB cost about 4 MB: the budget.
+    await internals(instance).onBatch(payload(20, big));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const next = payload(20, big);
+    let taken = false;
+    const waiting = internals(instance)
+      .onBatch(next)
+      .then(() => (taken = true));
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    expect(taken).toBe(false);
+    expect(next.resolveOffset).not.toHaveBeenCalled();
+    expect(next.heartbeat).toHaveBeenCalled();
+    sink.writeAll();
+    await waiting;
+    expect(next.resolveOffset).toHaveBeenCalledWith('39');
+  });
+
+  it('throws a heartbeat that finds the group rebalancing to kafkajs, leaving the waiting batch untaken', async () => {
+    const { instance, sink } = server({ INGEST_MEMORY_BUDGET_MB: '4' });
+    sink.instant = false;
+    const big = () => JSON.stringify({ ...PLAY, timestamp: new Date().toISOString(), pad: 'x'.repeat(100_000) });
+    await internals(instance).onBatch(payload(20, big));
+    const next = payload(5, big);
+    const rebalancing = new kafkajs.KafkaJSProtocolError({
+      type: 'REBALANCE_IN_PROGRESS',
+      message: 'The group is rebalancing',
+      retriable: false,
+    } as unknown as Error);
+    next.heartbeat.mockImplementation(() => Promise.reject(rebalancing));
+    await expect(internals(instance).onBatch(next)).rejects.toBe(rebalancing);
+    expect(next.resolveOffset).not.toHaveBeenCalled();
+  });
+});
