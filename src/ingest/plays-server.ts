@@ -70,6 +70,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private readonly budget: MemoryBudget;
   private readonly commitOutage = new OutageLog(this.logger, 'committing offsets');
   private readonly takeOutage = new OutageLog(this.logger, 'taking a batch');
+  private readonly crashOutage = new OutageLog(this.logger, 'the Kafka consumer');
   private readonly topic: string;
   private owned = new Set<number>();
   /** When each owned partition last made progress: assigned, commit point moved, or seen without lag. */
@@ -159,6 +160,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       for (const partition of this.owned) this.progressAt.set(partition, now);
       this.joined = true;
       this.crashed = null;
+      this.crashOutage.succeeded();
       this.logger.log(`joined group ${payload.groupId}; partitions ${[...this.owned].join(', ') || 'none'}`);
     });
     // Until the next join this member owns nothing: nothing may be committed for a partition that may
@@ -168,8 +170,15 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     consumer.on(consumer.events.STOP, () => this.lostGroup());
     consumer.on(CRASH, ({ payload }) => {
       this.lostGroup();
-      this.crashed = payload.error.message;
-      this.logger.error(`consumer crashed (${payload.error.message}); restart: ${payload.restart}`);
+      const fault = classifyKafkaError(payload.error, this.topic);
+      const fix = fault.class === 'permanent' ? fault.fix : undefined;
+      this.crashed = `${payload.error.message}${fix ? `; to fix: ${fix}` : ''}`;
+      // kafkajs restarts it with backoff: one line when the crashes start, not one per restart.
+      this.crashOutage.failed(
+        `${payload.error.message}${payload.restart ? '; kafkajs restarts it' : '; kafkajs does not restart it'}`,
+        fault.reason,
+        fix,
+      );
     });
 
     await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
