@@ -1,18 +1,21 @@
 #!/usr/bin/env node
 // Local dependencies without Docker: a single-node KRaft Apache Kafka broker (jars from Maven
-// Central) and a BigQuery emulator (from a public package registry), on loopback.
+// Central) and a BigQuery emulator (from a public package registry), on loopback. The broker has a
+// plaintext listener and a SASL_SSL one (throwaway CA and certificate, PLAIN and SCRAM-SHA-512 users).
 //
-//   node scripts/deps.mjs up     [--dir .deps] [--kafka-port 9092] [--emulator-port 9050] [--project-id plays-local]
+//   node scripts/deps.mjs up     [--dir .deps] [--kafka-port 9092] [--kafka-secure-port 9094]
+//                                [--emulator-port 9050] [--project-id plays-local]
 //   node scripts/deps.mjs down   [--dir .deps]
 //   node scripts/deps.mjs stop   kafka|emulator [--dir .deps]   (keeps its data; for outage tests)
 //   node scripts/deps.mjs start  kafka|emulator [--dir .deps]
 //   node scripts/deps.mjs status [--dir .deps]
 //
 // `up` is idempotent, waits until both really answer, then prints NAME=value settings for the app on
-// stdout (progress goes to stderr). `down` stops only the processes this folder's pid files name, and
+// stdout (progress goes to stderr), and writes them to DIR/env; DIR/secure.env holds the same settings
+// with the SASL_SSL listener instead of the plaintext one. `down` stops only the processes this folder's pid files name, and
 // only if they still are the processes it started.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -41,11 +44,13 @@ function readSettings(dir, flags) {
   const settings = {
     kafkaPort: Number(pick(flags['kafka-port'], 'kafkaPort', 9092)),
     controllerPort: Number(pick(flags['controller-port'], 'controllerPort', undefined)),
+    kafkaSecurePort: Number(pick(flags['kafka-secure-port'], 'kafkaSecurePort', undefined)),
     emulatorPort: Number(pick(flags['emulator-port'], 'emulatorPort', 9050)),
     emulatorGrpcPort: Number(pick(flags['emulator-grpc-port'], 'emulatorGrpcPort', undefined)),
     projectId: pick(flags['project-id'], 'projectId', 'plays-local'),
   };
   if (!Number.isInteger(settings.controllerPort)) settings.controllerPort = settings.kafkaPort + 1;
+  if (!Number.isInteger(settings.kafkaSecurePort)) settings.kafkaSecurePort = settings.kafkaPort + 2;
   if (!Number.isInteger(settings.emulatorGrpcPort)) settings.emulatorGrpcPort = settings.emulatorPort + 10;
   return settings;
 }
@@ -62,6 +67,22 @@ function appEnv(settings) {
     BIGQUERY_PROJECT_ID: settings.projectId,
   };
 }
+
+/** The app's settings for the SASL_SSL listener: everything else as for the plaintext one. */
+function secureAppEnv(dir, settings) {
+  const secure = readSecure(dir);
+  return {
+    ...appEnv(settings),
+    KAFKA_BROKERS: `127.0.0.1:${settings.kafkaSecurePort}`,
+    KAFKA_SSL: 'true',
+    KAFKA_SSL_CA_FILE: secure.caFile,
+    KAFKA_SASL_MECHANISM: 'scram-sha-512',
+    KAFKA_SASL_USERNAME: secure.username,
+    KAFKA_SASL_PASSWORD: secure.password,
+  };
+}
+
+const envLines = (env) => Object.entries(env).map(([key, value]) => `${key}=${value}`);
 
 // ---------------------------------------------------------------------------------------------
 // Processes: pid files, ownership, stopping
@@ -246,18 +267,102 @@ function kafkaJvmArgs(dir, libs) {
   ];
 }
 
+// The SASL_SSL listener's throwaway secrets: a CA, the broker's key and certificate (signed by the CA,
+// for 127.0.0.1 and localhost), a keystore password and one user for PLAIN and SCRAM-SHA-512. Made
+// with the JDK's keytool (always there with the broker's JDK), once per deps folder, under kafka/secure/.
+const secureDir = (dir) => path.join(dir, 'kafka', 'secure');
+const readSecure = (dir) => JSON.parse(fs.readFileSync(path.join(secureDir(dir), 'secure.json'), 'utf8'));
+
+function keytoolCommand() {
+  return process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'keytool') : 'keytool';
+}
+
+function prepareSecure(dir) {
+  const folder = secureDir(dir);
+  if (fs.existsSync(path.join(folder, 'secure.json'))) return readSecure(dir);
+  log('making a throwaway CA, broker certificate and SASL user for the SASL_SSL listener (keytool)');
+  fs.rmSync(folder, { recursive: true, force: true });
+  fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+  const secret = () => randomBytes(18).toString('hex');
+  const storePassword = secret();
+  const files = {
+    ca: path.join(folder, 'ca.p12'),
+    caFile: path.join(folder, 'ca.pem'),
+    keystore: path.join(folder, 'broker.p12'),
+    request: path.join(folder, 'broker.csr'),
+    certificate: path.join(folder, 'broker.pem'),
+  };
+  const names = 'SAN=ip:127.0.0.1,dns:localhost';
+  const store = (file) => ['-keystore', file, '-storetype', 'PKCS12', '-storepass', storePassword];
+  const key = ['-keyalg', 'EC', '-groupname', 'secp256r1', '-validity', '3650'];
+  const steps = [
+    ['-genkeypair', '-alias', 'ca', '-dname', 'CN=plays-pipeline local CA', '-ext', 'bc:c', ...key, ...store(files.ca)],
+    ['-exportcert', '-rfc', '-alias', 'ca', '-file', files.caFile, ...store(files.ca)],
+    ['-genkeypair', '-alias', 'broker', '-dname', 'CN=localhost', '-ext', names, ...key, ...store(files.keystore)],
+    ['-certreq', '-alias', 'broker', '-file', files.request, ...store(files.keystore)],
+    [
+      '-gencert',
+      '-rfc',
+      '-alias',
+      'ca',
+      '-infile',
+      files.request,
+      '-outfile',
+      files.certificate,
+      '-validity',
+      '3650',
+      '-ext',
+      names,
+      '-ext',
+      'EKU=serverAuth',
+      ...store(files.ca),
+    ],
+    ['-importcert', '-noprompt', '-alias', 'ca', '-file', files.caFile, ...store(files.keystore)],
+    ['-importcert', '-noprompt', '-alias', 'broker', '-file', files.certificate, ...store(files.keystore)],
+  ];
+  const keytool = keytoolCommand();
+  for (const args of steps) {
+    const result = spawnSync(keytool, args, { encoding: 'utf8' });
+    if (result.error)
+      throw new DepsError(`keytool (from the JDK) is needed for the SASL_SSL listener: ${result.error.message}`);
+    if (result.status !== 0) throw new DepsError(`keytool ${args[0]} failed:\n${result.stdout}${result.stderr}`);
+  }
+  const secure = {
+    caFile: files.caFile,
+    keystore: files.keystore,
+    keystorePassword: storePassword,
+    username: 'plays',
+    password: secret(),
+    // Set once the SCRAM user is known to be in the cluster metadata (at format time, or added later).
+    scramAdded: false,
+  };
+  saveSecure(dir, secure);
+  return secure;
+}
+
+function saveSecure(dir, secure) {
+  fs.writeFileSync(path.join(secureDir(dir), 'secure.json'), JSON.stringify(secure, null, 2) + '\n', { mode: 0o600 });
+}
+
 function prepareKafka(dir, settings, java, libs) {
   const kafkaDir = path.join(dir, 'kafka');
   const dataDir = path.join(kafkaDir, 'data');
   const properties = path.join(kafkaDir, 'server.properties');
   fs.mkdirSync(kafkaDir, { recursive: true });
+  const secure = prepareSecure(dir);
   const template = fs.readFileSync(path.join(root, 'deps/kafka/server.properties.template'), 'utf8');
   fs.writeFileSync(
     properties,
     template
       .replaceAll('@PORT@', String(settings.kafkaPort))
       .replaceAll('@CONTROLLER_PORT@', String(settings.controllerPort))
-      .replaceAll('@LOG_DIR@', dataDir),
+      .replaceAll('@SECURE_PORT@', String(settings.kafkaSecurePort))
+      .replaceAll('@LOG_DIR@', dataDir)
+      .replaceAll('@KEYSTORE@', secure.keystore)
+      .replaceAll('@KEYSTORE_PASSWORD@', secure.keystorePassword)
+      .replaceAll('@SASL_USERNAME@', secure.username)
+      .replaceAll('@SASL_PASSWORD@', secure.password),
+    { mode: 0o600 },
   );
   if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
     const format = spawnSync(
@@ -271,6 +376,8 @@ function prepareKafka(dir, settings, java, libs) {
         '-c',
         properties,
         '--ignore-formatted',
+        '--add-scram',
+        `SCRAM-SHA-512=[name=${secure.username},password=${secure.password}]`,
       ],
       {
         encoding: 'utf8',
@@ -278,18 +385,44 @@ function prepareKafka(dir, settings, java, libs) {
     );
     if (format.status !== 0)
       throw new DepsError(`formatting Kafka's storage failed:\n${format.stdout}${format.stderr}`);
+    saveSecure(dir, { ...secure, scramAdded: true });
   }
   return properties;
+}
+
+/** Storage formatted before the SASL_SSL listener existed has no SCRAM user: add it to the running broker. */
+function addScramUser(dir, settings, java, libs) {
+  const secure = readSecure(dir);
+  if (secure.scramAdded) return;
+  log(`adding the SCRAM-SHA-512 user ${secure.username} to the broker (its storage predates the SASL_SSL listener)`);
+  const result = spawnSync(
+    java,
+    [
+      '-cp',
+      `${libs}/*`,
+      path.join(root, 'deps/kafka/AddScramUser.java'),
+      `127.0.0.1:${settings.kafkaPort}`,
+      secure.username,
+    ],
+    { encoding: 'utf8', env: { ...process.env, PLAYS_SCRAM_PASSWORD: secure.password } },
+  );
+  if (result.status !== 0) throw new DepsError(`adding the SCRAM user failed:\n${result.stdout}${result.stderr}`);
+  saveSecure(dir, { ...secure, scramAdded: true });
 }
 
 // The JVM's own output (kafka.log) and the broker's log4j2 log.
 const kafkaLogs = (dir) => [path.join(dir, 'kafka.log'), path.join(dir, 'kafka', 'server.log')];
 
-async function kafkaAnswers(settings) {
+/** The broker answers a metadata request on the listener: plaintext, or SASL_SSL with `secure`'s CA and user. */
+async function kafkaAnswers(settings, secure) {
   const { Kafka, logLevel } = await import('kafkajs');
   const admin = new Kafka({
     clientId: 'plays-pipeline-deps',
-    brokers: [`127.0.0.1:${settings.kafkaPort}`],
+    brokers: [`127.0.0.1:${secure ? settings.kafkaSecurePort : settings.kafkaPort}`],
+    ...(secure && {
+      ssl: { ca: [fs.readFileSync(secure.caFile, 'utf8')] },
+      sasl: { mechanism: 'scram-sha-512', username: secure.username, password: secure.password },
+    }),
     logLevel: logLevel.NOTHING,
     retry: { retries: 0 },
     connectionTimeout: 1000,
@@ -307,20 +440,25 @@ async function startKafka(dir, settings) {
   const running = ownedPid(dir, 'kafka');
   if (running !== null) {
     await waitFor('Kafka', running, kafkaLogs(dir), 60_000, () => kafkaAnswers(settings));
+    await waitFor('Kafka (SASL_SSL)', running, kafkaLogs(dir), 30_000, () => kafkaAnswers(settings, readSecure(dir)));
     return false;
   }
   const java = javaCommand();
   const libs = kafkaLibs();
-  for (const port of [settings.kafkaPort, settings.controllerPort]) {
+  for (const port of [settings.kafkaPort, settings.controllerPort, settings.kafkaSecurePort]) {
     if (await portInUse(port))
       throw new DepsError(
-        `port ${port} is already in use by another process; choose others with --kafka-port/--controller-port`,
+        `port ${port} is already in use by another process; choose others with --kafka-port/--controller-port/--kafka-secure-port`,
       );
   }
   const properties = prepareKafka(dir, settings, java, libs);
-  log(`starting Apache Kafka ${KAFKA_VERSION} on 127.0.0.1:${settings.kafkaPort}`);
+  log(
+    `starting Apache Kafka ${KAFKA_VERSION} on 127.0.0.1:${settings.kafkaPort} (SASL_SSL on ${settings.kafkaSecurePort})`,
+  );
   const { pid } = startProcess(dir, 'kafka', java, [...kafkaJvmArgs(dir, libs), 'kafka.Kafka', properties]);
   await waitFor('Kafka', pid, kafkaLogs(dir), 90_000, () => kafkaAnswers(settings));
+  addScramUser(dir, settings, java, libs);
+  await waitFor('Kafka (SASL_SSL)', pid, kafkaLogs(dir), 30_000, () => kafkaAnswers(settings, readSecure(dir)));
   return true;
 }
 
@@ -447,10 +585,15 @@ async function up(dir, settings) {
     await down(dir);
     throw error;
   }
-  const env = appEnv(settings);
-  const lines = Object.entries(env).map(([key, value]) => `${key}=${value}`);
+  const lines = envLines(appEnv(settings));
   fs.writeFileSync(path.join(dir, 'env'), lines.join('\n') + '\n');
-  log(`ready: logs and pids in ${path.relative(process.cwd(), dir) || '.'}/ (kafka.log, emulator.log)`);
+  // Holds the throwaway SASL password: readable by its owner only.
+  fs.writeFileSync(path.join(dir, 'secure.env'), envLines(secureAppEnv(dir, settings)).join('\n') + '\n', {
+    mode: 0o600,
+  });
+  const shown = path.relative(process.cwd(), dir) || '.';
+  log(`ready: logs and pids in ${shown}/ (kafka.log, emulator.log)`);
+  log(`SASL_SSL listener on 127.0.0.1:${settings.kafkaSecurePort}: its settings are in ${shown}/secure.env`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -476,6 +619,7 @@ async function main() {
       dir: { type: 'string', default: path.join(root, '.deps') },
       'kafka-port': { type: 'string' },
       'controller-port': { type: 'string' },
+      'kafka-secure-port': { type: 'string' },
       'emulator-port': { type: 'string' },
       'emulator-grpc-port': { type: 'string' },
       'project-id': { type: 'string' },
@@ -500,7 +644,7 @@ async function main() {
     }
     default:
       throw new DepsError(
-        'usage: deps.mjs up|down|status|stop NAME|start NAME [--dir DIR] [--kafka-port N] [--emulator-port N] [--project-id ID]',
+        'usage: deps.mjs up|down|status|stop NAME|start NAME [--dir DIR] [--kafka-port N] [--kafka-secure-port N] [--emulator-port N] [--project-id ID]',
       );
   }
 }
