@@ -13,7 +13,8 @@ import { SimulatorReadiness } from './simulator-readiness.js';
 @Module({})
 export class HealthModule {
   static forRoot(config: AppConfig): DynamicModule {
-    const imports: DynamicModule['imports'] = [TerminusModule];
+    // Terminus would log every failed probe at error level; the 503 body already says why.
+    const imports: DynamicModule['imports'] = [TerminusModule.forRoot({ logger: false })];
     const providers: Provider[] = [];
     if (config.INGEST_ENABLED) {
       imports.push(IngestModule, SinkModule, DeadLettersModule);

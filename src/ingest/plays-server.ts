@@ -6,6 +6,7 @@ import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
+import { describeKafkaError, type KafkaFailure } from '../kafka/kafka-errors.js';
 import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
 import { PLAY_SINK, type PlaySink } from '../sink/play-sink.js';
@@ -28,6 +29,8 @@ export interface ConsumerHealth {
   joined: boolean;
   /** The error it crashed with, until it rejoins. */
   crashed: string | null;
+  /** Why it could not connect (e.g. authentication, TLS), until it does; main.ts keeps retrying. */
+  cannotStart: KafkaFailure | null;
   /** When it last completed a fetch from the broker (epoch ms), or null. */
   lastFetchAt: number | null;
   assigned: number[];
@@ -49,8 +52,11 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private owned = new Set<number>();
   private joined = false;
   private crashed: string | null = null;
+  private cannotStart: KafkaFailure | null = null;
   private lastFetchAt: number | null = null;
   private stopping = false;
+  /** consumer.run was called: there is something to pause, flush and commit at shutdown. */
+  private running = false;
   private activeBatches = 0;
   private commitTimer: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
@@ -91,9 +97,18 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     return {
       joined: this.joined,
       crashed: this.crashed,
+      cannotStart: this.cannotStart,
       lastFetchAt: this.lastFetchAt,
       assigned: [...this.owned].sort((a, b) => a - b),
     };
+  }
+
+  /** Remembers why a start failed (Nest's callback gets the error), for readiness and main.ts' log. */
+  override async listen(callback: (error?: unknown, ...rest: unknown[]) => void): Promise<void> {
+    await super.listen((error?: unknown, ...rest: unknown[]) => {
+      this.cannotStart = error ? describeKafkaError(error, this.config.KAFKA_BROKERS) : null;
+      callback(error, ...rest);
+    });
   }
 
   override async bindEvents(consumer: Consumer): Promise<void> {
@@ -113,8 +128,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     consumer.on(DISCONNECT, () => (this.joined = false));
     consumer.on(CRASH, ({ payload }) => {
       this.joined = false;
-      this.crashed = payload.error.message;
-      this.logger.error(`consumer crashed (${payload.error.message}); restart: ${payload.restart}`);
+      this.crashed = describeKafkaError(payload.error, this.config.KAFKA_BROKERS).text;
+      this.logger.error(`consumer crashed (${this.crashed}); restart: ${payload.restart}`);
     });
 
     await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
@@ -123,6 +138,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    this.running = true;
     this.commitTimer = setInterval(() => void this.commit(), COMMIT_INTERVAL_MS).unref();
     this.lagTimer = setInterval(() => void this.measureLag(), LAG_INTERVAL_MS).unref();
   }
@@ -263,7 +279,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
    * buffered, commit it, all within SHUTDOWN_TIMEOUT_MS (less a margin to leave the group).
    */
   async beforeApplicationShutdown(): Promise<void> {
-    if (this.consumer === null || this.stopping) return;
+    // A consumer that never ran (it could not connect) took nothing, and kafkajs refuses to pause it.
+    if (this.consumer === null || this.stopping || !this.running) return;
     this.stopping = true;
     const deadline = Date.now() + Math.max(500, this.config.SHUTDOWN_TIMEOUT_MS - 3_000);
     this.consumer.pause([{ topic: this.topic }]);
