@@ -32,9 +32,11 @@ const secure = secureEnvFile === null ? null : readEnvFile(secureEnvFile);
 
 function readEnvFile(file: string): Record<string, string> {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
-  return Object.fromEntries(
-    lines.map((line) => /^([A-Z_]+)=(.*)$/.exec(line)).flatMap((m) => (m ? [[m[1], m[2]]] : [])),
-  );
+  const pairs = lines.flatMap((line): [string, string][] => {
+    const match = /^([A-Z_]+)=(.*)$/.exec(line);
+    return match ? [[match[1]!, match[2]!]] : [];
+  });
+  return Object.fromEntries(pairs);
 }
 
 type Mechanism = 'scram-sha-512' | 'plain';

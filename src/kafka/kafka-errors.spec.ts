@@ -5,12 +5,14 @@ import { describeKafkaError } from './kafka-errors.js';
 // test/secure-kafka.int-spec.ts for the same against the real broker).
 const { KafkaJSSASLAuthenticationError, KafkaJSNumberOfRetriesExceeded, KafkaJSConnectionError, KafkaJSProtocolError } =
   kafkajs;
+// kafkajs' types declare this constructor without arguments; its source takes the message.
+const SASLAuthenticationError = KafkaJSSASLAuthenticationError as unknown as new (message: string) => Error;
 const brokers = ['127.0.0.1:9094'];
 const retriesExceeded = (cause: Error) => new KafkaJSNumberOfRetriesExceeded(cause, { retryCount: 8, retryTime: 5000 });
 
 describe('describeKafkaError', () => {
   it('says authentication failed, with the broker, for a SASL refusal', () => {
-    const error = new KafkaJSSASLAuthenticationError(
+    const error = new SASLAuthenticationError(
       'SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512',
     );
     const failure = describeKafkaError(error, brokers);
@@ -39,7 +41,9 @@ describe('describeKafkaError', () => {
     ['ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', /handshake refused/],
   ])('recognises %s as a TLS failure', (code, text) => {
     const error = new KafkaJSConnectionError(`Connection error: ${code}`, { broker: 'b:1', code });
-    expect(describeKafkaError(error, brokers)).toMatchObject({ kind: 'tls', text: expect.stringMatching(text) });
+    const failure = describeKafkaError(error, brokers);
+    expect(failure.kind).toBe('tls');
+    expect(failure.text).toMatch(text);
   });
 
   it('calls a refused or reset connection a connection failure, not a TLS one', () => {
