@@ -13,6 +13,7 @@ import {
   drained,
   eventually,
   play,
+  produce,
   queryRows,
   Service,
   setUpTopics,
@@ -23,12 +24,16 @@ import {
 
 /**
  * The service over the broker's SASL_SSL listener (deps:up's throwaway CA, SCRAM-SHA-512 and PLAIN
- * user), as a data team connects it to managed Kafka. The listener's settings come from the tests'
- * own deps folder (secure.env), or from the file PLAYS_TEST_SECURE_ENV names for a broker of your own.
+ * user) and its mutual-TLS listener, as a data team connects it to managed Kafka. The listeners'
+ * settings come from the tests' own deps folder (secure.env, mtls.env), or from the files
+ * PLAYS_TEST_SECURE_ENV and PLAYS_TEST_MTLS_ENV name for a broker of your own.
  */
-const secureEnvFile =
-  process.env.PLAYS_TEST_SECURE_ENV ?? (deps.managed ? path.join(testDeps.dir, 'secure.env') : null);
+const envFile = (variable: string, name: string) =>
+  process.env[variable] ?? (deps.managed ? path.join(testDeps.dir, name) : null);
+const secureEnvFile = envFile('PLAYS_TEST_SECURE_ENV', 'secure.env');
 const secure = secureEnvFile === null ? null : readEnvFile(secureEnvFile);
+const mtlsEnvFile = envFile('PLAYS_TEST_MTLS_ENV', 'mtls.env');
+const mtls = mtlsEnvFile === null ? null : readEnvFile(mtlsEnvFile);
 
 function readEnvFile(file: string): Record<string, string> {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
@@ -253,5 +258,41 @@ describe.runIf(secure !== null)('secured Kafka: SASL_SSL against the real broker
     expect(service.child.exitCode).toBeNull();
     expect(await committedTotal(admin, names)).toBe(0);
     expect(await countRows(names)).toBe(0);
+  });
+});
+
+describe.runIf(mtls !== null)('secured Kafka: mutual TLS against the real broker', () => {
+  let service: Service | undefined;
+  afterEach(async () => {
+    await service?.stop('SIGKILL');
+    service = undefined;
+  });
+
+  it('without a client certificate the broker refuses and readiness says so; with one, plays land', async () => {
+    const names = await setUpTopics(admin);
+    await produce(names.topic, [{ value: JSON.stringify(ORIGINAL_PLAY) }]);
+    const { KAFKA_BROKERS, KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE } = mtls!;
+    const withoutCertificate = {
+      KAFKA_BROKERS: KAFKA_BROKERS!,
+      KAFKA_SSL: 'true',
+      KAFKA_SSL_CA_FILE: KAFKA_SSL_CA_FILE!,
+    };
+    service = await Service.start(names, withoutCertificate, /listening on port/);
+    const ready = await eventually(
+      () => probe(service!, '/health/ready'),
+      (r) => r.status === 503 && r.body.error?.kafka_consumer?.kind === 'tls',
+      60_000,
+    );
+    expect(ready.body.error?.kafka_consumer?.reason).toMatch(/failed: the broker refused the client certificate/);
+    expect(await committedTotal(admin, names)).toBe(0);
+    await service.stop();
+
+    service = await Service.start(names, {
+      ...withoutCertificate,
+      KAFKA_SSL_CERT_FILE: KAFKA_SSL_CERT_FILE!,
+      KAFKA_SSL_KEY_FILE: KAFKA_SSL_KEY_FILE!,
+    });
+    await drained(admin, names, 1);
+    expect(service.log).not.toContain(fs.readFileSync(KAFKA_SSL_KEY_FILE!, 'utf8').split('\n')[1]);
   });
 });

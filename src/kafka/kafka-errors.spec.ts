@@ -38,7 +38,10 @@ describe('describeKafkaError', () => {
     ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', /certificate not trusted/],
     ['CERT_HAS_EXPIRED', /certificate expired/],
     ['ERR_TLS_CERT_ALTNAME_INVALID', /does not name this host/],
-    ['ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', /handshake refused/],
+    // Node's code when the broker of deps:up's mutual-TLS listener gets no client certificate.
+    ['ERR_SSL_SSL/TLS_ALERT_BAD_CERTIFICATE', /broker refused the client certificate \(check KAFKA_SSL_CERT_FILE/],
+    ['ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', /broker refused the client certificate/],
+    ['ERR_SSL_WRONG_VERSION_NUMBER', /handshake refused/],
   ])('recognises %s as a TLS failure', (code, text) => {
     const error = new KafkaJSConnectionError(`Connection error: ${code}`, { broker: 'b:1', code });
     const failure = describeKafkaError(error, brokers);

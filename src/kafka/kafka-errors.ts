@@ -70,7 +70,11 @@ function tlsProblem(code: string): string | null {
   if (UNTRUSTED.has(code)) return 'certificate not trusted (check KAFKA_SSL_CA_FILE)';
   if (EXPIRED.has(code)) return 'certificate expired or not yet valid';
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'certificate does not name this host';
-  // OpenSSL alerts and protocol errors: e.g. the broker refused our client certificate.
+  // The broker's alert when it wants a client certificate it did not get or does not trust (mutual TLS).
+  if (/^ERR_SSL_.*ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN)$/.test(code)) {
+    return 'the broker refused the client certificate (check KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE)';
+  }
+  // Other OpenSSL alerts and protocol errors.
   if (code.startsWith('ERR_SSL_') || code === 'EPROTO') return 'TLS handshake refused';
   return null;
 }
