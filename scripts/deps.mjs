@@ -1,18 +1,22 @@
 #!/usr/bin/env node
 // Local dependencies without Docker: a single-node KRaft Apache Kafka broker (jars from Maven
-// Central) and a BigQuery emulator (from a public package registry), on loopback.
+// Central) and a BigQuery emulator (from a public package registry), on loopback. The broker has a
+// plaintext listener, a SASL_SSL one (throwaway CA and certificate, PLAIN and SCRAM-SHA-512 users) and
+// an SSL one that requires a client certificate (mutual TLS).
 //
-//   node scripts/deps.mjs up     [--dir .deps] [--kafka-port 9092] [--emulator-port 9050] [--project-id plays-local]
+//   node scripts/deps.mjs up     [--dir .deps] [--kafka-port 9092] [--kafka-secure-port 9094]
+//                                [--kafka-mtls-port 9095] [--emulator-port 9050] [--project-id plays-local]
 //   node scripts/deps.mjs down   [--dir .deps]
 //   node scripts/deps.mjs stop   kafka|emulator [--dir .deps]   (keeps its data; for outage tests)
 //   node scripts/deps.mjs start  kafka|emulator [--dir .deps]
 //   node scripts/deps.mjs status [--dir .deps]
 //
 // `up` is idempotent, waits until both really answer, then prints NAME=value settings for the app on
-// stdout (progress goes to stderr). `down` stops only the processes this folder's pid files name, and
+// stdout (progress goes to stderr), and writes them to DIR/env; DIR/secure.env holds the same settings
+// with the SASL_SSL listener instead of the plaintext one, DIR/mtls.env with the mutual-TLS one. `down` stops only the processes this folder's pid files name, and
 // only if they still are the processes it started.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -41,11 +45,15 @@ function readSettings(dir, flags) {
   const settings = {
     kafkaPort: Number(pick(flags['kafka-port'], 'kafkaPort', 9092)),
     controllerPort: Number(pick(flags['controller-port'], 'controllerPort', undefined)),
+    kafkaSecurePort: Number(pick(flags['kafka-secure-port'], 'kafkaSecurePort', undefined)),
+    kafkaMtlsPort: Number(pick(flags['kafka-mtls-port'], 'kafkaMtlsPort', undefined)),
     emulatorPort: Number(pick(flags['emulator-port'], 'emulatorPort', 9050)),
     emulatorGrpcPort: Number(pick(flags['emulator-grpc-port'], 'emulatorGrpcPort', undefined)),
     projectId: pick(flags['project-id'], 'projectId', 'plays-local'),
   };
   if (!Number.isInteger(settings.controllerPort)) settings.controllerPort = settings.kafkaPort + 1;
+  if (!Number.isInteger(settings.kafkaSecurePort)) settings.kafkaSecurePort = settings.kafkaPort + 2;
+  if (!Number.isInteger(settings.kafkaMtlsPort)) settings.kafkaMtlsPort = settings.kafkaPort + 3;
   if (!Number.isInteger(settings.emulatorGrpcPort)) settings.emulatorGrpcPort = settings.emulatorPort + 10;
   return settings;
 }
@@ -62,6 +70,35 @@ function appEnv(settings) {
     BIGQUERY_PROJECT_ID: settings.projectId,
   };
 }
+
+/** The app's settings for the SASL_SSL listener: everything else as for the plaintext one. */
+function secureAppEnv(dir, settings) {
+  const secure = readSecure(dir);
+  return {
+    ...appEnv(settings),
+    KAFKA_BROKERS: `127.0.0.1:${settings.kafkaSecurePort}`,
+    KAFKA_SSL: 'true',
+    KAFKA_SSL_CA_FILE: secure.caFile,
+    KAFKA_SASL_MECHANISM: 'scram-sha-512',
+    KAFKA_SASL_USERNAME: secure.username,
+    KAFKA_SASL_PASSWORD: secure.password,
+  };
+}
+
+/** The app's settings for the mutual-TLS listener: a client certificate instead of SASL. */
+function mtlsAppEnv(dir, settings) {
+  const secure = readSecure(dir);
+  return {
+    ...appEnv(settings),
+    KAFKA_BROKERS: `127.0.0.1:${settings.kafkaMtlsPort}`,
+    KAFKA_SSL: 'true',
+    KAFKA_SSL_CA_FILE: secure.caFile,
+    KAFKA_SSL_CERT_FILE: secure.clientCertFile,
+    KAFKA_SSL_KEY_FILE: secure.clientKeyFile,
+  };
+}
+
+const envLines = (env) => Object.entries(env).map(([key, value]) => `${key}=${value}`);
 
 // ---------------------------------------------------------------------------------------------
 // Processes: pid files, ownership, stopping
@@ -246,18 +283,108 @@ function kafkaJvmArgs(dir, libs) {
   ];
 }
 
+// The SASL_SSL listener's throwaway secrets: a CA, the broker's key and certificate (signed by the CA,
+// for 127.0.0.1 and localhost), a keystore password and one user for PLAIN and SCRAM-SHA-512. Made
+// with the JDK's keytool (always there with the broker's JDK), once per deps folder, under kafka/secure/.
+const secureDir = (dir) => path.join(dir, 'kafka', 'secure');
+const readSecure = (dir) => JSON.parse(fs.readFileSync(path.join(secureDir(dir), 'secure.json'), 'utf8'));
+
+function keytoolCommand() {
+  return process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'keytool') : 'keytool';
+}
+
+function prepareSecure(dir, java) {
+  const folder = secureDir(dir);
+  if (fs.existsSync(path.join(folder, 'secure.json'))) return readSecure(dir);
+  log('making a throwaway CA, broker and client certificates and a SASL user for the secured listeners (keytool)');
+  fs.rmSync(folder, { recursive: true, force: true });
+  fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+  const secret = () => randomBytes(18).toString('hex');
+  const storePassword = secret();
+  const file = (name) => path.join(folder, name);
+  const store = (name) => ['-keystore', file(name), '-storetype', 'PKCS12', '-storepass', storePassword];
+  const key = ['-keyalg', 'EC', '-groupname', 'secp256r1', '-validity', '3650'];
+  // A key pair in NAME.p12 whose certificate the CA signs, in NAME.pem and in the keystore.
+  const signed = (name, subject, ...extensions) => [
+    ['-genkeypair', '-alias', name, '-dname', `CN=${subject}`, ...extensions, ...key, ...store(`${name}.p12`)],
+    ['-certreq', '-alias', name, '-file', file(`${name}.csr`), ...store(`${name}.p12`)],
+    ['-gencert', '-rfc', '-alias', 'ca', '-infile', file(`${name}.csr`), '-outfile', file(`${name}.pem`)].concat([
+      '-validity',
+      '3650',
+      ...extensions,
+      ...store('ca.p12'),
+    ]),
+    ['-importcert', '-noprompt', '-alias', 'ca', '-file', file('ca.pem'), ...store(`${name}.p12`)],
+    ['-importcert', '-noprompt', '-alias', name, '-file', file(`${name}.pem`), ...store(`${name}.p12`)],
+  ];
+  const steps = [
+    ['-genkeypair', '-alias', 'ca', '-dname', 'CN=plays-pipeline local CA', '-ext', 'bc:c', ...key, ...store('ca.p12')],
+    ['-exportcert', '-rfc', '-alias', 'ca', '-file', file('ca.pem'), ...store('ca.p12')],
+    // The broker trusts client certificates from this CA alone.
+    ['-importcert', '-noprompt', '-alias', 'ca', '-file', file('ca.pem'), ...store('truststore.p12')],
+    ...signed('broker', 'localhost', '-ext', 'SAN=ip:127.0.0.1,dns:localhost', '-ext', 'EKU=serverAuth'),
+    ...signed('client', 'plays', '-ext', 'EKU=clientAuth'),
+  ];
+  const keytool = keytoolCommand();
+  for (const args of steps) {
+    const result = spawnSync(keytool, args, { encoding: 'utf8' });
+    if (result.error)
+      throw new DepsError(`keytool (from the JDK) is needed for the secured listeners: ${result.error.message}`);
+    if (result.status !== 0) throw new DepsError(`keytool ${args[0]} failed:\n${result.stdout}${result.stderr}`);
+  }
+  // Node takes the client key as PEM, which keytool does not write.
+  const exported = spawnSync(
+    java,
+    [path.join(root, 'deps/kafka/ExportKey.java'), file('client.p12'), 'client'].concat(file('client-key.pem')),
+    {
+      encoding: 'utf8',
+      env: { ...process.env, PLAYS_STORE_PASSWORD: storePassword },
+    },
+  );
+  if (exported.status !== 0)
+    throw new DepsError(`exporting the client key failed:\n${exported.stdout}${exported.stderr}`);
+  fs.chmodSync(file('client-key.pem'), 0o600);
+  const secure = {
+    caFile: file('ca.pem'),
+    keystore: file('broker.p12'),
+    truststore: file('truststore.p12'),
+    keystorePassword: storePassword,
+    clientCertFile: file('client.pem'),
+    clientKeyFile: file('client-key.pem'),
+    username: 'plays',
+    password: secret(),
+    // Set once the SCRAM user is known to be in the cluster metadata (at format time, or added later).
+    scramAdded: false,
+  };
+  saveSecure(dir, secure);
+  return secure;
+}
+
+function saveSecure(dir, secure) {
+  fs.writeFileSync(path.join(secureDir(dir), 'secure.json'), JSON.stringify(secure, null, 2) + '\n', { mode: 0o600 });
+}
+
 function prepareKafka(dir, settings, java, libs) {
   const kafkaDir = path.join(dir, 'kafka');
   const dataDir = path.join(kafkaDir, 'data');
   const properties = path.join(kafkaDir, 'server.properties');
   fs.mkdirSync(kafkaDir, { recursive: true });
+  const secure = prepareSecure(dir, java);
   const template = fs.readFileSync(path.join(root, 'deps/kafka/server.properties.template'), 'utf8');
   fs.writeFileSync(
     properties,
     template
       .replaceAll('@PORT@', String(settings.kafkaPort))
       .replaceAll('@CONTROLLER_PORT@', String(settings.controllerPort))
-      .replaceAll('@LOG_DIR@', dataDir),
+      .replaceAll('@SECURE_PORT@', String(settings.kafkaSecurePort))
+      .replaceAll('@LOG_DIR@', dataDir)
+      .replaceAll('@MTLS_PORT@', String(settings.kafkaMtlsPort))
+      .replaceAll('@KEYSTORE@', secure.keystore)
+      .replaceAll('@TRUSTSTORE@', secure.truststore)
+      .replaceAll('@KEYSTORE_PASSWORD@', secure.keystorePassword)
+      .replaceAll('@SASL_USERNAME@', secure.username)
+      .replaceAll('@SASL_PASSWORD@', secure.password),
+    { mode: 0o600 },
   );
   if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
     const format = spawnSync(
@@ -271,6 +398,8 @@ function prepareKafka(dir, settings, java, libs) {
         '-c',
         properties,
         '--ignore-formatted',
+        '--add-scram',
+        `SCRAM-SHA-512=[name=${secure.username},password=${secure.password}]`,
       ],
       {
         encoding: 'utf8',
@@ -278,18 +407,60 @@ function prepareKafka(dir, settings, java, libs) {
     );
     if (format.status !== 0)
       throw new DepsError(`formatting Kafka's storage failed:\n${format.stdout}${format.stderr}`);
+    saveSecure(dir, { ...secure, scramAdded: true });
   }
   return properties;
+}
+
+/** Storage formatted before the SASL_SSL listener existed has no SCRAM user: add it to the running broker. */
+function addScramUser(dir, settings, java, libs) {
+  const secure = readSecure(dir);
+  if (secure.scramAdded) return;
+  log(`adding the SCRAM-SHA-512 user ${secure.username} to the broker (its storage predates the SASL_SSL listener)`);
+  const result = spawnSync(
+    java,
+    [
+      '-cp',
+      `${libs}/*`,
+      path.join(root, 'deps/kafka/AddScramUser.java'),
+      `127.0.0.1:${settings.kafkaPort}`,
+      secure.username,
+    ],
+    { encoding: 'utf8', env: { ...process.env, PLAYS_SCRAM_PASSWORD: secure.password } },
+  );
+  if (result.status !== 0) throw new DepsError(`adding the SCRAM user failed:\n${result.stdout}${result.stderr}`);
+  saveSecure(dir, { ...secure, scramAdded: true });
 }
 
 // The JVM's own output (kafka.log) and the broker's log4j2 log.
 const kafkaLogs = (dir) => [path.join(dir, 'kafka.log'), path.join(dir, 'kafka', 'server.log')];
 
-async function kafkaAnswers(settings) {
+/** The broker answers a metadata request on a listener: plaintext by default, or a secured one with `dir`'s secrets. */
+async function kafkaAnswers(settings, secured, dir) {
   const { Kafka, logLevel } = await import('kafkajs');
+  const secure = secured ? readSecure(dir) : null;
+  const ca = secure ? [fs.readFileSync(secure.caFile, 'utf8')] : undefined;
+  const listener = {
+    plaintext: { port: settings.kafkaPort },
+    sasl_ssl: {
+      port: settings.kafkaSecurePort,
+      ssl: { ca },
+      sasl: { mechanism: 'scram-sha-512', username: secure?.username, password: secure?.password },
+    },
+    mtls: {
+      port: settings.kafkaMtlsPort,
+      ssl: secure && {
+        ca,
+        cert: fs.readFileSync(secure.clientCertFile, 'utf8'),
+        key: fs.readFileSync(secure.clientKeyFile, 'utf8'),
+      },
+    },
+  }[secured ?? 'plaintext'];
   const admin = new Kafka({
     clientId: 'plays-pipeline-deps',
-    brokers: [`127.0.0.1:${settings.kafkaPort}`],
+    brokers: [`127.0.0.1:${listener.port}`],
+    ssl: listener.ssl,
+    sasl: listener.sasl,
     logLevel: logLevel.NOTHING,
     retry: { retries: 0 },
     connectionTimeout: 1000,
@@ -303,24 +474,35 @@ async function kafkaAnswers(settings) {
   }
 }
 
+async function waitForSecured(dir, settings, pid) {
+  for (const listener of ['sasl_ssl', 'mtls']) {
+    await waitFor(`Kafka (${listener})`, pid, kafkaLogs(dir), 30_000, () => kafkaAnswers(settings, listener, dir));
+  }
+}
+
 async function startKafka(dir, settings) {
   const running = ownedPid(dir, 'kafka');
   if (running !== null) {
     await waitFor('Kafka', running, kafkaLogs(dir), 60_000, () => kafkaAnswers(settings));
+    await waitForSecured(dir, settings, running);
     return false;
   }
   const java = javaCommand();
   const libs = kafkaLibs();
-  for (const port of [settings.kafkaPort, settings.controllerPort]) {
+  for (const port of [settings.kafkaPort, settings.controllerPort, settings.kafkaSecurePort, settings.kafkaMtlsPort]) {
     if (await portInUse(port))
       throw new DepsError(
-        `port ${port} is already in use by another process; choose others with --kafka-port/--controller-port`,
+        `port ${port} is already in use by another process; choose others with --kafka-port/--controller-port/--kafka-secure-port/--kafka-mtls-port`,
       );
   }
   const properties = prepareKafka(dir, settings, java, libs);
-  log(`starting Apache Kafka ${KAFKA_VERSION} on 127.0.0.1:${settings.kafkaPort}`);
+  log(
+    `starting Apache Kafka ${KAFKA_VERSION} on 127.0.0.1:${settings.kafkaPort} (SASL_SSL on ${settings.kafkaSecurePort}, mutual TLS on ${settings.kafkaMtlsPort})`,
+  );
   const { pid } = startProcess(dir, 'kafka', java, [...kafkaJvmArgs(dir, libs), 'kafka.Kafka', properties]);
   await waitFor('Kafka', pid, kafkaLogs(dir), 90_000, () => kafkaAnswers(settings));
+  addScramUser(dir, settings, java, libs);
+  await waitForSecured(dir, settings, pid);
   return true;
 }
 
@@ -447,10 +629,17 @@ async function up(dir, settings) {
     await down(dir);
     throw error;
   }
-  const env = appEnv(settings);
-  const lines = Object.entries(env).map(([key, value]) => `${key}=${value}`);
+  const lines = envLines(appEnv(settings));
   fs.writeFileSync(path.join(dir, 'env'), lines.join('\n') + '\n');
-  log(`ready: logs and pids in ${path.relative(process.cwd(), dir) || '.'}/ (kafka.log, emulator.log)`);
+  // Holds the throwaway SASL password: readable by its owner only.
+  fs.writeFileSync(path.join(dir, 'secure.env'), envLines(secureAppEnv(dir, settings)).join('\n') + '\n', {
+    mode: 0o600,
+  });
+  fs.writeFileSync(path.join(dir, 'mtls.env'), envLines(mtlsAppEnv(dir, settings)).join('\n') + '\n');
+  const shown = path.relative(process.cwd(), dir) || '.';
+  log(`ready: logs and pids in ${shown}/ (kafka.log, emulator.log)`);
+  log(`SASL_SSL listener on 127.0.0.1:${settings.kafkaSecurePort}: its settings are in ${shown}/secure.env`);
+  log(`mutual-TLS listener on 127.0.0.1:${settings.kafkaMtlsPort}: its settings are in ${shown}/mtls.env`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -476,6 +665,8 @@ async function main() {
       dir: { type: 'string', default: path.join(root, '.deps') },
       'kafka-port': { type: 'string' },
       'controller-port': { type: 'string' },
+      'kafka-secure-port': { type: 'string' },
+      'kafka-mtls-port': { type: 'string' },
       'emulator-port': { type: 'string' },
       'emulator-grpc-port': { type: 'string' },
       'project-id': { type: 'string' },
@@ -500,7 +691,7 @@ async function main() {
     }
     default:
       throw new DepsError(
-        'usage: deps.mjs up|down|status|stop NAME|start NAME [--dir DIR] [--kafka-port N] [--emulator-port N] [--project-id ID]',
+        'usage: deps.mjs up|down|status|stop NAME|start NAME [--dir DIR] [--kafka-port N] [--kafka-secure-port N] [--kafka-mtls-port N] [--emulator-port N] [--project-id ID]',
       );
   }
 }

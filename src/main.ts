@@ -5,8 +5,8 @@ import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { loadConfig, type AppConfig } from './config/config.module.js';
 import { ConfigValidationError } from './config/parse-env.js';
-import { errorText } from './errors.js';
 import { PlaysServer } from './ingest/plays-server.js';
+import { describeKafkaError } from './kafka/kafka-errors.js';
 
 const logger = new Logger('Bootstrap');
 
@@ -19,18 +19,27 @@ async function bootstrap(config: AppConfig): Promise<void> {
   // HTTP first, so the orchestrator sees a live (not yet ready) process while Kafka connects.
   await app.listen(config.PORT);
   logger.log(`listening on port ${config.PORT}`);
-  if (config.INGEST_ENABLED) await startConsuming(app.startAllMicroservices.bind(app));
+  if (config.INGEST_ENABLED) await startConsuming(app.startAllMicroservices.bind(app), config.KAFKA_BROKERS);
 }
 
-/** A broker that is down at start-up is waited for, not a reason to exit. */
-async function startConsuming(start: () => Promise<unknown>): Promise<void> {
+/**
+ * A broker that is down or refuses us at start-up (wrong password, untrusted certificate) is retried,
+ * not a reason to exit: one log line saying why, again only when the reason changes or every tenth try.
+ */
+async function startConsuming(start: () => Promise<unknown>, brokers: readonly string[]): Promise<void> {
+  let logged: string | null = null;
   for (let attempt = 0; ; attempt++) {
     try {
       await start();
+      if (logged !== null) logger.log('consuming now (the start-up failure is over)');
       return;
     } catch (error) {
       const delay = Math.min(30_000, 1_000 * 2 ** attempt);
-      logger.error(`cannot start consuming: ${errorText(error)}; retrying in ${delay / 1000}s`);
+      const { text } = describeKafkaError(error, brokers);
+      if (text !== logged || attempt % 10 === 0) {
+        logger.error(`cannot start consuming: ${text}; retrying (attempt ${attempt + 1}, next in ${delay / 1000}s)`);
+        logged = text;
+      }
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

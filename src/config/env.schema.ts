@@ -1,3 +1,5 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
 import { z } from 'zod';
 import { ORIGINAL_SONGS } from '../plays/play.js';
 
@@ -40,6 +42,33 @@ const brokerList = commaList(
   z.string().regex(/^[^\s:/]+:\d{1,5}$/, { error: 'each broker must be host:port' }),
   'must list at least one host:port',
 );
+
+/**
+ * A PEM file the service reads at start-up: readable now and parsable as `what` (the first
+ * certificate of a bundle, or an unencrypted private key). Errors name the file, never its content.
+ */
+const pemFile = (what: 'certificate' | 'private key') =>
+  z
+    .string()
+    .trim()
+    .superRefine((file, ctx) => {
+      let text: string;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+        return void ctx.addIssue({ code: 'custom', message: `must name a readable file (${code})` });
+      }
+      if (what === 'private key' && /ENCRYPTED/.test(text)) {
+        return void ctx.addIssue({ code: 'custom', message: 'must hold an unencrypted private key (no passphrase)' });
+      }
+      try {
+        if (what === 'certificate') new X509Certificate(text);
+        else createPrivateKey(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `must be a PEM file holding a ${what}` });
+      }
+    });
 
 // Simulator. `optional` drops a helper's default (its fallback argument is unused), so an
 // unset variable stays undefined and the code resolves it (e.g. SIMULATOR_TOPIC falls back to KAFKA_TOPIC).
@@ -92,6 +121,19 @@ export const envSchema = z
       'A partition with lag whose commit point has not moved for this long is reported as stalled (metric and readiness).',
     ),
     KAFKA_SSL: bool(false).describe('Connect to the brokers over TLS.'),
+    KAFKA_SSL_CA_FILE: pemFile('certificate')
+      .optional()
+      .describe(
+        "PEM file of the CA certificates that signed the brokers' certificates (with KAFKA_SSL); it replaces the system's trusted CAs. Unset: the system's CAs (enough for Confluent Cloud and MSK).",
+      ),
+    KAFKA_SSL_CERT_FILE: pemFile('certificate')
+      .optional()
+      .describe('PEM file of the client certificate for mutual TLS (with KAFKA_SSL_KEY_FILE).'),
+    KAFKA_SSL_KEY_FILE: pemFile('private key')
+      .optional()
+      .describe(
+        'PEM file of the private key of KAFKA_SSL_CERT_FILE, unencrypted (mount it from a secret). Secret: never logged.',
+      ),
     KAFKA_SASL_MECHANISM: z
       .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
         error: 'must be plain, scram-sha-256 or scram-sha-512',
@@ -191,6 +233,18 @@ export const envSchema = z
     ),
   })
   .superRefine((env, ctx) => {
+    for (const key of ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'] as const) {
+      if (env[key] !== undefined && !env.KAFKA_SSL) {
+        ctx.addIssue({ code: 'custom', path: [key], message: 'needs KAFKA_SSL=true (it is a TLS setting)' });
+      }
+    }
+    const [cert, key] = [env.KAFKA_SSL_CERT_FILE, env.KAFKA_SSL_KEY_FILE];
+    if ((cert === undefined) !== (key === undefined)) {
+      const missing = cert === undefined ? 'KAFKA_SSL_CERT_FILE' : 'KAFKA_SSL_KEY_FILE';
+      ctx.addIssue({ code: 'custom', path: [missing], message: 'is required for mutual TLS: set both, or neither' });
+    } else if (cert !== undefined && key !== undefined && !keyMatches(cert, key)) {
+      ctx.addIssue({ code: 'custom', path: ['KAFKA_SSL_KEY_FILE'], message: 'is not the key of KAFKA_SSL_CERT_FILE' });
+    }
     if (env.KAFKA_SASL_MECHANISM && !(env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD)) {
       for (const key of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
         if (!env[key]) {
@@ -200,10 +254,22 @@ export const envSchema = z
     }
   });
 
+/** The client certificate was issued for this key; a file that cannot be parsed is reported on its own. */
+function keyMatches(certFile: string, keyFile: string): boolean {
+  try {
+    const certificate = new X509Certificate(fs.readFileSync(certFile, 'utf8'));
+    return certificate.checkPrivateKey(createPrivateKey(fs.readFileSync(keyFile, 'utf8')));
+  } catch {
+    return true;
+  }
+}
+
 export type Env = z.infer<typeof envSchema>;
 
 /** Variables whose values must never appear in logs or error messages. */
 export const SECRET_VARIABLES: ReadonlySet<keyof Env> = new Set([
   'KAFKA_SASL_PASSWORD',
+  // A path, but people paste the key itself into it.
+  'KAFKA_SSL_KEY_FILE',
   'GOOGLE_APPLICATION_CREDENTIALS',
 ]);

@@ -35,7 +35,9 @@ export class IngestReadiness {
 
   private kafkaConsumer(now: number): HealthIndicatorResult {
     const check = this.indicators.check('kafka_consumer');
-    const { joined, crashed, lastFetchAt, assigned, stalled, heldBytes, budgetBytes } = this.consumer.health;
+    const { joined, crashed, cannotStart, lastFetchAt, assigned, stalled, heldBytes, budgetBytes } =
+      this.consumer.health;
+    if (cannotStart !== null) return check.down({ reason: cannotStart.text, kind: cannotStart.kind });
     if (crashed !== null) return check.down({ reason: `consumer crashed: ${crashed}` });
     if (!joined) return check.down({ reason: 'not in the consumer group (joining, rebalancing or disconnected)' });
     if (lastFetchAt === null || now - lastFetchAt > FETCH_STALE_MS) {

@@ -8,6 +8,7 @@ import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { classifyKafkaError } from '../kafka/kafka-faults.js';
 import { OutageLog } from '../logging/outage-log.js';
+import { describeKafkaError, type KafkaFailure } from '../kafka/kafka-errors.js';
 import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
 import { PLAY_SINK, type PlaySink } from '../sink/play-sink.js';
@@ -42,6 +43,8 @@ export interface ConsumerHealth {
   joined: boolean;
   /** The error it crashed with, until it rejoins. */
   crashed: string | null;
+  /** Why it could not connect (e.g. authentication, TLS), until it does; main.ts keeps retrying. */
+  cannotStart: KafkaFailure | null;
   /** When it last completed a fetch from the broker (epoch ms), or null. */
   lastFetchAt: number | null;
   assigned: number[];
@@ -78,8 +81,11 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private readonly lagOf = new Map<number, number>();
   private joined = false;
   private crashed: string | null = null;
+  private cannotStart: KafkaFailure | null = null;
   private lastFetchAt: number | null = null;
   private stopping = false;
+  /** consumer.run was called: there is something to pause, flush and commit at shutdown. */
+  private running = false;
   private activeBatches = 0;
   private commitTimer: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
@@ -123,6 +129,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     return {
       joined: this.joined,
       crashed: this.crashed,
+      cannotStart: this.cannotStart,
       lastFetchAt: this.lastFetchAt,
       assigned: [...this.owned].sort((a, b) => a - b),
       stalled: this.stalledPartitions(),
@@ -144,6 +151,14 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       }
     }
     return stalled;
+  }
+
+  /** Remembers why a start failed (Nest's callback gets the error), for readiness and main.ts' log. */
+  override async listen(callback: (error?: unknown, ...rest: unknown[]) => void): Promise<void> {
+    await super.listen((error?: unknown, ...rest: unknown[]) => {
+      this.cannotStart = error ? describeKafkaError(error, this.config.KAFKA_BROKERS) : null;
+      callback(error, ...rest);
+    });
   }
 
   override async bindEvents(consumer: Consumer): Promise<void> {
@@ -170,14 +185,15 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     consumer.on(consumer.events.STOP, () => this.lostGroup());
     consumer.on(CRASH, ({ payload }) => {
       this.lostGroup();
+      // The table says what to do; the description says, for a person, which setting is wrong and with which broker.
       const fault = classifyKafkaError(payload.error, this.topic);
-      const fix = fault.class === 'permanent' ? fault.fix : undefined;
-      this.crashed = `${payload.error.message}${fix ? `; to fix: ${fix}` : ''}`;
+      const described = describeKafkaError(payload.error, this.config.KAFKA_BROKERS);
+      this.crashed = `${described.text}${fault.fix && described.kind === 'other' ? `; to fix: ${fault.fix}` : ''}`;
       // kafkajs restarts it with backoff: one line when the crashes start, not one per restart.
       this.crashOutage.failed(
-        `${payload.error.message}${payload.restart ? '; kafkajs restarts it' : '; kafkajs does not restart it'}`,
+        `${described.text}${payload.restart ? '; kafkajs restarts it' : '; kafkajs does not restart it'}`,
         fault.reason,
-        fix,
+        fault.class === 'permanent' ? fault.fix : undefined,
       );
     });
 
@@ -187,6 +203,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    this.running = true;
     this.commitTimer = setInterval(() => void this.commit(), COMMIT_INTERVAL_MS).unref();
     this.lagTimer = setInterval(() => void this.measureLag(), LAG_INTERVAL_MS).unref();
   }
@@ -401,7 +418,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
    * buffered, commit it, all within SHUTDOWN_TIMEOUT_MS (less a margin to leave the group).
    */
   async beforeApplicationShutdown(): Promise<void> {
-    if (this.consumer === null || this.stopping) return;
+    // A consumer that never ran (it could not connect) took nothing, and kafkajs refuses to pause it.
+    if (this.consumer === null || this.stopping || !this.running) return;
     this.stopping = true;
     const deadline = Date.now() + Math.max(500, this.config.SHUTDOWN_TIMEOUT_MS - 3_000);
     this.consumer.pause([{ topic: this.topic }]);

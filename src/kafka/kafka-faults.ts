@@ -1,3 +1,5 @@
+import { describeKafkaError } from './kafka-errors.js';
+
 /**
  * What a Kafka error means for the service, looked up in one table: the consumer, its commits and the
  * dead-letter producer all act on the class, never on the error's text.
@@ -69,6 +71,11 @@ function* chain(error: unknown, depth = 0): Generator<KafkaishError> {
 
 /** Classifies a kafkajs error; `topic` names the topic in the fix text. Unknown errors are transient. */
 export function classifyKafkaError(error: unknown, topic = 'the topic'): KafkaFault {
+  // Refused credentials and untrusted certificates are told by Node's TLS codes and kafkajs' SASL error.
+  const described = describeKafkaError(error, []);
+  if (described.kind === 'authentication' || described.kind === 'tls') {
+    return { class: 'permanent', reason: described.kind, fix: described.text };
+  }
   for (const e of chain(error)) {
     for (const key of [e.type, e.name]) {
       const entry = key === undefined ? undefined : TABLE[key];
