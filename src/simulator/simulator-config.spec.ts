@@ -125,7 +125,8 @@ describe('simulator configuration', () => {
 
   it('refuses SIMULATOR_CATALOG together with SIMULATOR_ARTIST or SIMULATOR_SONGS', () => {
     const catalog = '{"fela-kuti": ["zombie"]}';
-    for (const other of [{ SIMULATOR_ARTIST: 'fela-kuti' }, { SIMULATOR_SONGS: 'zombie' }]) {
+    const others: Record<string, string>[] = [{ SIMULATOR_ARTIST: 'fela-kuti' }, { SIMULATOR_SONGS: 'zombie' }];
+    for (const other of others) {
       expect(problemsOf({ SIMULATOR_CATALOG: catalog, ...other })).toEqual([
         expect.stringMatching(/^SIMULATOR_CATALOG replaces SIMULATOR_ARTIST and SIMULATOR_SONGS: set either, not both/),
       ]);
