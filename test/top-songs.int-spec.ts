@@ -412,7 +412,7 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
     });
   });
 
-  it('shows a live bar chart with a bar per song played, in headless Chromium', async () => {
+  it('in headless Chromium: picks an artist, shows only its songs and a series per top song over time, and keeps the choice in the URL', async () => {
     // Reduced motion: the page then draws bars at their lengths at once, with no animation to wait out.
     const page = await browser!.newPage({ viewport: { width: 1000, height: 900 }, reducedMotion: 'reduce' });
     const problems: string[] = [];
@@ -421,38 +421,108 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
     page.on('requestfailed', (request) => problems.push(`${request.url()}: ${request.failure()?.errorText}`));
 
     await page.goto(`http://127.0.0.1:${service.port}/dashboard`);
-    await page.waitForSelector('body[data-state="loaded"]');
-    const chart = () =>
+    await page.waitForSelector('body[data-state="loaded"][data-artists="loaded"]');
+    const bars = () =>
       page.evaluate(() => {
-        const bars = Chart.getChart('chart')!;
+        const chart = Chart.getChart('chart')!;
         return {
-          labels: bars.data.labels as string[],
-          plays: bars.data.datasets[0]!.data as number[],
-          widths: bars.getDatasetMeta(0).data.map((bar) => {
+          labels: chart.data.labels as string[],
+          plays: chart.data.datasets[0]!.data as number[],
+          widths: chart.getDatasetMeta(0).data.map((bar) => {
             const { x, base } = bar.getProps(['x', 'base'], true) as { x: number; base: number };
             return x - base;
           }),
         };
       });
-    const shown = await eventually(chart, (c) => c.labels.length === 3, 10_000);
-    expect(shown.labels).toEqual(['zombie', 'lady', 'kindness']);
-    expect(shown.plays).toEqual([5, 3, 2]);
-    // Drawn, and in proportion: zombie's bar is 5/2 of kindness's.
-    expect(shown.widths.every((width) => width > 0)).toBe(true);
-    expect(shown.widths[0]! / shown.widths[2]!).toBeCloseTo(2.5, 1);
-    expect(await page.textContent('#total-plays')).toBe('10');
-    expect(await page.textContent('#freshness')).toMatch(/^\d+(\.\d)? (s|min)$/);
+    const lines = () =>
+      page.evaluate(() => {
+        const chart = Chart.getChart('over-time')!;
+        return {
+          buckets: (chart.data.labels as string[]).length,
+          series: chart.data.datasets.map((dataset, i) => ({
+            song: dataset.label!,
+            total: (dataset.data as number[]).reduce((a, b) => a + b, 0),
+            colour: dataset.backgroundColor as string,
+            // Drawn: a bar on the canvas for every bucket (of height 0 where there is no play).
+            drawn: chart.getDatasetMeta(i).data.filter((point) => Number.isFinite(point.x) && Number.isFinite(point.y))
+              .length,
+          })),
+        };
+      });
+
+    // Every artist at first: both artists' songs.
+    const all = await eventually(bars, (c) => c.labels.length === 5, 10_000);
+    expect(all.labels).toEqual(['zombie', 'water-no-get-enemy', 'lady', 'kindness', 'sorrow']);
+    expect(await page.textContent('#total-plays')).toBe('17');
+    expect(await page.locator('#artist option').allTextContents()).toEqual(['All artists', 'tony-allen', 'fela-kuti']);
+
+    // Pick the second artist: only its songs, in proportion, and its top songs over time.
+    await page.selectOption('#artist', 'fela-kuti');
+    expect(new URL(page.url()).searchParams.get('artist')).toBe('fela-kuti');
+    const fela = await eventually(bars, (c) => c.labels.length === 3, 10_000);
+    expect(fela.labels).toEqual(['water-no-get-enemy', 'sorrow', 'zombie']);
+    expect(fela.plays).toEqual([4, 2, 1]);
+    expect(fela.widths.every((width) => width > 0)).toBe(true);
+    expect(fela.widths[0]! / fela.widths[2]!).toBeCloseTo(4, 1);
+    expect(await page.textContent('#total-plays')).toBe('7');
     expect(await page.locator('#songs tbody tr').count()).toBe(3);
 
-    // It updates by itself: a new play shows up without a reload.
-    await produce(names.topic, [{ value: JSON.stringify(play(0, { song_id: 5, song_name: 'asiko' })) }]);
-    const updated = await eventually(chart, (c) => c.labels.includes('asiko'), 30_000);
-    expect(updated.plays[updated.labels.indexOf('asiko')]).toBe(1);
-    expect(await page.textContent('#total-plays')).toBe('11');
+    const overTime = await eventually(lines, (c) => c.series.length === 3, 10_000);
+    expect(overTime.series.map((s) => [s.song, s.total])).toEqual([
+      ['water-no-get-enemy', 4],
+      ['sorrow', 2],
+      ['zombie', 1],
+    ]);
+    expect(overTime.buckets).toBeGreaterThanOrEqual(90); // 15 minutes in 10-second buckets
+    for (const series of overTime.series) expect(series.drawn).toBe(overTime.buckets);
+    expect(new Set(overTime.series.map((s) => s.colour)).size).toBe(3);
+    // The table beside it: a column per song, a row per bucket, the same plays.
+    expect(await page.locator('#over-time-table thead th').allTextContents()).toEqual([
+      'Bucket starting',
+      'water-no-get-enemy',
+      'sorrow',
+      'zombie',
+    ]);
+    expect(await page.locator('#over-time-table tbody tr').count()).toBe(overTime.buckets);
+    const tableTotals = await page.evaluate(() =>
+      [1, 2, 3].map((column) =>
+        [...document.querySelectorAll('#over-time-table tbody tr')].reduce(
+          (sum, row) => sum + Number(row.children[column]!.textContent),
+          0,
+        ),
+      ),
+    );
+    expect(tableTotals).toEqual([4, 2, 1]);
+    expect(await page.textContent('#over-time-note')).toMatch(/^Top 5 songs, plays per 10-second bucket/);
+
+    // It updates by itself: a new play of the artist shows up in both charts without a reload.
+    await produce(names.topic, [
+      { value: JSON.stringify(play(0, { artist: 'fela-kuti', song_id: 7, song_name: 'shakara' })) },
+    ]);
+    const updated = await eventually(bars, (c) => c.labels.includes('shakara'), 30_000);
+    expect(updated.plays[updated.labels.indexOf('shakara')]).toBe(1);
+    expect(await page.textContent('#total-plays')).toBe('8');
     expect(await page.textContent('#freshness')).toMatch(/^\d+(\.\d)? s$/);
+    const withShakara = await eventually(lines, (c) => c.series.length === 4, 10_000);
+    expect(withShakara.series.find((s) => s.song === 'shakara')?.total).toBe(1);
 
     fs.mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true });
+
+    // A reload from the URL shows the same artist.
+    await page.reload();
+    await page.waitForSelector('body[data-state="loaded"]');
+    expect(await page.inputValue('#artist')).toBe('fela-kuti');
+    const reloaded = await eventually(bars, (c) => c.labels.length === 4, 10_000);
+    expect(reloaded.labels).toEqual(['water-no-get-enemy', 'sorrow', 'shakara', 'zombie']);
+    expect(await page.getAttribute('#json', 'href')).toContain('artist=fela-kuti');
+
+    // A link to an artist the list does not have (no plays in the window) shows it, empty, not an error.
+    await page.goto(`http://127.0.0.1:${service.port}/dashboard?artist=${encodeURIComponent('nobody here')}&window=5m`);
+    await page.waitForSelector('body[data-state="loaded"]');
+    expect(await page.inputValue('#artist')).toBe('nobody here');
+    expect(await page.textContent('#status')).toBe('No plays of nobody here in the last 5 minutes yet.');
+    expect((await bars()).labels).toEqual([]);
     expect(problems).toEqual([]);
   });
 });
