@@ -47,6 +47,13 @@ const old = play(0, { song_id: 9, song_name: 'vip', timestamp: ago(2 * 3_600_000
 const timeOf = (p: Record<string, unknown>) => Date.parse(`${p.timestamp as string}Z`);
 const newest = recent.map(timeOf).reduce((a, b) => Math.max(a, b));
 
+/** A query job's configuration, as BigQuery's REST API (and the emulator) reports it. */
+interface QueryConfiguration {
+  query: string;
+  maximumBytesBilled?: string;
+  queryParameters?: { name: string; parameterValue: { value: string } }[];
+}
+
 interface ErrorBody {
   message?: string;
 }
@@ -326,11 +333,13 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
     ['/api/plays-over-time?songs=11', /^songs must be a whole number from 1 to 10; got "11"$/],
     ['/api/plays-over-time?window=367d', /^window must be from 1s to 366d/],
     [
-      `/api/plays-over-time?window=5x&songs=20&artist=${'b'.repeat(2000)}`,
+      '/api/plays-over-time?window=5x&songs=20&artist=(2000 characters)',
       /^window must be .*; songs must be .*; artist must be .*got 2000 characters$/,
     ],
   ])('answers %s with 400 and says what is wrong', async (path, message) => {
-    const { status, body } = await getJson<object>(service, path);
+    // Long names are written short in the list, so the test's name stays readable.
+    const url = path.replace(/\((\d+) characters\)/, (_, n: string) => 'x'.repeat(Number(n)));
+    const { status, body } = await getJson<object>(service, url);
     expect(status).toBe(400);
     expect(body.message).toMatch(message);
   });
@@ -385,6 +394,44 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
         const again = await getJson<TopSongsAnswer>(reader, '/api/top-songs?window=3m');
         expect(again.status).toBe(200);
         expect(again.body.total_plays).toBe(recent.filter((p) => timeOf(p) >= Date.now() - 180_000).length);
+      } finally {
+        await reader.stop();
+      }
+    });
+
+    it('sends each question as one parameterised query that filters on timestamp, with DASHBOARD_MAX_BYTES_BILLED', async () => {
+      const reader = await Service.start(
+        names,
+        { INGEST_ENABLED: 'false', DASHBOARD_MAX_BYTES_BILLED: '50000000' },
+        /listening on port/,
+      );
+      const artist = "o'brien\\'; SELECT 1 --";
+      try {
+        const since = Date.now();
+        for (const path of [
+          `/api/top-songs?window=2h&artist=${encodeURIComponent(artist)}`,
+          '/api/top-songs?window=2h',
+          '/api/artists?window=2h',
+          `/api/plays-over-time?window=2h&artist=${encodeURIComponent(artist)}`,
+          '/api/plays-over-time?window=2h',
+        ]) {
+          expect((await getJson<object>(reader, path)).status).toBe(200);
+        }
+        // The jobs as the emulator recorded them: what BigQuery would have been sent.
+        const [jobs] = await bigquery.getJobs({ allUsers: true, minCreationTime: String(since) });
+        const ours = jobs
+          .map((job) => job.metadata as { configuration: { query: QueryConfiguration } })
+          .map((metadata) => metadata.configuration.query)
+          .filter((query) => query.query.includes(`.${names.dataset}.${names.table}\``));
+        expect(ours).toHaveLength(5);
+        for (const query of ours) {
+          expect(query.maximumBytesBilled).toBe('50000000');
+          expect(query.query).toMatch(/WHERE timestamp >= @since/);
+          expect(query.query).not.toContain('brien');
+          expect(query.queryParameters?.map((p) => p.name)).toContain('since');
+        }
+        const artistValues = ours.flatMap((q) => q.queryParameters ?? []).filter((p) => p.name === 'artist');
+        expect(artistValues.map((p) => p.parameterValue.value)).toEqual([artist, artist]);
       } finally {
         await reader.stop();
       }
