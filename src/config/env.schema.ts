@@ -178,7 +178,7 @@ export const envSchema = z
       'On SIGTERM/SIGINT: time to flush, commit and leave the group before exiting anyway.',
     ),
     DASHBOARD_ENABLED: bool(true).describe(
-      'Serve the top-songs API (GET /api/top-songs) and the live dashboard (GET /dashboard), read from the plays table.',
+      'Serve the top-songs API (GET /api/top-songs, /api/artists, /api/plays-over-time) and the live dashboard (GET /dashboard), read from the plays table.',
     ),
     DASHBOARD_CACHE_MS: int(0, 60_000, 1_000).describe(
       'How long an answer of the top-songs API is reused, so any number of viewers of the same question costs one BigQuery query.',
