@@ -1,7 +1,7 @@
 // Standard SQL over the plays table, shared by the table's top-songs view (sink) and the top-songs API.
 // Identifiers come from validated configuration (project, dataset and table ids); every value a
 // caller supplies is a query parameter. Each API query filters on `timestamp`, the partitioning
-// column, so BigQuery reads only the window's partitions; an artist filter also uses the clustering
+// column, so BigQuery can prune to the window's partitions; an artist filter also uses the clustering
 // on `artist`. The forms used are ones the BigQuery emulator runs too (checked by the tests).
 
 /** A table's fully qualified id, `project.dataset.table`. */
