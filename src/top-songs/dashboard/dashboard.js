@@ -220,8 +220,16 @@ async function refreshArtists() {
   }
 }
 
+/** The page's title and heading name the artist shown. */
+function showArtist() {
+  const artist = artistSelect.value;
+  $('heading').textContent = artist === '' ? 'Top songs' : `Top songs of ${artist}`;
+  document.title = `${$('heading').textContent} · plays-pipeline`;
+}
+
 /** The choices into the URL (replacing, not adding, history), then a redraw. */
 function chosen() {
+  showArtist();
   const url = new URL(location.href);
   url.searchParams.set('window', windowSelect.value);
   if (artistSelect.value === '') url.searchParams.delete('artist');
@@ -235,5 +243,6 @@ windowSelect.addEventListener('change', chosen);
 artistSelect.addEventListener('change', chosen);
 setInterval(showFreshness, 1000);
 $('json').href = `/api/top-songs?${apiQuery({ limit: LIMIT })}`;
+showArtist();
 void refreshArtists();
 void refresh();
