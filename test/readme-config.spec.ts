@@ -13,7 +13,7 @@ function defaultOf(schema: (typeof envSchema.shape)[keyof typeof envSchema.shape
   if (!parsed.success) return '**required**';
   const value = parsed.data;
   if (value === undefined) return '(unset)';
-  return `\`${Array.isArray(value) ? value.join(',') : String(value)}\``;
+  return `\`${Array.isArray(value) ? (value as unknown[]).join(',') : String(value)}\``;
 }
 
 function renderTable(): string {

@@ -111,6 +111,52 @@ describe('simulator (real broker, real emulator, the service as a process)', () 
     expect(await endOffsets(admin, names.topic)).toBe(20);
   });
 
+  it('with SIMULATOR_CATALOG, plays several artists, each with its own songs, and the API tells them apart', async () => {
+    const catalog = { 'tony-allen': ORIGINAL_SONGS, 'fela-kuti': ['water-no-get-enemy', 'sorrow', 'zombie'] };
+    const names = await setUpTopics(admin);
+    service = await Service.start(names, {
+      SIMULATOR_ENABLED: 'true',
+      SIMULATOR_INTERVAL_MS: '100',
+      SIMULATOR_EVENTS_PER_TICK: '20',
+      SIMULATOR_MAX_EVENTS: '200',
+      SIMULATOR_SEED: '16',
+      SIMULATOR_CATALOG: JSON.stringify(catalog),
+    });
+    const produced = await plays(names, 200);
+    for (const play of produced) {
+      const songs = catalog[play.artist as keyof typeof catalog];
+      expect(songs, `artist ${String(play.artist)}`).toBeDefined();
+      expect(play.song_name).toBe(songs[play.song_id as number]);
+    }
+    const count = (artist: string) => produced.filter((play) => play.artist === artist).length;
+    // Skewed by order: the first artist about two thirds of the plays.
+    expect(count('tony-allen')).toBeGreaterThan(count('fela-kuti'));
+    expect(count('fela-kuti')).toBeGreaterThan(0);
+
+    await eventually(
+      () => countRows(names),
+      (n) => n === 200,
+      30_000,
+    );
+    const api = async <T>(path: string) =>
+      (await (await fetch(`http://127.0.0.1:${service!.port}${path}`)).json()) as T;
+    const artists = await api<{ artists: { artist: string; total_plays: number }[] }>('/api/artists?window=1h');
+    expect(artists.artists).toEqual([
+      expect.objectContaining({ artist: 'tony-allen', total_plays: count('tony-allen') }),
+      expect.objectContaining({ artist: 'fela-kuti', total_plays: count('fela-kuti') }),
+    ]);
+    const fela = await api<{ songs: { song_name: string; total_plays: number }[]; total_plays: number }>(
+      '/api/top-songs?window=1h&artist=fela-kuti',
+    );
+    expect(fela.total_plays).toBe(count('fela-kuti'));
+    for (const song of fela.songs) {
+      expect(catalog['fela-kuti']).toContain(song.song_name);
+      expect(song.total_plays).toBe(
+        produced.filter((play) => play.artist === 'fela-kuti' && play.song_name === song.song_name).length,
+      );
+    }
+  });
+
   it('disabled (the default): produces nothing and connects no producer', async () => {
     const names = await setUpTopics(admin);
     // A short interval, so that a simulator that were running would have produced by the end.

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
-import type { TopSongsAnswer } from '../src/top-songs/top-songs.service.js';
+import type { ArtistsAnswer, PlaysOverTimeAnswer, TopSongsAnswer } from '../src/top-songs/top-songs.service.js';
 import { launchChromium } from './support/chromium.js';
 import {
   bigquery,
@@ -27,23 +27,64 @@ const artifacts = path.resolve(import.meta.dirname, '../test-artifacts');
 /** The original timestamp form, `ms` ago. */
 const ago = (ms: number) => new Date(Date.now() - ms).toISOString().slice(0, 19).replace('T', ' ');
 
-// Within the last 15 minutes: zombie 5, lady 3, kindness 2; two hours ago: vip once.
+// Two artists. Within the last 15 minutes: tony-allen's zombie 5, lady 3, kindness 2; fela-kuti's
+// water-no-get-enemy 4, sorrow 2 and a zombie of its own, once. Two hours ago: tony-allen's vip once.
+const tony = (i: number, song_id: number, song_name: string, msAgo: number, extra: Record<string, unknown> = {}) =>
+  play(i, { song_id, song_name, timestamp: ago(msAgo), ...extra });
+const fela = (i: number, song_id: number, song_name: string, msAgo: number) =>
+  play(i, { artist: 'fela-kuti', song_id, song_name, timestamp: ago(msAgo) });
 const recent = [
-  ...Array.from({ length: 5 }, (_, i) => play(i, { song_id: 0, song_name: 'zombie', timestamp: ago(60_000 + i) })),
-  ...Array.from({ length: 3 }, (_, i) => play(i, { song_id: 1, song_name: 'lady', timestamp: ago(120_000 + i) })),
-  play(0, { song_id: 3, song_name: 'kindness', timestamp: ago(30_000), event_id: 'kindness-1' }),
-  play(1, { song_id: 3, song_name: 'kindness', timestamp: ago(10_000), event_id: 'kindness-2' }),
+  ...Array.from({ length: 5 }, (_, i) => tony(i, 0, 'zombie', 60_000 + i)),
+  ...Array.from({ length: 3 }, (_, i) => tony(i, 1, 'lady', 120_000 + i)),
+  tony(0, 3, 'kindness', 30_000, { event_id: 'kindness-1' }),
+  tony(1, 3, 'kindness', 10_000, { event_id: 'kindness-2' }),
+  ...Array.from({ length: 4 }, (_, i) => fela(i, 0, 'water-no-get-enemy', 180_000 + i * 20_000)),
+  fela(0, 2, 'sorrow', 50_000),
+  fela(1, 2, 'sorrow', 400_000),
+  fela(0, 1, 'zombie', 240_000),
 ];
 const old = play(0, { song_id: 9, song_name: 'vip', timestamp: ago(2 * 3_600_000) });
-const newest = recent.map((p) => Date.parse(`${p.timestamp as string}Z`)).reduce((a, b) => Math.max(a, b));
+const timeOf = (p: Record<string, unknown>) => Date.parse(`${p.timestamp as string}Z`);
+const newest = recent.map(timeOf).reduce((a, b) => Math.max(a, b));
 
-async function get(
-  service: Service,
-  query: string,
-): Promise<{ status: number; body: TopSongsAnswer & { message?: string } }> {
-  const response = await fetch(`http://127.0.0.1:${service.port}/api/top-songs${query}`);
-  return { status: response.status, body: (await response.json()) as TopSongsAnswer & { message?: string } };
+/** A query job's configuration, as BigQuery's REST API (and the emulator) reports it. */
+interface QueryConfiguration {
+  query: string;
+  maximumBytesBilled?: string;
+  queryParameters?: { name: string; parameterValue: { value: string } }[];
 }
+
+interface ErrorBody {
+  message?: string;
+}
+
+async function getJson<T>(
+  service: Service,
+  path: string,
+): Promise<{ status: number; body: T & ErrorBody; headers: Headers }> {
+  const response = await fetch(`http://127.0.0.1:${service.port}${path}`);
+  return { status: response.status, body: (await response.json()) as T & ErrorBody, headers: response.headers };
+}
+
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+
+/** Buckets of the stated size, one after the other from `since` to `until`, none missing; a value for each in every series. */
+function expectEveryBucket(answer: PlaysOverTimeAnswer): void {
+  const size = answer.bucket_seconds * 1_000;
+  expect(Date.parse(answer.since) % size).toBe(0);
+  expect(answer.buckets.length).toBe((Date.parse(answer.until) - Date.parse(answer.since)) / size);
+  answer.buckets.forEach((bucket, i) => expect(Date.parse(bucket)).toBe(Date.parse(answer.since) + i * size));
+  for (const series of answer.series) expect(series.plays).toHaveLength(answer.buckets.length);
+}
+
+/** BigQuery queries the service has run (cached answers are not queries). */
+async function queriesRun(service: Service): Promise<number> {
+  const metrics = await (await fetch(`http://127.0.0.1:${service.port}/metrics`)).text();
+  return Number(/^top_songs_query_duration_seconds_count\{outcome="ok"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+}
+
+const get = (service: Service, query: string) => getJson<TopSongsAnswer>(service, `/api/top-songs${query}`);
+const songsOf = (answer: TopSongsAnswer) => answer.songs.map((s) => [s.song_name, s.total_plays]);
 
 describe('top songs: the API, the Looker Studio view and the live dashboard', () => {
   let names: Names;
@@ -68,34 +109,137 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
     await service?.stop();
   });
 
-  it('answers plays per song over the window, most played first, with the total and the newest play', async () => {
+  it('answers plays per song over the window, every artist, most played first, with the total and the newest play', async () => {
     const { status, body } = await get(service, '?window=15m&limit=10');
     expect(status).toBe(200);
-    expect(body.songs.map((s) => [s.song_name, s.total_plays])).toEqual([
-      ['zombie', 5],
+    // Both artists' zombies count as one song name, as the dashboard has always shown "every artist".
+    expect(songsOf(body)).toEqual([
+      ['zombie', 6],
+      ['water-no-get-enemy', 4],
       ['lady', 3],
       ['kindness', 2],
+      ['sorrow', 2],
     ]);
     expect(body).toMatchObject({
       table: `${deps.BIGQUERY_PROJECT_ID}.${names.dataset}.${names.table}`,
+      artist: null,
       window: '15m',
       window_seconds: 900,
       limit: 10,
-      total_plays: 10,
+      total_plays: 17,
     });
     expect(Date.parse(body.newest_play_at!)).toBe(newest);
     expect(Date.parse(body.queried_at) - Date.parse(body.since)).toBe(900_000);
 
     // A wider window takes in the old play; a limit lists fewer songs but still counts every play.
     const day = await get(service, '?window=24h');
-    expect(day.body.songs.map((s) => [s.song_name, s.total_plays])).toContainEqual(['vip', 1]);
-    expect(day.body.total_plays).toBe(11);
+    expect(songsOf(day.body)).toContainEqual(['vip', 1]);
+    expect(day.body.total_plays).toBe(18);
     const top2 = await get(service, '?window=24h&limit=2');
-    expect(top2.body.songs.map((s) => s.song_name)).toEqual(['zombie', 'lady']);
-    expect(top2.body.total_plays).toBe(11);
+    expect(top2.body.songs.map((s) => s.song_name)).toEqual(['zombie', 'water-no-get-enemy']);
+    expect(top2.body.total_plays).toBe(18);
     // No play in the last 5 seconds: an empty list, not an error.
     const none = await get(service, '?window=5s');
     expect(none.body).toMatchObject({ songs: [], total_plays: 0, newest_play_at: null });
+  });
+
+  it("answers one artist's songs only, with exact counts, and an empty answer for an artist with no plays", async () => {
+    const tonyAllen = await get(service, '?window=15m&artist=tony-allen');
+    expect(tonyAllen.status).toBe(200);
+    expect(songsOf(tonyAllen.body)).toEqual([
+      ['zombie', 5],
+      ['lady', 3],
+      ['kindness', 2],
+    ]);
+    expect(tonyAllen.body).toMatchObject({ artist: 'tony-allen', total_plays: 10 });
+
+    const felaKuti = await get(service, '?window=15m&artist=fela-kuti&limit=2');
+    expect(songsOf(felaKuti.body)).toEqual([
+      ['water-no-get-enemy', 4],
+      ['sorrow', 2],
+    ]);
+    expect(felaKuti.body).toMatchObject({ artist: 'fela-kuti', total_plays: 7 });
+    const felaNewest = recent.filter((p) => p.artist === 'fela-kuti').map(timeOf);
+    expect(Date.parse(felaKuti.body.newest_play_at!)).toBe(Math.max(...felaNewest));
+
+    // Exact names only: another case, or a name nobody plays, is an empty answer.
+    for (const artist of ['Tony-Allen', 'nobody', "o'brien; DROP TABLE plays"]) {
+      const { status, body } = await get(service, `?window=24h&artist=${encodeURIComponent(artist)}`);
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ artist, songs: [], total_plays: 0, newest_play_at: null });
+    }
+  });
+
+  it('lists the artists with plays in the window, most played first, with their totals', async () => {
+    const { status, body } = await getJson<ArtistsAnswer>(service, '/api/artists?window=15m');
+    expect(status).toBe(200);
+    expect(body.artists.map((a) => [a.artist, a.total_plays])).toEqual([
+      ['tony-allen', 10],
+      ['fela-kuti', 7],
+    ]);
+    expect(body).toMatchObject({ window: '15m', window_seconds: 900, limit: 100, total_artists: 2 });
+    expect(Date.parse(body.artists[0]!.last_played_at!)).toBe(newest);
+
+    const top1 = await getJson<ArtistsAnswer>(service, '/api/artists?window=24h&limit=1');
+    expect(top1.body.artists.map((a) => [a.artist, a.total_plays])).toEqual([['tony-allen', 11]]);
+    expect(top1.body.total_artists).toBe(2);
+    const none = await getJson<ArtistsAnswer>(service, '/api/artists?window=1s');
+    expect(none.body).toMatchObject({ artists: [], total_artists: 0 });
+  });
+
+  it('answers plays over time per bucket for the top songs: every bucket present, of the stated size, adding up to the totals', async () => {
+    const { status, body } = await getJson<PlaysOverTimeAnswer>(
+      service,
+      '/api/plays-over-time?window=15m&artist=fela-kuti',
+    );
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ artist: 'fela-kuti', window: '15m', songs: 5, bucket: '10s', bucket_seconds: 10 });
+    expectEveryBucket(body);
+    // The first bucket holds now - 15 min, the last holds now.
+    expect(Date.parse(body.since)).toBeLessThanOrEqual(Date.parse(body.queried_at) - 900_000);
+    expect(Date.parse(body.until)).toBeGreaterThan(Date.parse(body.queried_at));
+
+    // Each play in its bucket, computed here from the plays themselves.
+    const expected = (song: string) => {
+      const plays = new Array<number>(body.buckets.length).fill(0);
+      for (const p of recent.filter((p) => p.artist === 'fela-kuti' && p.song_name === song))
+        plays[Math.floor((timeOf(p) - Date.parse(body.since)) / 10_000)]!++;
+      return plays;
+    };
+    expect(body.series.map((s) => [s.song_name, s.total_plays])).toEqual([
+      ['water-no-get-enemy', 4],
+      ['sorrow', 2],
+      ['zombie', 1],
+    ]);
+    for (const series of body.series) {
+      expect(series.plays).toEqual(expected(series.song_name));
+      expect(sum(series.plays)).toBe(series.total_plays);
+    }
+    expect(body.total_plays).toBe(7);
+    expect(sum(body.series.flatMap((s) => s.plays))).toBe(body.total_plays);
+
+    // Fewer songs: only the top ones, the total still every song's; an hour in 1-minute buckets.
+    const top2 = await getJson<PlaysOverTimeAnswer>(service, '/api/plays-over-time?window=1h&songs=2&artist=fela-kuti');
+    expect(top2.body).toMatchObject({ bucket: '1m', bucket_seconds: 60, total_plays: 7, songs: 2 });
+    expectEveryBucket(top2.body);
+    expect(top2.body.buckets.length).toBe(61);
+    expect(top2.body.series.map((s) => [s.song_name, sum(s.plays)])).toEqual([
+      ['water-no-get-enemy', 4],
+      ['sorrow', 2],
+    ]);
+
+    // Every artist: a day in 15-minute buckets takes in the old play; the sums are the top-songs answer's.
+    const day = await getJson<PlaysOverTimeAnswer>(service, '/api/plays-over-time?window=24h&songs=10');
+    expect(day.body).toMatchObject({ artist: null, bucket: '15m', bucket_seconds: 900, total_plays: 18 });
+    expectEveryBucket(day.body);
+    const daySongs = await get(service, '?window=24h');
+    expect(day.body.series.map((s) => [s.song_name, sum(s.plays)])).toEqual(songsOf(daySongs.body));
+
+    // An artist with no plays: every bucket, no series.
+    const nobody = await getJson<PlaysOverTimeAnswer>(service, '/api/plays-over-time?window=5m&artist=nobody');
+    expect(nobody.status).toBe(200);
+    expect(nobody.body).toMatchObject({ series: [], total_plays: 0, bucket_seconds: 10 });
+    expectEveryBucket(nobody.body);
   });
 
   it('counts each play once when a row was written twice (past insertId de-duplication)', async () => {
@@ -105,7 +249,9 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
       query: `SELECT * FROM \`${deps.BIGQUERY_PROJECT_ID}.${names.dataset}.${names.table}\` WHERE song_name IN ('kindness', 'zombie')`,
     });
     const kindness = (rows as Record<string, unknown>[]).find((row) => row.event_id === 'kindness-1')!;
-    const zombie = (rows as Record<string, unknown>[]).find((row) => row.song_name === 'zombie')!;
+    const zombie = (rows as Record<string, unknown>[]).find(
+      (row) => row.song_name === 'zombie' && row.artist === 'tony-allen',
+    )!;
     const copy = (row: Record<string, unknown>) => ({
       ...row,
       timestamp: (row.timestamp as { value: string }).value,
@@ -122,113 +268,315 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
         { raw: true },
       );
     const [{ n }] = (await queryRows<{ n: number }>(names, 'SELECT COUNT(*) AS n FROM $table')) as [{ n: number }];
-    expect(n).toBe(13);
+    expect(n).toBe(20);
 
     await sleep(1_500); // past the answer cache (DASHBOARD_CACHE_MS, 1 s)
-    const { body } = await get(service, '?window=15m');
-    expect(body.songs.map((s) => [s.song_name, s.total_plays])).toEqual([
+    const { body } = await get(service, '?window=15m&artist=tony-allen');
+    expect(songsOf(body)).toEqual([
       ['zombie', 5],
       ['lady', 3],
       ['kindness', 2],
     ]);
     expect(body.total_plays).toBe(10);
+    const overTime = await getJson<PlaysOverTimeAnswer>(service, '/api/plays-over-time?window=15m&artist=tony-allen');
+    expect(overTime.body.series.map((s) => [s.song_name, sum(s.plays)])).toEqual(songsOf(body));
+    const artists = await getJson<ArtistsAnswer>(service, '/api/artists?window=15m');
+    expect(artists.body.artists.map((a) => a.total_plays)).toEqual([10, 7]);
 
-    // The view Looker Studio reads, all time, counts the same way.
-    const view = await queryRows<{ song_name: string; total_plays: number; last_played_at: { value: string } }>(
+    // The view Looker Studio reads, all time, per artist and song, counts the same way.
+    const view = await queryRows<{
+      artist: string;
+      song_name: string;
+      total_plays: number;
+      last_played_at: { value: string };
+    }>(
       { ...names, table: `${names.table}_top_songs` },
-      'SELECT song_name, total_plays, last_played_at FROM $table ORDER BY total_plays DESC, song_name',
+      'SELECT artist, song_name, total_plays, last_played_at FROM $table ORDER BY total_plays DESC, artist, song_name',
     );
-    expect(view.map((row) => [row.song_name, row.total_plays])).toEqual([
-      ['zombie', 5],
-      ['lady', 3],
-      ['kindness', 2],
-      ['vip', 1],
+    expect(view.map((row) => [row.artist, row.song_name, row.total_plays])).toEqual([
+      ['tony-allen', 'zombie', 5],
+      ['fela-kuti', 'water-no-get-enemy', 4],
+      ['tony-allen', 'lady', 3],
+      ['fela-kuti', 'sorrow', 2],
+      ['tony-allen', 'kindness', 2],
+      ['fela-kuti', 'zombie', 1],
+      ['tony-allen', 'vip', 1],
     ]);
     expect(Date.parse(view[0]!.last_played_at.value)).toBe(Date.parse(`${recent[0]!.timestamp as string}Z`));
   });
 
   it('gives concurrent viewers one shared answer: one trip to BigQuery, counted in /metrics', async () => {
-    const asked = async () => {
-      const metrics = await (await fetch(`http://127.0.0.1:${service.port}/metrics`)).text();
-      return Number(/^top_songs_query_duration_seconds_count\{outcome="ok"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
-    };
-    const before = await asked();
+    const before = await queriesRun(service);
     const answers = await Promise.all(Array.from({ length: 20 }, () => get(service, '?window=6h&limit=7')));
     expect(answers.every((a) => a.status === 200)).toBe(true);
     expect(new Set(answers.map((a) => a.body.queried_at)).size).toBe(1);
-    expect((await asked()) - before).toBe(1);
+    expect((await queriesRun(service)) - before).toBe(1);
   });
 
   it.each([
-    ['?window=15', /^window must be a whole number and a unit/],
-    ['?window=1w', /^window must be a whole number and a unit/],
-    ['?window=0s', /^window must be from 1s to 366d/],
-    ['?window=400d', /^window must be from 1s to 366d/],
-    ['?limit=0', /^limit must be a whole number from 1 to 100; got "0"$/],
-    ['?limit=ten', /^limit must be a whole number from 1 to 100; got "ten"$/],
-    ['?limit=1&limit=2', /^limit must be given once$/],
-    ['?window=soon&limit=1000', /^window must be .*; limit must be /],
-  ])('answers %s with 400 and says what is wrong', async (query, message) => {
-    const { status, body } = await get(service, query);
+    ['/api/top-songs?window=15', /^window must be a whole number and a unit/],
+    ['/api/top-songs?window=1w', /^window must be a whole number and a unit/],
+    ['/api/top-songs?window=0s', /^window must be from 1s to 366d/],
+    ['/api/top-songs?window=400d', /^window must be from 1s to 366d/],
+    ['/api/top-songs?limit=0', /^limit must be a whole number from 1 to 100; got "0"$/],
+    ['/api/top-songs?limit=ten', /^limit must be a whole number from 1 to 100; got "ten"$/],
+    ['/api/top-songs?limit=1&limit=2', /^limit must be given once$/],
+    ['/api/top-songs?window=soon&limit=1000', /^window must be .*; limit must be /],
+    [
+      `/api/top-songs?artist=${'a'.repeat(1025)}`,
+      /^artist must be an artist's exact name, 1 to 1024 characters; got 1025/,
+    ],
+    ['/api/top-songs?artist=', /^artist must be an artist's exact name/],
+    ['/api/artists?window=2w', /^window must be a whole number and a unit/],
+    ['/api/artists?limit=1001', /^limit must be a whole number from 1 to 1000; got "1001"$/],
+    ['/api/plays-over-time?songs=0', /^songs must be a whole number from 1 to 10; got "0"$/],
+    ['/api/plays-over-time?songs=11', /^songs must be a whole number from 1 to 10; got "11"$/],
+    ['/api/plays-over-time?window=367d', /^window must be from 1s to 366d/],
+    [
+      '/api/plays-over-time?window=5x&songs=20&artist=(2000 characters)',
+      /^window must be .*; songs must be .*; artist must be .*got 2000 characters$/,
+    ],
+  ])('answers %s with 400 and says what is wrong', async (path, message) => {
+    // Long names are written short in the list, so the test's name stays readable.
+    const url = path.replace(/\((\d+) characters\)/, (_, n: string) => 'x'.repeat(Number(n)));
+    const { status, body } = await getJson<object>(service, url);
     expect(status).toBe(400);
     expect(body.message).toMatch(message);
   });
 
-  it('answers 503 with the reason while the plays table does not exist', async () => {
-    const elsewhere = { ...names, dataset: `${names.dataset}_none` };
-    const reader = await Service.start(elsewhere, { INGEST_ENABLED: 'false' }, /listening on port/);
-    try {
-      const { status, body } = await get(reader, '');
-      expect(status).toBe(503);
-      expect(body.message).toBe(
-        `the plays table ${deps.BIGQUERY_PROJECT_ID}.${elsewhere.dataset}.${names.table} does not exist yet`,
+  describe('a service of its own, with no table or a small query budget', () => {
+    it('answers 503 with the reason while the plays table does not exist', async () => {
+      const elsewhere = { ...names, dataset: `${names.dataset}_none` };
+      const reader = await Service.start(elsewhere, { INGEST_ENABLED: 'false' }, /listening on port/);
+      try {
+        for (const path of ['/api/top-songs', '/api/artists', '/api/plays-over-time']) {
+          const { status, body } = await getJson<object>(reader, path);
+          expect(status).toBe(503);
+          expect(body.message).toBe(
+            `the plays table ${deps.BIGQUERY_PROJECT_ID}.${elsewhere.dataset}.${names.table} does not exist yet`,
+          );
+        }
+      } finally {
+        await reader.stop();
+      }
+    });
+
+    it('runs at most DASHBOARD_MAX_QUERIES_PER_SECOND queries: distinct questions beyond it get 429 and Retry-After', async () => {
+      const reader = await Service.start(
+        names,
+        { INGEST_ENABLED: 'false', DASHBOARD_MAX_QUERIES_PER_SECOND: '2', DASHBOARD_MAX_QUERY_WAIT_MS: '0' },
+        /listening on port/,
       );
-    } finally {
-      await reader.stop();
-    }
+      try {
+        const before = await queriesRun(reader);
+        // A client walking through windows: 10 distinct questions at once, each asked by two viewers.
+        const windows = Array.from({ length: 10 }, (_, i) => `${i + 1}m`);
+        const answers = await Promise.all(
+          [...windows, ...windows].map((window) => getJson<TopSongsAnswer>(reader, `/api/top-songs?window=${window}`)),
+        );
+        const ok = answers.filter((a) => a.status === 200);
+        const refused = answers.filter((a) => a.status === 429);
+        // The burst of 2 (whichever windows came first), each shared by both viewers of its window;
+        // everything else refused, with a reason.
+        const answered = ok.map((a) => a.body.window);
+        expect(answered).toHaveLength(4);
+        expect(new Set(answered).size).toBe(2);
+        for (const window of answered) expect(answered.filter((w) => w === window)).toHaveLength(2);
+        expect(refused).toHaveLength(16);
+        for (const answer of refused) {
+          expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+          expect(answer.body.message).toMatch(/^too many distinct questions at once/);
+        }
+        expect((await queriesRun(reader)) - before).toBe(2);
+
+        // After Retry-After, a refused question is answered: a refusal is not cached.
+        await sleep(Number(refused[0]!.headers.get('retry-after')) * 1_000);
+        const again = await getJson<TopSongsAnswer>(reader, '/api/top-songs?window=3m');
+        expect(again.status).toBe(200);
+        expect(again.body.total_plays).toBe(recent.filter((p) => timeOf(p) >= Date.now() - 180_000).length);
+      } finally {
+        await reader.stop();
+      }
+    });
+
+    it('sends each question as one parameterised query that filters on timestamp, with DASHBOARD_MAX_BYTES_BILLED', async () => {
+      const reader = await Service.start(
+        names,
+        { INGEST_ENABLED: 'false', DASHBOARD_MAX_BYTES_BILLED: '50000000' },
+        /listening on port/,
+      );
+      const artist = "o'brien\\'; SELECT 1 --";
+      try {
+        const since = Date.now();
+        for (const path of [
+          `/api/top-songs?window=2h&artist=${encodeURIComponent(artist)}`,
+          '/api/top-songs?window=2h',
+          '/api/artists?window=2h',
+          `/api/plays-over-time?window=2h&artist=${encodeURIComponent(artist)}`,
+          '/api/plays-over-time?window=2h',
+        ]) {
+          expect((await getJson<object>(reader, path)).status).toBe(200);
+        }
+        // The jobs as the emulator recorded them: what BigQuery would have been sent.
+        const [jobs] = await bigquery.getJobs({ allUsers: true, minCreationTime: String(since) });
+        const ours = jobs
+          .map((job) => job.metadata as { configuration: { query: QueryConfiguration } })
+          .map((metadata) => metadata.configuration.query)
+          .filter((query) => query.query.includes(`.${names.dataset}.${names.table}\``));
+        expect(ours).toHaveLength(5);
+        for (const query of ours) {
+          expect(query.maximumBytesBilled).toBe('50000000');
+          expect(query.query).toMatch(/WHERE timestamp >= @since/);
+          expect(query.query).not.toContain('brien');
+          expect(query.queryParameters?.map((p) => p.name)).toContain('since');
+        }
+        const artistValues = ours.flatMap((q) => q.queryParameters ?? []).filter((p) => p.name === 'artist');
+        expect(artistValues.map((p) => p.parameterValue.value)).toEqual([artist, artist]);
+      } finally {
+        await reader.stop();
+      }
+    });
+
+    it('with a wait allowed, makes distinct questions wait their turn instead of refusing them', async () => {
+      const reader = await Service.start(
+        names,
+        { INGEST_ENABLED: 'false', DASHBOARD_MAX_QUERIES_PER_SECOND: '4', DASHBOARD_MAX_QUERY_WAIT_MS: '5000' },
+        /listening on port/,
+      );
+      try {
+        const started = Date.now();
+        const answers = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => getJson<TopSongsAnswer>(reader, `/api/top-songs?window=${i + 1}h`)),
+        );
+        expect(answers.map((a) => a.status)).toEqual(new Array(12).fill(200));
+        // 4 at once, then 8 more at 4 a second: the last starts about 2 s after the first.
+        const askedAt = answers.map((a) => Date.parse(a.body.queried_at)).sort((a, b) => a - b);
+        expect(askedAt.at(-1)! - askedAt[0]!).toBeGreaterThanOrEqual(1_900);
+        expect(Date.now() - started).toBeLessThan(10_000);
+      } finally {
+        await reader.stop();
+      }
+    });
   });
 
-  it('shows a live bar chart with a bar per song played, in headless Chromium', async () => {
+  it('in headless Chromium: picks an artist, shows only its songs and a series per top song over time, and keeps the choice in the URL', async () => {
     // Reduced motion: the page then draws bars at their lengths at once, with no animation to wait out.
     const page = await browser!.newPage({ viewport: { width: 1000, height: 900 }, reducedMotion: 'reduce' });
     const problems: string[] = [];
     page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())));
     page.on('pageerror', (error) => problems.push(error.message));
-    page.on('requestfailed', (request) => problems.push(`${request.url()}: ${request.failure()?.errorText}`));
+    // A reload or a new address aborts the page's polls in flight (ERR_ABORTED): that is the test
+    // navigating, not a failure of the page.
+    page.on('requestfailed', (request) => {
+      const error = request.failure()?.errorText;
+      if (error !== 'net::ERR_ABORTED') problems.push(`${request.url()}: ${error}`);
+    });
 
     await page.goto(`http://127.0.0.1:${service.port}/dashboard`);
-    await page.waitForSelector('body[data-state="loaded"]');
-    const chart = () =>
+    await page.waitForSelector('body[data-state="loaded"][data-artists="loaded"]');
+    const bars = () =>
       page.evaluate(() => {
-        const bars = Chart.getChart('chart')!;
+        const chart = Chart.getChart('chart')!;
         return {
-          labels: bars.data.labels as string[],
-          plays: bars.data.datasets[0]!.data as number[],
-          widths: bars.getDatasetMeta(0).data.map((bar) => {
+          labels: chart.data.labels as string[],
+          plays: chart.data.datasets[0]!.data as number[],
+          widths: chart.getDatasetMeta(0).data.map((bar) => {
             const { x, base } = bar.getProps(['x', 'base'], true) as { x: number; base: number };
             return x - base;
           }),
         };
       });
-    const shown = await eventually(chart, (c) => c.labels.length === 3, 10_000);
-    expect(shown.labels).toEqual(['zombie', 'lady', 'kindness']);
-    expect(shown.plays).toEqual([5, 3, 2]);
-    // Drawn, and in proportion: zombie's bar is 5/2 of kindness's.
-    expect(shown.widths.every((width) => width > 0)).toBe(true);
-    expect(shown.widths[0]! / shown.widths[2]!).toBeCloseTo(2.5, 1);
-    expect(await page.textContent('#total-plays')).toBe('10');
-    expect(await page.textContent('#freshness')).toMatch(/^\d+(\.\d)? (s|min)$/);
+    const lines = () =>
+      page.evaluate(() => {
+        const chart = Chart.getChart('over-time')!;
+        return {
+          buckets: (chart.data.labels as string[]).length,
+          series: chart.data.datasets.map((dataset, i) => ({
+            song: dataset.label!,
+            total: (dataset.data as number[]).reduce((a, b) => a + b, 0),
+            colour: dataset.backgroundColor as string,
+            // Drawn: a bar on the canvas for every bucket (of height 0 where there is no play).
+            drawn: chart.getDatasetMeta(i).data.filter((point) => Number.isFinite(point.x) && Number.isFinite(point.y))
+              .length,
+          })),
+        };
+      });
+
+    // Every artist at first: both artists' songs.
+    const all = await eventually(bars, (c) => c.labels.length === 5, 10_000);
+    expect(all.labels).toEqual(['zombie', 'water-no-get-enemy', 'lady', 'kindness', 'sorrow']);
+    expect(await page.textContent('#total-plays')).toBe('17');
+    expect(await page.locator('#artist option').allTextContents()).toEqual(['All artists', 'tony-allen', 'fela-kuti']);
+
+    // Pick the second artist: only its songs, in proportion, and its top songs over time.
+    await page.selectOption('#artist', 'fela-kuti');
+    expect(new URL(page.url()).searchParams.get('artist')).toBe('fela-kuti');
+    const fela = await eventually(bars, (c) => c.labels.length === 3, 10_000);
+    expect(fela.labels).toEqual(['water-no-get-enemy', 'sorrow', 'zombie']);
+    expect(fela.plays).toEqual([4, 2, 1]);
+    expect(fela.widths.every((width) => width > 0)).toBe(true);
+    expect(fela.widths[0]! / fela.widths[2]!).toBeCloseTo(4, 1);
+    expect(await page.textContent('#total-plays')).toBe('7');
     expect(await page.locator('#songs tbody tr').count()).toBe(3);
 
-    // It updates by itself: a new play shows up without a reload.
-    await produce(names.topic, [{ value: JSON.stringify(play(0, { song_id: 5, song_name: 'asiko' })) }]);
-    const updated = await eventually(chart, (c) => c.labels.includes('asiko'), 30_000);
-    expect(updated.plays[updated.labels.indexOf('asiko')]).toBe(1);
-    expect(await page.textContent('#total-plays')).toBe('11');
+    const overTime = await eventually(lines, (c) => c.series.length === 3, 10_000);
+    expect(overTime.series.map((s) => [s.song, s.total])).toEqual([
+      ['water-no-get-enemy', 4],
+      ['sorrow', 2],
+      ['zombie', 1],
+    ]);
+    expect(overTime.buckets).toBeGreaterThanOrEqual(90); // 15 minutes in 10-second buckets
+    for (const series of overTime.series) expect(series.drawn).toBe(overTime.buckets);
+    expect(new Set(overTime.series.map((s) => s.colour)).size).toBe(3);
+    // The table beside it: a column per song, a row per bucket, the same plays.
+    expect(await page.locator('#over-time-table thead th').allTextContents()).toEqual([
+      'Bucket starting',
+      'water-no-get-enemy',
+      'sorrow',
+      'zombie',
+    ]);
+    expect(await page.locator('#over-time-table tbody tr').count()).toBe(overTime.buckets);
+    const tableTotals = await page.evaluate(() =>
+      [1, 2, 3].map((column) =>
+        [...document.querySelectorAll('#over-time-table tbody tr')].reduce(
+          (sum, row) => sum + Number(row.children[column]!.textContent),
+          0,
+        ),
+      ),
+    );
+    expect(tableTotals).toEqual([4, 2, 1]);
+    expect(await page.textContent('#over-time-note')).toMatch(/^Top 5 songs, plays per 10-second bucket/);
+
+    // It updates by itself: a new play of the artist shows up in both charts without a reload.
+    await produce(names.topic, [
+      { value: JSON.stringify(play(0, { artist: 'fela-kuti', song_id: 7, song_name: 'shakara' })) },
+    ]);
+    const updated = await eventually(bars, (c) => c.labels.includes('shakara'), 30_000);
+    expect(updated.plays[updated.labels.indexOf('shakara')]).toBe(1);
+    expect(await page.textContent('#total-plays')).toBe('8');
     expect(await page.textContent('#freshness')).toMatch(/^\d+(\.\d)? s$/);
+    const withShakara = await eventually(lines, (c) => c.series.length === 4, 10_000);
+    expect(withShakara.series.find((s) => s.song === 'shakara')?.total).toBe(1);
 
     fs.mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true });
+
+    // A reload from the URL shows the same artist.
+    await page.reload();
+    // Both loads done, so leaving the page below aborts none of its requests.
+    await page.waitForSelector('body[data-state="loaded"][data-artists="loaded"]');
+    expect(await page.inputValue('#artist')).toBe('fela-kuti');
+    expect(await page.textContent('h1')).toBe('Top songs of fela-kuti');
+    const reloaded = await eventually(bars, (c) => c.labels.length === 4, 10_000);
+    expect(reloaded.labels).toEqual(['water-no-get-enemy', 'sorrow', 'shakara', 'zombie']);
+    expect(await page.getAttribute('#json', 'href')).toContain('artist=fela-kuti');
+
+    // A link to an artist the list does not have (no plays in the window) shows it, empty, not an error.
+    await page.goto(`http://127.0.0.1:${service.port}/dashboard?artist=${encodeURIComponent('nobody here')}&window=5m`);
+    await page.waitForSelector('body[data-state="loaded"]');
+    expect(await page.inputValue('#artist')).toBe('nobody here');
+    expect(await page.textContent('#status')).toBe('No plays of nobody here in the last 5 minutes yet.');
+    expect((await bars()).labels).toEqual([]);
     expect(problems).toEqual([]);
   });
 });

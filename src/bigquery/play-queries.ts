@@ -1,6 +1,8 @@
 // Standard SQL over the plays table, shared by the table's top-songs view (sink) and the top-songs API.
 // Identifiers come from validated configuration (project, dataset and table ids); every value a
-// caller supplies is a query parameter.
+// caller supplies is a query parameter. Each API query filters on `timestamp`, the partitioning
+// column, so BigQuery can prune to the window's partitions; an artist filter also uses the clustering
+// on `artist`. The forms used are ones the BigQuery emulator runs too (checked by the tests).
 
 /** A table's fully qualified id, `project.dataset.table`. */
 export function tableId(projectId: string, dataset: string, table: string): string {
@@ -21,26 +23,74 @@ export const topSongsViewName = (table: string) => `${table}_top_songs`;
  */
 const DISTINCT_PLAY =
   "COALESCE(event_id, CONCAT(kafka_topic, '/', CAST(kafka_partition AS STRING), '/', CAST(kafka_offset AS STRING)))";
+const PLAYS = `COUNT(DISTINCT ${DISTINCT_PLAY})`;
 
-const PER_SONG = `song_name, COUNT(DISTINCT ${DISTINCT_PLAY}) AS total_plays, MAX(timestamp) AS last_played_at`;
-
-/** All-time plays per song, for Looker Studio: `song_name`, `total_plays`, `last_played_at`. */
-export function topSongsViewQuery(table: string): string {
-  return `SELECT ${PER_SONG} FROM ${table} GROUP BY song_name`;
+/**
+ * The rows a question reads: the window (`@since`, and `@until` when bounded) and, with `artist`, one
+ * artist's plays (`@artist`). The SQL text varies only by which filters apply, never by a value.
+ */
+function where(filter: { artist: boolean; until?: boolean }): string {
+  return [
+    'timestamp >= @since',
+    ...(filter.until === true ? ['timestamp < @until'] : []),
+    ...(filter.artist ? ['artist = @artist'] : []),
+  ].join(' AND ');
 }
 
-/** Plays per song since `@since` (TIMESTAMP), most played first, at most `@limit` (INT64) songs. */
-export function topSongsSinceQuery(table: string): string {
+/**
+ * All-time plays per artist and song, for Looker Studio: `artist`, `song_name`, `total_plays`,
+ * `last_played_at`. The same song name under two artists stays two rows.
+ */
+export function topSongsViewQuery(table: string): string {
   return (
-    `SELECT ${PER_SONG} FROM ${table} WHERE timestamp >= @since ` +
+    `SELECT artist, song_name, ${PLAYS} AS total_plays, MAX(timestamp) AS last_played_at ` +
+    `FROM ${table} GROUP BY artist, song_name`
+  );
+}
+
+/**
+ * Plays per song since `@since` (TIMESTAMP), of `@artist` (STRING) when `artist`, most played first,
+ * at most `@limit` (INT64) songs; each row also carries the window's totals over every song
+ * (`all_plays`, `newest_play_at`), so one query answers both. No row: no play in the window.
+ */
+export function topSongsSinceQuery(table: string, filter: { artist: boolean }): string {
+  return (
+    `SELECT song_name, ${PLAYS} AS total_plays, MAX(timestamp) AS last_played_at, ` +
+    `SUM(${PLAYS}) OVER () AS all_plays, MAX(MAX(timestamp)) OVER () AS newest_play_at ` +
+    `FROM ${table} WHERE ${where(filter)} ` +
     'GROUP BY song_name ORDER BY total_plays DESC, song_name LIMIT @limit'
   );
 }
 
-/** All plays since `@since` (TIMESTAMP) and the newest one's time: `total_plays`, `newest_play_at`. */
-export function playTotalsSinceQuery(table: string): string {
+/**
+ * Plays per artist since `@since` (TIMESTAMP), most played first, at most `@limit` (INT64) artists;
+ * `artists` on each row counts every artist with plays in the window.
+ */
+export function artistsSinceQuery(table: string): string {
   return (
-    `SELECT COUNT(DISTINCT ${DISTINCT_PLAY}) AS total_plays, MAX(timestamp) AS newest_play_at ` +
-    `FROM ${table} WHERE timestamp >= @since`
+    `SELECT artist, ${PLAYS} AS total_plays, MAX(timestamp) AS last_played_at, COUNT(*) OVER () AS artists ` +
+    `FROM ${table} WHERE ${where({ artist: false })} ` +
+    'GROUP BY artist ORDER BY total_plays DESC, artist LIMIT @limit'
+  );
+}
+
+/**
+ * Plays per time bucket for the `@songs` (INT64) most played songs in [`@since`, `@until`) (TIMESTAMPs),
+ * of `@artist` when `artist`: one row per song and bucket that has plays, `bucket` being the bucket's
+ * index from `@since` in `@bucket_seconds` (INT64). `song_plays` is the song's plays in the window,
+ * `all_plays` every song's. Buckets without plays have no row; the caller fills in the zeros.
+ */
+export function playsOverTimeQuery(table: string, filter: { artist: boolean }): string {
+  const window = where({ ...filter, until: true });
+  // DIV over TIMESTAMP_DIFF, not TIMESTAMP_BUCKET: both BigQuery and the emulator run it the same
+  // (the emulator drops the parentheses of DIV(a - b, c)).
+  return (
+    `WITH top AS (SELECT song_name, ${PLAYS} AS song_plays, SUM(${PLAYS}) OVER () AS all_plays ` +
+    `FROM ${table} WHERE ${window} ` +
+    'GROUP BY song_name ORDER BY song_plays DESC, song_name LIMIT @songs) ' +
+    `SELECT song_name, song_plays, all_plays, ` +
+    `DIV(TIMESTAMP_DIFF(timestamp, @since, SECOND), @bucket_seconds) AS bucket, ${PLAYS} AS plays ` +
+    `FROM ${table} JOIN top USING (song_name) WHERE ${window} ` +
+    'GROUP BY song_name, song_plays, all_plays, bucket'
   );
 }

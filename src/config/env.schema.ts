@@ -80,6 +80,41 @@ const songList = commaList(
   'must list at least one song name',
 );
 
+/** One simulated artist and its songs; a song's song_id is its index. */
+export interface SimulatedArtist {
+  artist: string;
+  songs: string[];
+}
+
+// SIMULATOR_CATALOG: a JSON object, artist name → its song names, in order of popularity.
+const MAX_CATALOG_ARTISTS = 1_000;
+const catalogName = z.string().regex(/^.{1,1024}$/, { error: 'names must be 1-1024 characters on one line' });
+const simulatorCatalog = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON: {"artist": ["song", ...], ...}' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z
+      .record(
+        catalogName,
+        z
+          .array(catalogName, { error: 'must map each artist to an array of song names' })
+          .min(1, { error: 'must give each artist at least one song' }),
+        { error: 'must be a JSON object: {"artist": ["song", ...], ...}' },
+      )
+      .refine((catalog) => Object.keys(catalog).length >= 1, { error: 'must name at least one artist' })
+      .refine((catalog) => Object.keys(catalog).length <= MAX_CATALOG_ARTISTS, {
+        error: `must name at most ${MAX_CATALOG_ARTISTS} artists`,
+      }),
+  )
+  .transform((catalog): SimulatedArtist[] => Object.entries(catalog).map(([artist, songs]) => ({ artist, songs })));
+
 export const envSchema = z
   .object({
     PORT: int(1, 65535, 3000).describe('HTTP port for health, metrics and the dashboard.'),
@@ -191,10 +226,19 @@ export const envSchema = z
       'On SIGTERM/SIGINT: time to flush, commit and leave the group before exiting anyway.',
     ),
     DASHBOARD_ENABLED: bool(true).describe(
-      'Serve the top-songs API (GET /api/top-songs) and the live dashboard (GET /dashboard), read from the plays table.',
+      'Serve the top-songs API (GET /api/top-songs, /api/artists, /api/plays-over-time) and the live dashboard (GET /dashboard), read from the plays table.',
     ),
     DASHBOARD_CACHE_MS: int(0, 60_000, 1_000).describe(
-      'How long a top-songs answer is reused, so any number of dashboard viewers costs one BigQuery query per window and limit.',
+      'How long an answer of the top-songs API is reused, so any number of viewers of the same question costs one BigQuery query.',
+    ),
+    DASHBOARD_MAX_QUERIES_PER_SECOND: int(1, 1_000, 4).describe(
+      'Ceiling on BigQuery queries a second for the whole top-songs API, whatever is asked; a burst of as many may run at once.',
+    ),
+    DASHBOARD_MAX_QUERY_WAIT_MS: int(0, 60_000, 2_000).describe(
+      'Longest a question waits for its turn under DASHBOARD_MAX_QUERIES_PER_SECOND; beyond, the API answers 429 with Retry-After.',
+    ),
+    DASHBOARD_MAX_BYTES_BILLED: optional(int(10_485_760, Number.MAX_SAFE_INTEGER, 0)).describe(
+      "BigQuery's maximumBytesBilled for each top-songs query: a query that would bill more fails (503) instead; unset means no cap.",
     ),
     GOOGLE_APPLICATION_CREDENTIALS: z
       .string()
@@ -216,10 +260,17 @@ export const envSchema = z
     SIMULATOR_MAX_EVENTS: optional(int(1, Number.MAX_SAFE_INTEGER, 0)).describe(
       'Stop the simulator after this many plays; unset means no limit.',
     ),
-    SIMULATOR_ARTIST: playName('tony-allen').describe('The artist of every simulated play.'),
+    SIMULATOR_ARTIST: playName('tony-allen').describe(
+      'The artist of every simulated play (without SIMULATOR_CATALOG).',
+    ),
     SIMULATOR_SONGS: songList
       .default([...ORIGINAL_SONGS])
       .describe('Comma-separated song names; song_id is the index. Earlier songs are played more (skewed).'),
+    SIMULATOR_CATALOG: simulatorCatalog
+      .optional()
+      .describe(
+        'Several artists, each with its songs, as JSON: {"tony-allen":["zombie","lady"],"fela-kuti":["zombie"]}; earlier artists and songs are played more (skewed). Replaces SIMULATOR_ARTIST and SIMULATOR_SONGS.',
+      ),
     SIMULATOR_TIMESTAMPS: z
       .enum(['now', 'this-month'], { error: 'must be now or this-month' })
       .default('now')
@@ -244,6 +295,17 @@ export const envSchema = z
       ctx.addIssue({ code: 'custom', path: [missing], message: 'is required for mutual TLS: set both, or neither' });
     } else if (cert !== undefined && key !== undefined && !keyMatches(cert, key)) {
       ctx.addIssue({ code: 'custom', path: ['KAFKA_SSL_KEY_FILE'], message: 'is not the key of KAFKA_SSL_CERT_FILE' });
+    }
+    // Two ways of naming the simulated artists: one at a time, so a forgotten one is not silently ignored.
+    if (env.SIMULATOR_CATALOG !== undefined) {
+      const original = env.SIMULATOR_ARTIST === 'tony-allen' && env.SIMULATOR_SONGS.join() === ORIGINAL_SONGS.join();
+      if (!original) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SIMULATOR_CATALOG'],
+          message: 'replaces SIMULATOR_ARTIST and SIMULATOR_SONGS: set either, not both',
+        });
+      }
     }
     if (env.KAFKA_SASL_MECHANISM && !(env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD)) {
       for (const key of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {

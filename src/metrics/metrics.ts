@@ -67,7 +67,7 @@ export const metricProviders = [
   }),
   makeHistogramProvider({
     name: METRIC.topSongsQueryDuration,
-    help: 'BigQuery queries behind GET /api/top-songs (cached answers are not counted), by outcome.',
+    help: 'BigQuery queries behind the top-songs API (/api/top-songs, /api/artists, /api/plays-over-time; cached answers are not counted), by outcome.',
     labelNames: ['outcome'],
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   }),

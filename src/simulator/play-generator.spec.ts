@@ -70,6 +70,27 @@ describe('PlayGenerator', () => {
     );
   });
 
+  it('plays every artist of SIMULATOR_CATALOG with its own songs, the first artist the most', () => {
+    const plays = generator({
+      SIMULATOR_SEED: '3',
+      SIMULATOR_CATALOG: JSON.stringify({ 'tony-allen': ORIGINAL_SONGS, 'fela-kuti': ['zombie', 'lady', 'sorrow'] }),
+    }).batch(5_000, NOW);
+    const byArtist = (artist: string) => plays.filter((play) => play.artist === artist);
+    expect(new Set(plays.map((play) => play.artist))).toEqual(new Set(['tony-allen', 'fela-kuti']));
+    for (const play of byArtist('fela-kuti')) expect(['zombie', 'lady', 'sorrow'][play.song_id]).toBe(play.song_name);
+    for (const play of byArtist('tony-allen')) expect(ORIGINAL_SONGS[play.song_id]).toBe(play.song_name);
+    // Zipf over two artists: about 2/3 and 1/3.
+    expect(byArtist('tony-allen').length / plays.length).toBeCloseTo(2 / 3, 1);
+  });
+
+  it('with one artist makes the same seeded plays whether it is named by SIMULATOR_CATALOG or SIMULATOR_ARTIST', () => {
+    const catalog = generator({
+      SIMULATOR_SEED: '9',
+      SIMULATOR_CATALOG: JSON.stringify({ 'tony-allen': ORIGINAL_SONGS }),
+    });
+    expect(catalog.batch(50, NOW)).toEqual(generator({ SIMULATOR_SEED: '9' }).batch(50, NOW));
+  });
+
   it('with SIMULATOR_TIMESTAMPS=this-month, times plays in the current month up to now', () => {
     const plays = generator({ SIMULATOR_TIMESTAMPS: 'this-month' }).batch(2_000, NOW);
     const times = plays.map((play) => play.timestamp);

@@ -1,5 +1,5 @@
 import { Faker, en } from '@faker-js/faker';
-import type { Env } from '../config/env.schema.js';
+import type { Env, SimulatedArtist } from '../config/env.schema.js';
 import type { Play } from '../plays/play.js';
 
 /**
@@ -10,8 +10,23 @@ export type SimulatedPlay = Omit<Play, 'event_id'> & { event_id: string };
 
 export type PlayGeneratorOptions = Pick<
   Env,
-  'SIMULATOR_ARTIST' | 'SIMULATOR_SONGS' | 'SIMULATOR_TIMESTAMPS' | 'SIMULATOR_DISTRIBUTION' | 'SIMULATOR_SEED'
+  | 'SIMULATOR_ARTIST'
+  | 'SIMULATOR_SONGS'
+  | 'SIMULATOR_CATALOG'
+  | 'SIMULATOR_TIMESTAMPS'
+  | 'SIMULATOR_DISTRIBUTION'
+  | 'SIMULATOR_SEED'
 >;
+
+/** The simulated artists and their songs: SIMULATOR_CATALOG, else the one SIMULATOR_ARTIST with SIMULATOR_SONGS. */
+export function simulatedArtists(options: PlayGeneratorOptions): SimulatedArtist[] {
+  return options.SIMULATOR_CATALOG ?? [{ artist: options.SIMULATOR_ARTIST, songs: options.SIMULATOR_SONGS }];
+}
+
+/** An artist with the cumulative weights of its songs (null: uniform). */
+interface ArtistPicker extends SimulatedArtist {
+  cumulative: Float64Array | null;
+}
 
 // The original producer's range of listeners.
 const USER_ID_MIN = 20_000;
@@ -23,30 +38,38 @@ const USER_ID_MAX = 100_000;
  */
 export class PlayGenerator {
   private readonly faker = new Faker({ locale: en });
-  private readonly artist: string;
-  private readonly songs: readonly string[];
+  private readonly artists: readonly ArtistPicker[];
+  /** Cumulative artist weights, ending at 1; null for a uniform pick. */
+  private readonly artistCumulative: Float64Array | null;
   private readonly thisMonth: boolean;
-  /** Cumulative song weights, ending at 1; null for a uniform pick. */
-  private readonly cumulative: Float64Array | null;
 
   constructor(options: PlayGeneratorOptions) {
-    this.artist = options.SIMULATOR_ARTIST;
-    this.songs = options.SIMULATOR_SONGS;
+    const skewed = options.SIMULATOR_DISTRIBUTION === 'skewed';
+    // Artists, like songs, are skewed by their order: the first is the most played.
+    this.artists = simulatedArtists(options).map((artist) => ({
+      ...artist,
+      cumulative: skewed ? zipfCumulative(artist.songs.length) : null,
+    }));
+    this.artistCumulative = skewed ? zipfCumulative(this.artists.length) : null;
     this.thisMonth = options.SIMULATOR_TIMESTAMPS === 'this-month';
-    this.cumulative = options.SIMULATOR_DISTRIBUTION === 'skewed' ? zipfCumulative(this.songs.length) : null;
     // Unseeded, Faker seeds itself randomly.
     if (options.SIMULATOR_SEED !== undefined) this.faker.seed(options.SIMULATOR_SEED);
   }
 
   /** The next play, timed `now` (or earlier in the month of `now`, with SIMULATOR_TIMESTAMPS=this-month). */
   next(now: number = Date.now()): SimulatedPlay {
-    const songId = this.pickSong();
+    // With one artist, no draw for it, so a seeded run makes the same plays as before several artists.
+    const artist =
+      this.artists.length === 1
+        ? this.artists[0]!
+        : this.artists[this.pick(this.artists.length, this.artistCumulative)]!;
+    const songId = this.pick(artist.songs.length, artist.cumulative);
     const time = this.thisMonth ? this.faker.number.int({ min: startOfMonth(now), max: now }) : now;
     return {
       user_id: this.faker.number.int({ min: USER_ID_MIN, max: USER_ID_MAX }),
-      artist: this.artist,
+      artist: artist.artist,
       song_id: songId,
-      song_name: this.songs[songId]!,
+      song_name: artist.songs[songId]!,
       event_type: 'song_completed',
       timestamp: formatTimestamp(time),
       event_id: this.faker.string.uuid(),
@@ -58,9 +81,9 @@ export class PlayGenerator {
     return Array.from({ length: count }, () => this.next(now));
   }
 
-  private pickSong(): number {
-    const { cumulative } = this;
-    if (cumulative === null) return this.faker.number.int({ min: 0, max: this.songs.length - 1 });
+  /** An index below `count`: by the cumulative weights, or uniform when there are none. */
+  private pick(count: number, cumulative: Float64Array | null): number {
+    if (cumulative === null) return this.faker.number.int({ min: 0, max: count - 1 });
     const x = this.faker.number.float({ min: 0, max: 1 });
     // Binary search: the first song whose cumulative weight exceeds x.
     let low = 0;

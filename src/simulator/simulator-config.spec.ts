@@ -96,4 +96,40 @@ describe('simulator configuration', () => {
       'SIMULATOR_EVENTS_PER_TICK must be at most 1000 (got "5000")',
     ]);
   });
+
+  it('reads SIMULATOR_CATALOG: artists in order, each with its songs in order', () => {
+    const env = parseEnv({
+      ...minimal,
+      SIMULATOR_CATALOG: '{"tony-allen": ["zombie", "lady"], "fela-kuti": ["water no get enemy"]}',
+    });
+    expect(env.SIMULATOR_CATALOG).toEqual([
+      { artist: 'tony-allen', songs: ['zombie', 'lady'] },
+      { artist: 'fela-kuti', songs: ['water no get enemy'] },
+    ]);
+    expect(parseEnv(minimal).SIMULATOR_CATALOG).toBeUndefined();
+  });
+
+  it.each([
+    ['not json', 'SIMULATOR_CATALOG must be JSON: {"artist": ["song", ...], ...} (got "not json")'],
+    ['["zombie"]', 'SIMULATOR_CATALOG must be a JSON object: {"artist": ["song", ...], ...} (got "[\\"zombie\\"]")'],
+    ['{}', 'SIMULATOR_CATALOG must name at least one artist (got "{}")'],
+    ['{"a": []}', 'SIMULATOR_CATALOG must give each artist at least one song (got "{\\"a\\": []}")'],
+    [
+      '{"a": "zombie"}',
+      'SIMULATOR_CATALOG must map each artist to an array of song names (got "{\\"a\\": \\"zombie\\"}")',
+    ],
+    ['{"a": [""]}', 'SIMULATOR_CATALOG names must be 1-1024 characters on one line (got "{\\"a\\": [\\"\\"]}")'],
+  ])('refuses SIMULATOR_CATALOG=%s, saying why', (catalog, problem) => {
+    expect(problemsOf({ SIMULATOR_CATALOG: catalog })).toEqual([problem]);
+  });
+
+  it('refuses SIMULATOR_CATALOG together with SIMULATOR_ARTIST or SIMULATOR_SONGS', () => {
+    const catalog = '{"fela-kuti": ["zombie"]}';
+    const others: Record<string, string>[] = [{ SIMULATOR_ARTIST: 'fela-kuti' }, { SIMULATOR_SONGS: 'zombie' }];
+    for (const other of others) {
+      expect(problemsOf({ SIMULATOR_CATALOG: catalog, ...other })).toEqual([
+        expect.stringMatching(/^SIMULATOR_CATALOG replaces SIMULATOR_ARTIST and SIMULATOR_SONGS: set either, not both/),
+      ]);
+    }
+  });
 });

@@ -92,4 +92,15 @@ describe('AnswerCache', () => {
     expect(again).not.toHaveBeenCalled();
     pending.resolve('done');
   });
+
+  it('keeps nothing when the fetch throws instead of returning a promise, so the next request asks afresh', async () => {
+    const cache = new AnswerCache<string>(1_000, 100, clock);
+    expect(() =>
+      cache.get('k', () => {
+        throw new Error('over budget');
+      }),
+    ).toThrow('over budget');
+    expect(cache.size).toBe(0);
+    expect(await cache.get('k', () => Promise.resolve('fine'))).toBe('fine');
+  });
 });

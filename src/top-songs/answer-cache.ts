@@ -7,7 +7,8 @@ interface Entry<T> {
 /**
  * Answers shared by equal requests: a request that arrives while the answer is being fetched, or
  * within `ttlMs` after it settled (failures too, so an outage is not asked about by every viewer),
- * gets the same promise. Past `maxEntries`, expired answers are dropped.
+ * gets the same promise. Past `maxEntries`, expired answers are dropped. A fetch that throws rather
+ * than returning a promise (a request refused before it started) leaves nothing behind.
  */
 export class AnswerCache<T> {
   private readonly entries = new Map<string, Entry<T>>();

@@ -1,5 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
-import { ParseTopSongsRequest } from './top-songs-request.js';
+import { ParseArtistsRequest, ParsePlaysOverTimeRequest, ParseTopSongsRequest } from './top-songs-request.js';
 
 const parse = (query: Record<string, unknown>) => new ParseTopSongsRequest().transform(query);
 
@@ -60,5 +60,60 @@ describe('ParseTopSongsRequest', () => {
 
   it('names every bad parameter in one answer', () => {
     expect(rejection({ window: 'soon', limit: '0' })).toMatch(/^window must be .*; limit must be /);
+  });
+});
+
+describe('the artist parameter', () => {
+  it('takes an exact name, spaces and all, and leaves it out when absent', () => {
+    expect(parse({ artist: ' Fela Kuti ' })).toMatchObject({ artist: ' Fela Kuti ' });
+    expect(parse({ artist: 'x'.repeat(1024) }).artist).toHaveLength(1024);
+    expect(parse({})).not.toHaveProperty('artist');
+  });
+
+  it.each([
+    ['x'.repeat(1025), 1025],
+    ['', 0],
+    ['   ', 3],
+  ])('refuses an artist of %#', (artist, length) => {
+    expect(rejection({ artist })).toBe(
+      `artist must be an artist's exact name, 1 to 1024 characters; got ${length} characters`,
+    );
+  });
+
+  it('refuses an artist given twice, with the other bad parameters', () => {
+    expect(rejection({ artist: ['a', 'b'], limit: '0' })).toBe(
+      'limit must be a whole number from 1 to 100; got "0"; artist must be given once',
+    );
+  });
+});
+
+describe('ParseArtistsRequest', () => {
+  const artists = (query: Record<string, unknown>) => new ParseArtistsRequest().transform(query);
+
+  it('defaults to the last 15 minutes and 100 artists, up to 1000', () => {
+    expect(artists({})).toEqual({ window: '15m', windowSeconds: 900, limit: 100 });
+    expect(artists({ window: '7d', limit: '1000' })).toEqual({ window: '7d', windowSeconds: 604_800, limit: 1000 });
+    expect(() => artists({ limit: '1001' })).toThrow('limit must be a whole number from 1 to 1000; got "1001"');
+  });
+});
+
+describe('ParsePlaysOverTimeRequest', () => {
+  const overTime = (query: Record<string, unknown>) => new ParsePlaysOverTimeRequest().transform(query);
+
+  it('defaults to the last 15 minutes and the top 5 songs of every artist', () => {
+    expect(overTime({})).toEqual({ window: '15m', windowSeconds: 900, songs: 5 });
+    expect(overTime({ window: '1h', songs: '10', artist: 'tony-allen' })).toEqual({
+      window: '1h',
+      windowSeconds: 3_600,
+      songs: 10,
+      artist: 'tony-allen',
+    });
+  });
+
+  it('names each bad parameter: window, songs (1 to 10) and artist', () => {
+    expect(() => overTime({ window: '1y', songs: '11', artist: 'x'.repeat(2000) })).toThrow(
+      /^window must be a whole number and a unit.*; songs must be a whole number from 1 to 10; got "11"; artist must be an artist's exact name, 1 to 1024 characters; got 2000 characters$/,
+    );
+    expect(() => overTime({ songs: '0' })).toThrow('songs must be a whole number from 1 to 10; got "0"');
   });
 });

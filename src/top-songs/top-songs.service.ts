@@ -1,12 +1,21 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { AppConfig } from '../config/config.module.js';
 import { createBigQuery } from '../bigquery/create-bigquery.js';
-import { playTotalsSinceQuery, tableId, tableRef, topSongsSinceQuery } from '../bigquery/play-queries.js';
+import {
+  artistsSinceQuery,
+  playsOverTimeQuery,
+  tableId,
+  tableRef,
+  topSongsSinceQuery,
+} from '../bigquery/play-queries.js';
 import { errorText } from '../errors.js';
 import { InjectMetric, METRIC, type Histogram } from '../metrics/metrics.js';
 import { AnswerCache } from './answer-cache.js';
-import type { TopSongsRequest } from './top-songs-request.js';
+import { QueryBudget } from './query-budget.js';
+import { bucketName, bucketSpan } from './time-buckets.js';
+import type { ArtistsRequest, PlaysOverTimeRequest, TopSongsRequest } from './top-songs-request.js';
 
 export interface SongPlays {
   song_name: string;
@@ -15,22 +24,73 @@ export interface SongPlays {
   last_played_at: string | null;
 }
 
-/** Plays per song over a window, as GET /api/top-songs answers. */
-export interface TopSongsAnswer {
+/** What every answer says about the question it answers. */
+interface WindowAnswer {
   table: string;
   window: string;
   window_seconds: number;
+  /** When BigQuery was asked: answers are reused for DASHBOARD_CACHE_MS. */
+  queried_at: string;
+}
+
+/** Plays per song over a window, as GET /api/top-songs answers. */
+export interface TopSongsAnswer extends WindowAnswer {
+  /** The artist asked about; null: every artist. */
+  artist: string | null;
   /** The window's start (ISO-8601, UTC): plays whose timestamp is at or after it count. */
   since: string;
   limit: number;
-  /** Every play in the window, not only the listed songs'. */
+  /** Every play in the window (of the artist), not only the listed songs'. */
   total_plays: number;
   /** The newest play's timestamp in the window, or null when there is none. */
   newest_play_at: string | null;
   /** Most played first; ties by name. */
   songs: SongPlays[];
-  /** When BigQuery was asked: answers are reused for DASHBOARD_CACHE_MS. */
-  queried_at: string;
+}
+
+export interface ArtistPlays {
+  artist: string;
+  total_plays: number;
+  last_played_at: string | null;
+}
+
+/** Plays per artist over a window, as GET /api/artists answers. */
+export interface ArtistsAnswer extends WindowAnswer {
+  since: string;
+  limit: number;
+  /** Every artist with plays in the window, listed or not. */
+  total_artists: number;
+  /** Most played first; ties by name. */
+  artists: ArtistPlays[];
+}
+
+/** One song's plays per bucket. */
+export interface SongSeries {
+  song_name: string;
+  /** The song's plays in the whole span: the sum of `plays`. */
+  total_plays: number;
+  /** Plays per bucket, in the order of `buckets`, zeros included. */
+  plays: number[];
+}
+
+/** The top songs' plays per time bucket, as GET /api/plays-over-time answers. */
+export interface PlaysOverTimeAnswer extends WindowAnswer {
+  artist: string | null;
+  /** How many top songs were asked for. */
+  songs: number;
+  /** The bucket size, e.g. `1m`, and in seconds. */
+  bucket: string;
+  bucket_seconds: number;
+  /** Start of the first bucket (ISO-8601, UTC): the buckets are aligned on multiples of their size. */
+  since: string;
+  /** End of the last bucket, exclusive: the last bucket holds `queried_at`. */
+  until: string;
+  /** Each bucket's start, oldest first; every bucket of the span is here. */
+  buckets: string[];
+  /** Every play from `since` to `until` (of the artist), not only the top songs'. */
+  total_plays: number;
+  /** The span's most played songs, most played first; ties by name. */
+  series: SongSeries[];
 }
 
 /** BigQuery could not answer (the table does not exist yet, an outage, a timeout). */
@@ -39,11 +99,14 @@ export class TopSongsUnavailable extends Error {}
 const QUERY_TIMEOUT_MS = 10_000;
 
 type BigQueryTimestamp = { value: string } | null;
+const iso = (timestamp: BigQueryTimestamp) => timestamp?.value ?? null;
 
 /**
- * The most played songs over a window, read from the plays table with parameterised queries. An
- * answer (or a failure) is shared by every request for the same window and limit that arrives while
- * it is being fetched or within DASHBOARD_CACHE_MS after, so many viewers cost one query.
+ * Reads the plays table back with parameterised queries, one query an answer. An answer (or a
+ * failure) is shared by every request for the same question that arrives while it is being fetched or
+ * within DASHBOARD_CACHE_MS after, so many viewers cost one query; and the queries of all questions
+ * together stay within DASHBOARD_MAX_QUERIES_PER_SECOND (QueryBudget), so many distinct questions
+ * cannot run up BigQuery's bill either.
  */
 @Injectable()
 export class TopSongs {
@@ -52,7 +115,11 @@ export class TopSongs {
   /** `project.dataset.table`, for answers and messages. */
   private readonly tableId: string;
   private readonly table: string;
-  private readonly answers: AnswerCache<TopSongsAnswer>;
+  private readonly budget: QueryBudget;
+  private readonly topSongsAnswers: AnswerCache<TopSongsAnswer>;
+  private readonly artistsAnswers: AnswerCache<ArtistsAnswer>;
+  private readonly overTimeAnswers: AnswerCache<PlaysOverTimeAnswer>;
+  private readonly maxBytesBilled: string | undefined;
   private failing = false;
 
   constructor(
@@ -63,47 +130,159 @@ export class TopSongs {
     this.bigquery = createBigQuery(config, { autoRetry: false });
     this.tableId = tableId(config.BIGQUERY_PROJECT_ID, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE);
     this.table = tableRef(this.tableId);
-    this.answers = new AnswerCache(config.DASHBOARD_CACHE_MS);
+    this.maxBytesBilled = config.DASHBOARD_MAX_BYTES_BILLED?.toString();
+    this.budget = new QueryBudget(config.DASHBOARD_MAX_QUERIES_PER_SECOND, config.DASHBOARD_MAX_QUERY_WAIT_MS);
+    this.topSongsAnswers = new AnswerCache(config.DASHBOARD_CACHE_MS);
+    this.artistsAnswers = new AnswerCache(config.DASHBOARD_CACHE_MS);
+    this.overTimeAnswers = new AnswerCache(config.DASHBOARD_CACHE_MS);
   }
 
-  get(request: TopSongsRequest): Promise<TopSongsAnswer> {
-    return this.answers.get(`${request.windowSeconds}/${request.limit}`, () => this.ask(request, Date.now()));
+  /** The most played songs of the window. Rejects with QueryBudgetExceeded or TopSongsUnavailable. */
+  topSongs(request: TopSongsRequest): Promise<TopSongsAnswer> {
+    const key = JSON.stringify([request.windowSeconds, request.limit, request.artist ?? null]);
+    return this.topSongsAnswers.get(key, () => this.whenBudgetAllows(() => this.askTopSongs(request)));
   }
 
-  private async ask(request: TopSongsRequest, now: number): Promise<TopSongsAnswer> {
+  /** The most played artists of the window. */
+  artists(request: ArtistsRequest): Promise<ArtistsAnswer> {
+    const key = JSON.stringify([request.windowSeconds, request.limit]);
+    return this.artistsAnswers.get(key, () => this.whenBudgetAllows(() => this.askArtists(request)));
+  }
+
+  /** The window's top songs' plays per time bucket. */
+  playsOverTime(request: PlaysOverTimeRequest): Promise<PlaysOverTimeAnswer> {
+    const key = JSON.stringify([request.windowSeconds, request.songs, request.artist ?? null]);
+    return this.overTimeAnswers.get(key, () => this.whenBudgetAllows(() => this.askPlaysOverTime(request)));
+  }
+
+  /**
+   * Runs `ask` in its turn of the query budget. Over budget it throws synchronously, so the answer
+   * cache keeps nothing and the next request is judged afresh.
+   */
+  private whenBudgetAllows<T>(ask: () => Promise<T>): Promise<T> {
+    const waitMs = this.budget.reserve();
+    return waitMs === 0 ? ask() : sleep(waitMs).then(ask);
+  }
+
+  private async askTopSongs(request: TopSongsRequest): Promise<TopSongsAnswer> {
+    const now = Date.now();
     const since = new Date(now - request.windowSeconds * 1_000);
+    const artist = request.artist;
+    const songs = await this.query<{
+      song_name: string;
+      total_plays: number;
+      last_played_at: BigQueryTimestamp;
+      all_plays: number;
+      newest_play_at: BigQueryTimestamp;
+    }>(topSongsSinceQuery(this.table, { artist: artist !== undefined }), { since, limit: request.limit, artist });
+    return {
+      table: this.tableId,
+      artist: artist ?? null,
+      window: request.window,
+      window_seconds: request.windowSeconds,
+      since: since.toISOString(),
+      limit: request.limit,
+      total_plays: Number(songs[0]?.all_plays ?? 0),
+      newest_play_at: iso(songs[0]?.newest_play_at ?? null),
+      songs: songs.map((song) => ({
+        song_name: song.song_name,
+        total_plays: Number(song.total_plays),
+        last_played_at: iso(song.last_played_at),
+      })),
+      queried_at: new Date(now).toISOString(),
+    };
+  }
+
+  private async askArtists(request: ArtistsRequest): Promise<ArtistsAnswer> {
+    const now = Date.now();
+    const since = new Date(now - request.windowSeconds * 1_000);
+    const rows = await this.query<{
+      artist: string;
+      total_plays: number;
+      last_played_at: BigQueryTimestamp;
+      artists: number;
+    }>(artistsSinceQuery(this.table), { since, limit: request.limit });
+    return {
+      table: this.tableId,
+      window: request.window,
+      window_seconds: request.windowSeconds,
+      since: since.toISOString(),
+      limit: request.limit,
+      total_artists: Number(rows[0]?.artists ?? 0),
+      artists: rows.map((row) => ({
+        artist: row.artist,
+        total_plays: Number(row.total_plays),
+        last_played_at: iso(row.last_played_at),
+      })),
+      queried_at: new Date(now).toISOString(),
+    };
+  }
+
+  private async askPlaysOverTime(request: PlaysOverTimeRequest): Promise<PlaysOverTimeAnswer> {
+    const now = Date.now();
+    const span = bucketSpan(now, request.windowSeconds);
+    const artist = request.artist;
+    const rows = await this.query<{
+      song_name: string;
+      song_plays: number;
+      all_plays: number;
+      bucket: number;
+      plays: number;
+    }>(playsOverTimeQuery(this.table, { artist: artist !== undefined }), {
+      since: new Date(span.since),
+      until: new Date(span.until),
+      songs: request.songs,
+      bucket_seconds: span.bucketSeconds,
+      artist,
+    });
+    const series = new Map<string, SongSeries>();
+    for (const row of rows) {
+      let song = series.get(row.song_name);
+      if (song === undefined) {
+        song = {
+          song_name: row.song_name,
+          total_plays: Number(row.song_plays),
+          plays: new Array<number>(span.count).fill(0),
+        };
+        series.set(row.song_name, song);
+      }
+      song.plays[Number(row.bucket)]! += Number(row.plays);
+    }
+    return {
+      table: this.tableId,
+      artist: artist ?? null,
+      window: request.window,
+      window_seconds: request.windowSeconds,
+      songs: request.songs,
+      bucket: bucketName(span.bucketSeconds),
+      bucket_seconds: span.bucketSeconds,
+      since: new Date(span.since).toISOString(),
+      until: new Date(span.until).toISOString(),
+      buckets: Array.from({ length: span.count }, (_, i) =>
+        new Date(span.since + i * span.bucketSeconds * 1_000).toISOString(),
+      ),
+      total_plays: Number(rows[0]?.all_plays ?? 0),
+      series: [...series.values()].sort(
+        (a, b) => b.total_plays - a.total_plays || (a.song_name < b.song_name ? -1 : a.song_name > b.song_name ? 1 : 0),
+      ),
+      queried_at: new Date(now).toISOString(),
+    };
+  }
+
+  /** One parameterised query, timed and within QUERY_TIMEOUT_MS; failures become TopSongsUnavailable. */
+  private async query<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
     const timer = this.queryDuration.startTimer();
+    // An absent artist is no parameter at all: the query then has no @artist.
+    const defined = Object.fromEntries(Object.entries(params).filter(([, value]) => value !== undefined));
     try {
-      const [songs, totals] = await withTimeout(
-        Promise.all([
-          this.query<{ song_name: string; total_plays: number; last_played_at: BigQueryTimestamp }>(
-            topSongsSinceQuery(this.table),
-            { since, limit: request.limit },
-          ),
-          this.query<{ total_plays: number; newest_play_at: BigQueryTimestamp }>(playTotalsSinceQuery(this.table), {
-            since,
-          }),
-        ]),
+      const [rows] = await withTimeout(
+        this.bigquery.query({ query, params: defined, maximumBytesBilled: this.maxBytesBilled }),
         QUERY_TIMEOUT_MS,
       );
       timer({ outcome: 'ok' });
       if (this.failing) this.logger.log('top-songs queries work again');
       this.failing = false;
-      return {
-        table: this.tableId,
-        window: request.window,
-        window_seconds: request.windowSeconds,
-        since: since.toISOString(),
-        limit: request.limit,
-        total_plays: Number(totals[0]?.total_plays ?? 0),
-        newest_play_at: totals[0]?.newest_play_at?.value ?? null,
-        songs: songs.map((song) => ({
-          song_name: song.song_name,
-          total_plays: Number(song.total_plays),
-          last_played_at: song.last_played_at?.value ?? null,
-        })),
-        queried_at: new Date(now).toISOString(),
-      };
+      return rows as T[];
     } catch (error) {
       timer({ outcome: 'error' });
       const reason =
@@ -115,11 +294,6 @@ export class TopSongs {
       this.failing = true;
       throw new TopSongsUnavailable(reason);
     }
-  }
-
-  private async query<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
-    const [rows] = await this.bigquery.query({ query, params });
-    return rows as T[];
   }
 }
 

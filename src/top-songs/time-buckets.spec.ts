@@ -1,0 +1,39 @@
+import { bucketName, bucketSecondsFor, bucketSpan, MAX_BUCKETS } from './time-buckets.js';
+
+describe('time buckets', () => {
+  it.each([
+    [60, 1, '1s'],
+    [300, 10, '10s'],
+    [900, 10, '10s'],
+    [3_600, 60, '1m'],
+    [86_400, 900, '15m'],
+    [7 * 86_400, 3_600, '1h'],
+    [30 * 86_400, 21_600, '6h'],
+    [366 * 86_400, 604_800, '7d'],
+  ])('cuts a window of %i s into buckets of %i s (%s)', (window, size, name) => {
+    expect(bucketSecondsFor(window)).toBe(size);
+    expect(bucketName(size)).toBe(name);
+    expect(window / size).toBeLessThanOrEqual(MAX_BUCKETS);
+  });
+
+  it('aligns buckets on their size: the first holds now − window, the last holds now', () => {
+    const now = Date.UTC(2026, 11, 2, 10, 30, 42, 500);
+    const span = bucketSpan(now, 3_600);
+    expect(span.bucketSeconds).toBe(60);
+    expect(new Date(span.since).toISOString()).toBe('2026-12-02T09:30:00.000Z');
+    expect(new Date(span.until).toISOString()).toBe('2026-12-02T10:31:00.000Z');
+    expect(span.count).toBe(61);
+    expect(span.since).toBeLessThanOrEqual(now - 3_600_000);
+    expect(span.until).toBeGreaterThan(now);
+  });
+
+  it('keeps a bucket count within the window in buckets plus two, whatever the time', () => {
+    for (const window of [1, 7, 59, 300, 901, 86_399, 366 * 86_400]) {
+      for (const now of [0, 999, 1_764_670_000_123]) {
+        const span = bucketSpan(now, window);
+        expect(span.count).toBeLessThanOrEqual(Math.ceil(window / span.bucketSeconds) + 1);
+        expect((span.until - span.since) / 1_000).toBe(span.count * span.bucketSeconds);
+      }
+    }
+  });
+});

@@ -1,0 +1,46 @@
+/** Bucket sizes a window's plays are counted in, smallest first (seconds). */
+const BUCKET_SECONDS = [1, 10, 60, 300, 900, 3_600, 21_600, 86_400, 604_800] as const;
+/** Enough points for a readable line per song, few enough for one small answer. */
+export const MAX_BUCKETS = 180;
+
+/**
+ * The bucket size for a window: the smallest of 1 s, 10 s, 1 min, 5 min, 15 min, 1 h, 6 h, 1 d, 7 d
+ * that cuts it in at most MAX_BUCKETS (5 minutes: 10 s; an hour: 1 min; 24 hours: 15 min; a week: 1 h).
+ */
+export function bucketSecondsFor(windowSeconds: number): number {
+  return BUCKET_SECONDS.find((size) => windowSeconds / size <= MAX_BUCKETS) ?? BUCKET_SECONDS.at(-1)!;
+}
+
+/** A bucket size as the API states it: `10s`, `1m`, `15m`, `1h`, `6h`, `1d`, `7d`. */
+export function bucketName(seconds: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+  ] as const) {
+    if (seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return `${seconds}s`;
+}
+
+/** The buckets a window falls in at `now` (ms): from the start of the one that holds its first instant to the end of the one that holds now. */
+export interface BucketSpan {
+  /** Start of the first bucket (ms since the epoch). */
+  since: number;
+  /** End of the last bucket, exclusive (ms). */
+  until: number;
+  bucketSeconds: number;
+  count: number;
+}
+
+/**
+ * Buckets aligned on multiples of their size since 1970-01-01 UTC, so a bucket keeps its bounds from
+ * one refresh to the next: the first holds `now − window`, the last holds `now`.
+ */
+export function bucketSpan(now: number, windowSeconds: number): BucketSpan {
+  const bucketSeconds = bucketSecondsFor(windowSeconds);
+  const size = bucketSeconds * 1_000;
+  const since = Math.floor((now - windowSeconds * 1_000) / size) * size;
+  const until = (Math.floor(now / size) + 1) * size;
+  return { since, until, bucketSeconds, count: (until - since) / size };
+}
