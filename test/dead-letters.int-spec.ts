@@ -227,4 +227,29 @@ describe('bad-input floods and dead-letter faults (real broker, real emulator, t
       /stopped: (everything taken is written and committed|nothing was taken since the last commit)/,
     );
   });
+
+  it('a graceful stop while letters are refused exits in time, says what it did not commit, and the next instance finishes the job', async () => {
+    const names = await setUpTopics(admin, 2);
+    await setTopicLimit(names.dlqTopic, 2_000);
+    const { messages, good, bad } = flood(600, 6);
+    const first = await start(names, { SHUTDOWN_TIMEOUT_MS: '5000' });
+    await produce(names.topic, messages, 150);
+    await eventually(
+      () => probe(first, '/health/ready'),
+      ({ body }) => /max\.message\.bytes/.test(body.error?.dead_letter_producer?.reason ?? ''),
+      60_000,
+    );
+    const stoppedAt = Date.now();
+    expect(await first.stop('SIGTERM')).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+    expect(first.log).toMatch(
+      /stopped at the deadline: partition \d committed up to [^;]*message\(s\) not yet written/,
+    );
+    expect(await committedTotal(admin, names)).toBeLessThan(messages.length);
+
+    await setTopicLimit(names.dlqTopic, 1_048_588);
+    await start(names);
+    await expectEveryLetter(names, messages, bad);
+    await drained(admin, names, good, messages.length);
+  });
 });
