@@ -6,6 +6,7 @@ import kafkajs, { type Kafka, type Message, type SASLOptions } from 'kafkajs';
 import { DEAD_LETTER_HEADERS } from '../src/dead-letters/dead-letters.service.js';
 import { ORIGINAL_PLAY } from './support/bad-plays.js';
 import { testDeps } from './support/deps.js';
+import { probe } from './support/probes.js';
 import {
   committedTotal,
   countRows,
@@ -103,16 +104,6 @@ async function readSecurely(client: Kafka, topic: string, count: number): Promis
     await consumer.disconnect();
   }
   return seen;
-}
-
-interface HealthBody {
-  status: string;
-  error?: Record<string, { status: string; reason?: string; kind?: string }>;
-}
-
-async function probe(service: Service, route: string): Promise<{ status: number; body: HealthBody }> {
-  const response = await fetch(`http://127.0.0.1:${service.port}${route}`, { signal: AbortSignal.timeout(5_000) });
-  return { status: response.status, body: (await response.json()) as HealthBody };
 }
 
 /** The service's warning and error lines (pino levels 40 and up). */
