@@ -1,7 +1,12 @@
 import { badPlays, ORIGINAL_PLAY } from '../../test/support/bad-plays.js';
 import { decodePlay, type Play } from '../plays/play.js';
-import { encodePlayRow, rowEncoding as jsonRows } from '../sink/insert-all/row-encoding.js';
-import { ProtoRowEncoder, rowEncoding as protoRows } from '../sink/storage-write/row-encoding.js';
+import { createRowEncoding as insertAllRows, encodePlayRow } from '../sink/insert-all/row-encoding.js';
+import { PLAY_ROW_DESCRIPTOR } from '../sink/storage-write/play-row-descriptor.js';
+import { createRowEncoding as storageWriteRows, rowType } from '../sink/storage-write/row-encoding.js';
+
+const jsonRows = insertAllRows();
+const protoRows = storageWriteRows(PLAY_ROW_DESCRIPTOR);
+const PlayRow = rowType(PLAY_ROW_DESCRIPTOR as Record<string, unknown>);
 import { decodeBatch, offsetOf, packBatch, valueOf } from './play-batch.js';
 
 describe('packBatch + decodeBatch (what crosses to the decoder thread and back)', () => {
@@ -55,7 +60,7 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
       Buffer.from(decoded.rows).subarray(k === 0 ? 0 : decoded.rowEnds[k - 1]! + 1, end),
     );
     expect([...decoded.rowMessages]).toEqual([0, messages.length - 3, messages.length - 1]);
-    const read = rows.map((row) => ProtoRowEncoder.decode(row));
+    const read = rows.map((row) => PlayRow.toObject(PlayRow.decode(row), { longs: Number }));
     expect(read.map((row) => [row.song_name, row.event_id, row.kafka_offset])).toEqual([
       ['kindness', undefined, 1_000],
       ['ünïcødé "quoted" \\ name', 'e-1', 1_000 + messages.length - 3],
@@ -65,7 +70,7 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
       const expected = decodePlay(messages[decoded.rowMessages[k]!]!.value);
       if (!expected.ok) throw new Error('a row of a message that is not a play');
       const offset = messages[decoded.rowMessages[k]!]!.offset;
-      expect(row).toEqual(Buffer.from(new ProtoRowEncoder('plays', 4, ingestedAt).row(expected.play, offset)));
+      expect(row).toEqual(Buffer.from(protoRows.createEncoder('plays', 4, ingestedAt).row(expected.play, offset)));
     });
   });
 

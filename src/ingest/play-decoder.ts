@@ -2,14 +2,14 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import { Piscina } from 'piscina';
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
-import { ROW_ENCODING_URL, type RowEncoding } from '../sink/play-writer.js';
+import { loadRowEncoding, ROW_ENCODING, type RowEncoding, type RowEncodingSource } from '../sink/play-writer.js';
 import { decodeBatch, type DecodedBatch, type PackedBatch } from './play-batch.js';
 
 /**
  * Decodes batches of messages into rows on INGEST_DECODE_THREADS worker threads (a piscina pool),
  * so the consumer's thread keeps fetching while plays are parsed, validated and encoded: on a
  * 2-core machine this roughly doubles the drain rate. With 0 threads it decodes in place. Rows are
- * in the chosen writer's format: the sink module names its RowEncoding module (ROW_ENCODING_URL).
+ * in the chosen writer's format: the sink module says where its RowEncoding is (ROW_ENCODING).
  */
 @Injectable()
 export class PlayDecoder implements OnApplicationShutdown {
@@ -19,7 +19,7 @@ export class PlayDecoder implements OnApplicationShutdown {
 
   constructor(
     config: AppConfig,
-    @Inject(ROW_ENCODING_URL) private readonly rowEncodingUrl: string,
+    @Inject(ROW_ENCODING) private readonly rowEncodingSource: RowEncodingSource,
   ) {
     this.pool =
       config.INGEST_DECODE_THREADS === 0
@@ -29,7 +29,7 @@ export class PlayDecoder implements OnApplicationShutdown {
             minThreads: config.INGEST_DECODE_THREADS,
             maxThreads: config.INGEST_DECODE_THREADS,
             idleTimeout: Number.POSITIVE_INFINITY,
-            workerData: { rowEncodingUrl },
+            workerData: { rowEncoding: rowEncodingSource },
           });
   }
 
@@ -45,7 +45,7 @@ export class PlayDecoder implements OnApplicationShutdown {
   }
 
   private rowEncoding(): Promise<RowEncoding> {
-    this.encoding ??= (import(this.rowEncodingUrl) as Promise<{ rowEncoding: RowEncoding }>).then((m) => m.rowEncoding);
+    this.encoding ??= loadRowEncoding(this.rowEncodingSource);
     return this.encoding;
   }
 

@@ -194,8 +194,10 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
           // `retry` and `stop` (a configuration error, checked again until fixed) go round again.
           shouldRetry: ({ error }) => !(error instanceof WriteFault && error.action === 'split'),
           onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
+            // Rows to write again, or halves to write on their own: progress, not a failure.
+            if (error instanceof RowsAgain) return this.retries.inc();
+            if (error instanceof WriteFault && error.action === 'split') return;
             this.retries.inc();
-            if (error instanceof RowsAgain) return;
             this.failingSince ??= Date.now();
             this.lastError = errorText(error);
             if (error instanceof WriteFault && error.action === 'stop') {

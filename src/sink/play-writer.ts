@@ -59,16 +59,30 @@ export interface RowEncoder {
 }
 
 /**
- * A writer's row format, loaded by URL on the decoder threads (a function cannot cross threads):
- * the module exports it as `rowEncoding`. Rows are stored back to back with one `separator` byte
- * between them (insertAll's comma makes a run of rows a JSON array's body as it is).
+ * A writer's row format. Rows are stored back to back with one `separator` byte between them
+ * (insertAll's comma makes a run of rows a JSON array's body as it is).
  */
 export interface RowEncoding {
   separator: number;
   createEncoder(topic: string, partition: number, ingestedAt: string): RowEncoder;
 }
 
+/**
+ * Where a decoder thread finds the chosen writer's RowEncoding (a function cannot cross threads):
+ * the module at `url` exports `createRowEncoding(options)`; `options` is structured-cloneable.
+ */
+export interface RowEncodingSource {
+  url: string;
+  options?: unknown;
+}
+
+/** Loads a RowEncodingSource. */
+export async function loadRowEncoding({ url, options }: RowEncodingSource): Promise<RowEncoding> {
+  const module = (await import(url)) as { createRowEncoding(options: unknown): RowEncoding };
+  return module.createRowEncoding(options);
+}
+
 /** Injection token of the chosen PlayWriter. */
 export const PLAY_WRITER = Symbol('PLAY_WRITER');
-/** Injection token of the chosen writer's RowEncoding module URL (a string). */
-export const ROW_ENCODING_URL = Symbol('ROW_ENCODING_URL');
+/** Injection token of the chosen writer's RowEncodingSource. */
+export const ROW_ENCODING = Symbol('ROW_ENCODING');

@@ -1,13 +1,11 @@
 import type { AppConfig } from '../config/config.module.js';
-import { InsertAllWriter } from './insert-all/insert-all-writer.js';
 import type { PlayTable } from './play-table.js';
-import type { PlayWriter, SinkApi, WriterDefaults } from './play-writer.js';
-import { createWriteClient, defaultStreamOf, StorageWriteWriter } from './storage-write/storage-write-writer.js';
+import type { PlayWriter, RowEncodingSource, SinkApi, WriterDefaults } from './play-writer.js';
 
 /**
- * The writers, one per value of SINK_API: how to make one, its row format (loaded by URL on the
- * decoder threads) and the batch policy its API is best served with. A third writer is a folder
- * under src/sink/ and an entry here.
+ * The writers, one per value of SINK_API: how to make one (its module is loaded only when chosen),
+ * where its row format is (loaded by URL on the decoder threads) and the batch policy its API is
+ * best served with. A third writer is a folder under src/sink/ and an entry here.
  *
  * The policies serve a real ~75 ms round trip, not only an instant stand-in (docs/BENCHMARKS.md):
  * insertAll, with 500 rows a request (BigQuery's advice), needs 16 requests in flight to pass
@@ -19,19 +17,30 @@ export const WRITER_DEFAULTS: Record<SinkApi, WriterDefaults> = {
   'storage-write': { batchMaxRows: 10_000, batchMaxBytes: 1_000_000, maxInFlight: 8 },
 };
 
-export const ROW_ENCODING_URLS: Record<SinkApi, string> = {
-  'insert-all': new URL('./insert-all/row-encoding.js', import.meta.url).href,
-  'storage-write': new URL('./storage-write/row-encoding.js', import.meta.url).href,
-};
-
-export function createWriter(config: AppConfig, table: PlayTable): PlayWriter {
+export async function createWriter(config: AppConfig, table: PlayTable): Promise<PlayWriter> {
   switch (config.SINK_API) {
-    case 'insert-all':
+    case 'insert-all': {
+      const { InsertAllWriter } = await import('./insert-all/insert-all-writer.js');
       return new InsertAllWriter(table.bigquery, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE);
-    case 'storage-write':
+    }
+    case 'storage-write': {
+      const { StorageWriteWriter, createWriteClient, defaultStreamOf } =
+        await import('./storage-write/storage-write-writer.js');
       return new StorageWriteWriter(
         createWriteClient(config),
         defaultStreamOf(config.BIGQUERY_PROJECT_ID, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE),
       );
+    }
+  }
+}
+
+export async function rowEncodingOf(config: Pick<AppConfig, 'SINK_API'>): Promise<RowEncodingSource> {
+  switch (config.SINK_API) {
+    case 'insert-all':
+      return { url: new URL('./insert-all/row-encoding.js', import.meta.url).href };
+    case 'storage-write': {
+      const { PLAY_ROW_DESCRIPTOR } = await import('./storage-write/play-row-descriptor.js');
+      return { url: new URL('./storage-write/row-encoding.js', import.meta.url).href, options: PLAY_ROW_DESCRIPTOR };
+    }
   }
 }

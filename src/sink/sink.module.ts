@@ -4,26 +4,22 @@ import { DeadLettersModule } from '../dead-letters/dead-letters.module.js';
 import { BatchingPlaySink } from './batching-play-sink.js';
 import { PLAY_SINK } from './play-sink.js';
 import { PlayTable } from './play-table.js';
-import { PLAY_WRITER, ROW_ENCODING_URL } from './play-writer.js';
-import { createWriter, ROW_ENCODING_URLS } from './sink-apis.js';
+import { PLAY_WRITER, ROW_ENCODING } from './play-writer.js';
+import { createWriter, rowEncodingOf } from './sink-apis.js';
 
 /**
  * Writes plays to BigQuery with the writer SINK_API names. Others depend on the PLAY_SINK token (and
- * the decoder on ROW_ENCODING_URL, the chosen writer's row format), not on a writer.
+ * the decoder on ROW_ENCODING, the chosen writer's row format), not on a writer.
  */
 @Module({
   imports: [DeadLettersModule],
   providers: [
     PlayTable,
     { provide: PLAY_WRITER, useFactory: createWriter, inject: [AppConfig, PlayTable] },
-    {
-      provide: ROW_ENCODING_URL,
-      useFactory: (config: AppConfig) => ROW_ENCODING_URLS[config.SINK_API],
-      inject: [AppConfig],
-    },
+    { provide: ROW_ENCODING, useFactory: rowEncodingOf, inject: [AppConfig] },
     BatchingPlaySink,
     { provide: PLAY_SINK, useExisting: BatchingPlaySink },
   ],
-  exports: [PLAY_SINK, PlayTable, ROW_ENCODING_URL],
+  exports: [PLAY_SINK, PlayTable, ROW_ENCODING],
 })
 export class SinkModule {}

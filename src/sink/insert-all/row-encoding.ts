@@ -48,7 +48,9 @@ export class PlayRowEncoder {
 }
 
 /** insertAll's rows, comma-separated: a run of them is the body of a request's `rows` array as it is. */
-export const rowEncoding: RowEncoding = {
-  separator: 0x2c,
-  createEncoder: (topic, partition, ingestedAt) => new PlayRowEncoder(topic, partition, ingestedAt),
-};
+export function createRowEncoding(): RowEncoding {
+  return {
+    separator: 0x2c,
+    createEncoder: (topic, partition, ingestedAt) => new PlayRowEncoder(topic, partition, ingestedAt),
+  };
+}

@@ -1,5 +1,5 @@
-import type { BigQueryWriteClient, protos } from '@google-cloud/bigquery-storage';
 import { GRPC } from '../faults.js';
+import type { BigQueryWriteClient, protos } from './client-parts.js';
 
 type AppendRowsRequest = protos.google.cloud.bigquery.storage.v1.IAppendRowsRequest;
 export type AppendRowsResponse = protos.google.cloud.bigquery.storage.v1.IAppendRowsResponse;

@@ -1,5 +1,4 @@
-import { BigQueryWriteClient, protos } from '@google-cloud/bigquery-storage';
-import { grpc } from 'google-gax';
+import { credentials } from '@grpc/grpc-js';
 import { PassThroughClient } from 'google-auth-library';
 import type { Env } from '../../config/env.schema.js';
 import { errorText } from '../../errors.js';
@@ -7,9 +6,10 @@ import { GRPC, storageWriteAction, storageWriteRowAction } from '../faults.js';
 import { WriteFault, type AppendResult, type PlayWriter, type RowFault } from '../play-writer.js';
 import { forEachRow, rowOf, type Segment } from '../rows.js';
 import { AppendConnection } from './append-connection.js';
-import { PLAY_ROW_DESCRIPTOR } from './row-encoding.js';
+import { BigQueryWriteClient, storageV1 } from './client-parts.js';
+import { PLAY_ROW_DESCRIPTOR } from './play-row-descriptor.js';
 
-const RowErrorCode = protos.google.cloud.bigquery.storage.v1.RowError.RowErrorCode;
+const RowErrorCode = storageV1.RowError.RowErrorCode;
 /** An append BigQuery does not answer within this is failed, and written again on a new connection. */
 const APPEND_TIMEOUT_MS = 60_000;
 
@@ -38,7 +38,7 @@ export function createWriteClient(settings: WriteClientSettings): BigQueryWriteC
       projectId: settings.BIGQUERY_PROJECT_ID,
       apiEndpoint: endpoint.slice(0, at),
       port: Number(endpoint.slice(at + 1)),
-      sslCreds: grpc.credentials.createInsecure(),
+      sslCreds: credentials.createInsecure(),
       authClient: new PassThroughClient() as never,
     });
   }
