@@ -61,7 +61,7 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
     );
     expect([...decoded.rowMessages]).toEqual([0, messages.length - 3, messages.length - 1]);
     const read = rows.map((row) => PlayRow.toObject(PlayRow.decode(row), { longs: Number }));
-    expect(read.map((row) => [row.song_name, row.event_id, row.kafka_offset])).toEqual([
+    expect(read.map((row): unknown[] => [row.song_name, row.event_id, row.kafka_offset])).toEqual([
       ['kindness', undefined, 1_000],
       ['ünïcødé "quoted" \\ name', 'e-1', 1_000 + messages.length - 3],
       ['upside-down', undefined, 1_000 + messages.length - 1],
