@@ -137,7 +137,7 @@ export const envSchema = z
         "host:port of an emulator's Storage Write API (plain gRPC); unset means real BigQuery with Application Default Credentials over TLS.",
       ),
     SINK_BATCH_MAX_ROWS: optional(int(1, 50_000, 0)).describe(
-      'Rows per request at most; unset: 500 for insert-all (BigQuery recommends it), 10000 for storage-write.',
+      'Rows per request at most; unset: 500 for insert-all (BigQuery recommends it), 4000 for storage-write.',
     ),
     SINK_BATCH_MAX_BYTES: optional(int(1_000, 10_000_000, 0)).describe(
       'Bytes of rows per request at most (BigQuery refuses requests over 10 MB); unset: 9000000 for insert-all, 1000000 for storage-write (requests of about 1 MB, as the Write API advises under load).',
@@ -148,7 +148,7 @@ export const envSchema = z
     SINK_MAX_IN_FLIGHT: optional(int(1, 64, 0)).describe(
       'Requests under way at once (for storage-write: appends on the one connection); unset: 16 for insert-all, 8 for storage-write, enough to keep up across a ~75 ms round trip.',
     ),
-    SINK_MAX_BUFFERED_ROWS: int(1, 1_000_000, 10_000).describe(
+    SINK_MAX_BUFFERED_ROWS: int(1, 1_000_000, 20_000).describe(
       'Rows held in memory (buffered or being written) before consumption pauses.',
     ),
     SINK_RETRY_MAX_DELAY_MS: int(100, 600_000, 30_000).describe(

@@ -7,14 +7,15 @@ import type { PlayWriter, RowEncodingSource, SinkApi, WriterDefaults } from './p
  * where its row format is (loaded by URL on the decoder threads) and the batch policy its API is
  * best served with. A third writer is a folder under src/sink/ and an entry here.
  *
- * The policies serve a real ~75 ms round trip, not only an instant stand-in (docs/BENCHMARKS.md):
- * insertAll, with 500 rows a request (BigQuery's advice), needs 16 requests in flight to pass
- * 100,000 plays/s; the Write API takes larger appends (about 1 MB, as it advises under load), so
- * fewer in flight on its one connection do.
+ * The policies serve a real ~75 ms round trip, not only an instant stand-in (docs/BENCHMARKS.md).
+ * What one instance sustains is about (rows in flight) / (round trip): insertAll, at 500 rows a
+ * request (BigQuery's advice), needs 16 requests in flight for 8,000 rows (~100,000 plays/s at
+ * 75 ms; 4 gave ~26,000/s); the Write API takes larger appends (up to 1 MB, as it advises under
+ * load; ~4,000 plays of ~150 bytes), so 5 of its 8 fill SINK_MAX_BUFFERED_ROWS (20,000) with room.
  */
 export const WRITER_DEFAULTS: Record<SinkApi, WriterDefaults> = {
   'insert-all': { batchMaxRows: 500, batchMaxBytes: 9_000_000, maxInFlight: 16 },
-  'storage-write': { batchMaxRows: 10_000, batchMaxBytes: 1_000_000, maxInFlight: 8 },
+  'storage-write': { batchMaxRows: 4_000, batchMaxBytes: 1_000_000, maxInFlight: 8 },
 };
 
 export async function createWriter(config: AppConfig, table: PlayTable): Promise<PlayWriter> {

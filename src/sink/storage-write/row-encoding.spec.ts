@@ -1,5 +1,5 @@
 import encoderModule from '@google-cloud/bigquery-storage/build/src/managedwriter/encoder.js';
-import { DescriptorProto } from './client-parts.js';
+import protos from '@google-cloud/bigquery-storage/build/protos/protos.js';
 import { PLAY_ROW_DESCRIPTOR } from './play-row-descriptor.js';
 import { createRowEncoding, rowType, timestampMicros } from './row-encoding.js';
 
@@ -38,7 +38,9 @@ describe('storage-write row encoding', () => {
   });
 
   it("makes the same bytes as the client library's own encoder (the managed writer's JSONEncoder)", () => {
-    const library = new encoderModule.JSONEncoder({ protoDescriptor: DescriptorProto.fromObject(PLAY_ROW_DESCRIPTOR) });
+    const library = new encoderModule.JSONEncoder({
+      protoDescriptor: protos.google.protobuf.DescriptorProto.fromObject(PLAY_ROW_DESCRIPTOR),
+    });
     const [theirs] = library.encodeRows([{ ...expected, event_id: 'e-1' }]);
     expect(Buffer.from(encoder.row({ ...play, event_id: 'e-1' }, '42'))).toEqual(Buffer.from(theirs!));
   });

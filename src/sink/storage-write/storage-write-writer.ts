@@ -6,10 +6,11 @@ import { GRPC, storageWriteAction, storageWriteRowAction } from '../faults.js';
 import { WriteFault, type AppendResult, type PlayWriter, type RowFault } from '../play-writer.js';
 import { forEachRow, rowOf, type Segment } from '../rows.js';
 import { AppendConnection } from './append-connection.js';
-import { BigQueryWriteClient, storageV1 } from './client-parts.js';
+import { BigQueryWriteClient } from './client-parts.js';
 import { PLAY_ROW_DESCRIPTOR } from './play-row-descriptor.js';
 
-const RowErrorCode = storageV1.RowError.RowErrorCode;
+/** google.cloud.bigquery.storage.v1.RowError.RowErrorCode, by number. */
+const ROW_ERROR_CODES: Record<number, string> = { 0: 'ROW_ERROR_CODE_UNSPECIFIED', 1: 'FIELDS_ERROR' };
 /** An append BigQuery does not answer within this is failed, and written again on a new connection. */
 const APPEND_TIMEOUT_MS = 60_000;
 
@@ -91,7 +92,7 @@ export class StorageWriteWriter implements PlayWriter {
         const detail =
           error === undefined
             ? 'not appended: another row of its append was invalid'
-            : `${typeof error.code === 'number' ? RowErrorCode[error.code] : (error.code ?? 'row error')}: ${error.message ?? ''}`;
+            : `${typeof error.code === 'number' ? (ROW_ERROR_CODES[error.code] ?? `row error ${error.code}`) : (error.code ?? 'row error')}: ${error.message ?? ''}`;
         return { index, action, detail };
       });
       return { rowFaults };
