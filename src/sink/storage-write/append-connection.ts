@@ -97,7 +97,9 @@ export class AppendConnection {
       this.fail(stream, new AppendError(error.message, code));
     });
     // The server closed it (e.g. idle): the pending appends (if any) were not answered.
-    stream.on('end', () => this.fail(stream, new AppendError('the server closed the connection', GRPC.UNAVAILABLE)));
+    const closed = () => this.fail(stream, new AppendError('the server closed the connection', GRPC.UNAVAILABLE));
+    stream.on('end', closed);
+    stream.on('close', closed);
     return stream;
   }
 
@@ -112,7 +114,12 @@ export class AppendConnection {
     }
     stream.removeAllListeners('data');
     stream.on('error', () => undefined);
-    stream.cancel();
+    try {
+      // Ends the call on the wire too (the proxy may not hold a call yet, or any more: then it throws).
+      stream.cancel();
+    } catch {
+      // Nothing to cancel.
+    }
     stream.destroy();
   }
 }
