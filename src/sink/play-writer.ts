@@ -40,6 +40,12 @@ export interface WriterDefaults {
 /**
  * One way of writing rows to the plays table: its transport and its error classification. Batching,
  * flow control, retries and done-counting are the sink's (BatchingPlaySink), written once.
+ *
+ * At-least-once writers take requests in any order and may see one again after a failure. An
+ * exactly-once writer (application-created COMMITTED streams, the next step) needs more than this:
+ * one stream per partition, appends in offset order with stream offsets (AppendConnection already
+ * takes an offset per append and keeps one connection's appends in order), and being told when
+ * partitions are assigned and revoked, to create, finalize and reconcile their streams.
  */
 export interface PlayWriter {
   readonly api: SinkApi;
