@@ -30,7 +30,7 @@ RUN npm ci --omit=dev --no-audit --no-fund
 # ---- runtime: production dependencies and the compiled app, nothing else -------------------------
 FROM node:24.21.0-bookworm-slim AS runtime
 ENV NODE_ENV=production
-# A small young generation and a capped heap keep a drain of a large backlog near 230 MB RSS instead of
+# A small young generation and a capped heap keep a drain of a large backlog near 250 MB RSS instead of
 # ~480 MB, and one V8 helper thread (not four) suits the 1-CPU limit of deploy/k8s (docs/BENCHMARKS.md).
 # Raise --max-old-space-size with SINK_MAX_BUFFERED_ROWS, by setting NODE_OPTIONS.
 ENV NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=192 --v8-pool-size=1"

@@ -25,6 +25,21 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      // npm run test:bigquery only (never npm test or CI): the opt-in smoke test against real BigQuery.
+      ...(process.env.PLAYS_BIGQUERY_SMOKE === '1'
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: 'bigquery',
+                include: ['test/**/*.smoke-spec.ts'],
+                globalSetup: ['test/support/bigquery-smoke-setup.ts'],
+                testTimeout: 300_000,
+                hookTimeout: 300_000,
+              },
+            },
+          ]
+        : []),
     ],
   },
 });

@@ -6,9 +6,10 @@ const ROW_START = Buffer.from('{"insertId":');
 const LATENCY_MARK = Buffer.from('"lat-');
 
 /**
- * A local stand-in for BigQuery's REST API that answers insertAll at once and counts rows, so the
- * benchmark measures plays-pipeline, not a BigQuery emulator. It answers just what the service and
- * @google-cloud/bigquery ask: dataset and table look-ups (as existing, with the plays schema) and insertAll.
+ * A local stand-in for BigQuery's REST API that answers insertAll at once (or after `delayMs`, a real
+ * round trip) and counts rows, so the benchmark measures plays-pipeline, not a BigQuery emulator. It
+ * answers just what the service and @google-cloud/bigquery ask: dataset and table look-ups (as
+ * existing, with the plays schema, always at once) and insertAll.
  */
 export class FakeBigQuery {
   rows = 0;
@@ -16,6 +17,8 @@ export class FakeBigQuery {
   /** Arrival time (ms) of rows whose event_id starts with "lat-<produced ms>-". */
   latencies: number[] = [];
   private readonly server = http.createServer((req, res) => this.handle(req, res));
+
+  constructor(private readonly delayMs = 0) {}
 
   async start(): Promise<string> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
@@ -58,7 +61,10 @@ export class FakeBigQuery {
             if (id?.startsWith('lat-')) this.latencies.push(now - Number(id.split('-')[1]));
           }
         }
-        return reply({ kind: 'bigquery#tableDataInsertAllResponse' });
+        const answer = () => reply({ kind: 'bigquery#tableDataInsertAllResponse' });
+        if (this.delayMs > 0) setTimeout(answer, this.delayMs);
+        else answer();
+        return;
       }
       if (/\/tables\/[^/?]+/.test(url)) {
         return reply({

@@ -67,6 +67,8 @@ function appEnv(settings) {
   return {
     KAFKA_BROKERS: `127.0.0.1:${settings.kafkaPort}`,
     BIGQUERY_API_ENDPOINT: `http://127.0.0.1:${settings.emulatorPort}`,
+    // The emulator's Storage Write API (plain gRPC), for SINK_API=storage-write.
+    BIGQUERY_STORAGE_API_ENDPOINT: `127.0.0.1:${settings.emulatorGrpcPort}`,
     BIGQUERY_PROJECT_ID: settings.projectId,
   };
 }

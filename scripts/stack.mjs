@@ -58,7 +58,7 @@ const env = {
   LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty',
 };
 say(
-  `Kafka ${settings.KAFKA_BROKERS}, BigQuery emulator ${settings.BIGQUERY_API_ENDPOINT} (project ${settings.BIGQUERY_PROJECT_ID})`,
+  `Kafka ${settings.KAFKA_BROKERS}, BigQuery emulator ${settings.BIGQUERY_API_ENDPOINT} (Write API ${settings.BIGQUERY_STORAGE_API_ENDPOINT}, project ${settings.BIGQUERY_PROJECT_ID})`,
 );
 say(
   `dashboard on http://localhost:${port}/dashboard; also /health/ready, /metrics; broker and emulator logs in .deps/`,

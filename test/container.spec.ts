@@ -288,6 +288,10 @@ describe('docker-compose.yaml', () => {
     const entrypoint = emulatorStages.at(-1)!.instructions.find((i) => i.keyword === 'ENTRYPOINT')!.json!;
     expect(entrypoint).toContain('--host=0.0.0.0');
     expect(entrypoint).toContain(`--port=${endpoint.port}`);
+    // The Write API (SINK_API=storage-write) is the emulator's gRPC port.
+    const [grpcHost, grpcPort] = appEnv.BIGQUERY_STORAGE_API_ENDPOINT!.split(':');
+    expect(grpcHost).toBe('bigquery');
+    expect(entrypoint).toContain(`--grpc-port=${grpcPort}`);
     // One project everywhere: the emulator's, its healthcheck's and the app's.
     const project = appEnv.BIGQUERY_PROJECT_ID!;
     expect([bigquery!.command].flat()).toContain(`--project=${project}`);

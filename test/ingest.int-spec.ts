@@ -13,12 +13,17 @@ import {
   Service,
   setUpTopics,
   useAdmin,
+  type Names,
 } from './support/service.js';
+
+// Both writers pass the same tests (NOTES §6: the emulator serves insertAll and the Write API alike).
+const SINK_APIS = ['storage-write', 'insert-all'] as const;
 
 const admin = useAdmin();
 const setUp = (partitions = 1) => setUpTopics(admin, partitions);
 
-describe('ingest (real broker, real emulator, the service as a process)', () => {
+describe.each(SINK_APIS)('ingest with SINK_API=%s (real broker, real emulator, the service as a process)', (api) => {
+  const start = (names: Names, env: Record<string, string> = {}) => Service.start(names, { SINK_API: api, ...env });
   let service: Service | undefined;
   afterEach(async () => {
     await service?.stop('SIGKILL');
@@ -27,7 +32,7 @@ describe('ingest (real broker, real emulator, the service as a process)', () => 
 
   it('writes the original payload, produced as the original producer did, as a correctly typed row', async () => {
     const names = await setUp();
-    service = await Service.start(names);
+    service = await start(names);
     // The original producer: one JSON object, UTF-8, no key, timestamp without a zone.
     await produce(names.topic, [{ value: JSON.stringify(ORIGINAL_PLAY) }]);
 
@@ -62,7 +67,7 @@ describe('ingest (real broker, real emulator, the service as a process)', () => 
 
   it('dead-letters every kind of bad input, byte for byte with its reason, and writes every valid play', async () => {
     const names = await setUp();
-    service = await Service.start(names);
+    service = await start(names);
     const bad = badPlays();
     const messages = bad.flatMap((b, i) => [
       { key: `valid-${i}`, value: JSON.stringify(play(i, { event_id: `valid-${i}` })) },
@@ -106,7 +111,7 @@ describe('ingest (real broker, real emulator, the service as a process)', () => 
     await dataset.createTable(names.table, {
       schema: PLAY_TABLE_SCHEMA.map((f) => (f.name === 'event_id' ? { ...f, mode: 'REQUIRED' } : f)),
     });
-    service = await Service.start(names, { SINK_LINGER_MS: '1000' });
+    service = await start(names, { SINK_LINGER_MS: '1000' });
     const messages = Array.from({ length: 10 }, (_, i) => ({
       key: `k${i}`,
       value: JSON.stringify(play(i, i % 3 === 0 ? {} : { event_id: `e-${i}` })),
@@ -136,7 +141,7 @@ describe('ingest (real broker, real emulator, the service as a process)', () => 
   it('on SIGTERM writes what it holds, commits exactly that, exits 0, and redelivers nothing on restart', async () => {
     const names = await setUp(3);
     // A long linger: at SIGTERM the plays are still buffered, so the graceful stop must flush them.
-    service = await Service.start(names, { SINK_LINGER_MS: '60000', SINK_BATCH_MAX_ROWS: '5000' });
+    service = await start(names, { SINK_LINGER_MS: '60000', SINK_BATCH_MAX_ROWS: '5000' });
     const messages = Array.from({ length: 300 }, (_, i) => ({ value: JSON.stringify(play(i)) }));
     await produce(names.topic, messages);
     // Give the consumer time to take the plays; with that linger none is written yet.
@@ -147,7 +152,7 @@ describe('ingest (real broker, real emulator, the service as a process)', () => 
     expect(await countRows(names)).toBe(messages.length);
     expect(await committedTotal(admin, names)).toBe(messages.length);
 
-    service = await Service.start(names, { SINK_LINGER_MS: '100' });
+    service = await start(names, { SINK_LINGER_MS: '100' });
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(await countRows(names)).toBe(messages.length);
     const distinct = await queryRows<{ n: number }>(

@@ -63,7 +63,9 @@ export class IngestReadiness {
 
   private bigQueryWrites(now: number): HealthIndicatorResult {
     const check = this.indicators.check('bigquery_writes');
-    const { failingSince, lastError, bufferedRows } = this.sink.health;
+    const { failingSince, lastError, bufferedRows, writable, detail } = this.sink.health;
+    // A fault that retrying cannot fix (a permission, a missing table) is said at once, not after the threshold.
+    if (!writable && this.table.health.status === 'ready') return check.down({ reason: detail, bufferedRows });
     if (failingSince !== null && now - failingSince > this.config.READINESS_WRITE_FAILURE_MS) {
       return check.down({
         reason: `writes failing for ${Math.round((now - failingSince) / 1000)}s: ${lastError}`,

@@ -1,6 +1,12 @@
 import { badPlays, ORIGINAL_PLAY } from '../../test/support/bad-plays.js';
 import { decodePlay, type Play } from '../plays/play.js';
-import { encodePlayRow } from '../sink/play-row.js';
+import { createRowEncoding as insertAllRows, encodePlayRow } from '../sink/insert-all/row-encoding.js';
+import { PLAY_ROW_DESCRIPTOR } from '../sink/storage-write/play-row-descriptor.js';
+import { createRowEncoding as storageWriteRows, rowType } from '../sink/storage-write/row-encoding.js';
+
+const jsonRows = insertAllRows();
+const protoRows = storageWriteRows(PLAY_ROW_DESCRIPTOR);
+const PlayRow = rowType(PLAY_ROW_DESCRIPTOR as Record<string, unknown>);
 import { decodeBatch, offsetOf, packBatch, valueOf } from './play-batch.js';
 
 describe('packBatch + decodeBatch (what crosses to the decoder thread and back)', () => {
@@ -25,7 +31,7 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
   };
 
   it('gives each message the row encodePlayRow makes of it, or decodePlay’s reason', () => {
-    const decoded = decodeBatch(packBatch('plays', 4, messages, ingestedAt));
+    const decoded = decodeBatch(packBatch('plays', 4, messages, ingestedAt), jsonRows);
     const rows = rowsOf(decoded);
     const invalid = new Map(decoded.invalid.map((entry) => [entry.index, entry]));
     let k = 0;
@@ -48,8 +54,28 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
     expect(decoded.rowEnds.at(-1)).toBe(decoded.rows.length);
   });
 
+  it("encodes rows in the writer's format: protobuf rows for the Storage Write API, the same plays", () => {
+    const decoded = decodeBatch(packBatch('plays', 4, messages, ingestedAt), protoRows);
+    const rows = [...decoded.rowEnds].map((end, k) =>
+      Buffer.from(decoded.rows).subarray(k === 0 ? 0 : decoded.rowEnds[k - 1]! + 1, end),
+    );
+    expect([...decoded.rowMessages]).toEqual([0, messages.length - 3, messages.length - 1]);
+    const read = rows.map((row) => PlayRow.toObject(PlayRow.decode(row), { longs: Number }));
+    expect(read.map((row): unknown[] => [row.song_name, row.event_id, row.kafka_offset])).toEqual([
+      ['kindness', undefined, 1_000],
+      ['ünïcødé "quoted" \\ name', 'e-1', 1_000 + messages.length - 3],
+      ['upside-down', undefined, 1_000 + messages.length - 1],
+    ]);
+    rows.forEach((row, k) => {
+      const expected = decodePlay(messages[decoded.rowMessages[k]!]!.value);
+      if (!expected.ok) throw new Error('a row of a message that is not a play');
+      const offset = messages[decoded.rowMessages[k]!]!.offset;
+      expect(row).toEqual(Buffer.from(protoRows.createEncoder('plays', 4, ingestedAt).row(expected.play, offset)));
+    });
+  });
+
   it('keeps multi-byte characters whole across row boundaries', () => {
-    const decoded = decodeBatch(packBatch('plays', 0, messages, ingestedAt));
+    const decoded = decodeBatch(packBatch('plays', 0, messages, ingestedAt), jsonRows);
     const names = rowsOf(decoded).map((row) => (JSON.parse(row) as { json: { song_name: string } }).json.song_name);
     expect(names).toEqual(['kindness', 'ünïcødé "quoted" \\ name', 'upside-down']);
   });
@@ -73,8 +99,8 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
         const kept = valueOf(packed, i);
         expect(kept === null ? null : Buffer.compare(kept, value!)).toBe(value === null ? null : 0);
       });
-      expect(decodeBatch(packed).rowMessages).toEqual(
-        decodeBatch(packBatch('plays', 0, messages, ingestedAt)).rowMessages,
+      expect(decodeBatch(packed, jsonRows).rowMessages).toEqual(
+        decodeBatch(packBatch('plays', 0, messages, ingestedAt), jsonRows).rowMessages,
       );
     }
   });
@@ -88,7 +114,7 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
       ingestedAt,
     );
     expect(big.map((_, i) => offsetOf(packed, i))).toEqual(big);
-    const rows = rowsOf(decodeBatch(packed)).map((row) => (JSON.parse(row) as { insertId: string }).insertId);
+    const rows = rowsOf(decodeBatch(packed, jsonRows)).map((row) => (JSON.parse(row) as { insertId: string }).insertId);
     expect(rows).toEqual(big.map((offset) => `plays/1/${offset}`));
   });
 });

@@ -1,5 +1,5 @@
 import { decodePlay, type InvalidReason } from '../plays/play.js';
-import { PlayRowEncoder } from '../sink/play-row.js';
+import type { RowEncoding } from '../sink/play-writer.js';
 
 /**
  * One kafkajs batch's messages, packed for a worker thread as a few flat arrays in one
@@ -26,9 +26,9 @@ export interface PackedBatch {
 
 /** The messages of a batch that are plays, as rows for the sink, and why the others are not. */
 export interface DecodedBatch {
-  /** The rows (encodePlayRow's JSON, UTF-8), separated by commas: a slice is a run of insertAll rows. */
+  /** The rows as the writer's RowEncoding made them, one separator byte between two. */
   rows: Uint8Array;
-  /** Where each row ends in `rows` (its comma, if any, follows). */
+  /** Where each row ends in `rows` (its separator, if any, follows). */
   rowEnds: Int32Array;
   /** The index in the batch of the message each row was made of. */
   rowMessages: Int32Array;
@@ -102,20 +102,21 @@ export function valueOf(batch: Pick<PackedBatch, 'values' | 'starts' | 'ends'>, 
   return Buffer.from(batch.values.subarray(start, batch.ends[i]));
 }
 
-const COMMA = 0x2c;
 /** Where a batch's rows are written, reused from batch to batch (a decoder thread decodes one batch at a time). */
 let scratch = Buffer.allocUnsafeSlow(1 << 20);
 
 /**
- * Decodes and validates every message of a batch and encodes the plays as rows. Never throws for bad input.
+ * Decodes and validates every message of a batch and encodes the plays as rows, in the format of the
+ * chosen writer (`encoding`: the decoder does not know it). Never throws for bad input.
  * Each row is written into the output bytes as soon as it is made, so no row outlives its play: on a
  * small young generation, rows kept in an array until the end of the batch were copied and promoted
  * by the garbage collector.
  */
-export function decodeBatch(batch: PackedBatch): DecodedBatch {
+export function decodeBatch(batch: PackedBatch, encoding: RowEncoding): DecodedBatch {
   const { offsets, starts, ends } = batch;
   const values = Buffer.from(batch.values.buffer, batch.values.byteOffset, batch.values.byteLength);
-  const encode = new PlayRowEncoder(batch.topic, batch.partition, batch.ingestedAt);
+  const encode = encoding.createEncoder(batch.topic, batch.partition, batch.ingestedAt);
+  const separator = encoding.separator;
   let rows = scratch;
   const rowEnds = new Int32Array(ends.length);
   const rowMessages = new Int32Array(ends.length);
@@ -131,14 +132,19 @@ export function decodeBatch(batch: PackedBatch): DecodedBatch {
       continue;
     }
     const row = encode.row(decoded.play, String(offsets[i]!));
-    // A row is at most 3 bytes per UTF-16 unit, plus its comma.
-    if (at + row.length * 3 + 1 > rows.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(rows.length * 2, at + row.length * 3 + 1));
+    // A string row is at most 3 bytes per UTF-16 unit; plus its separator.
+    const most = (typeof row === 'string' ? row.length * 3 : row.length) + 1;
+    if (at + most > rows.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(rows.length * 2, at + most));
       rows.copy(grown, 0, 0, at);
       rows = scratch = grown;
     }
-    if (count > 0) rows[at++] = COMMA;
-    at += rows.write(row, at);
+    if (count > 0) rows[at++] = separator;
+    if (typeof row === 'string') at += rows.write(row, at);
+    else {
+      rows.set(row, at);
+      at += row.length;
+    }
     rowEnds[count] = at;
     rowMessages[count++] = i;
   }

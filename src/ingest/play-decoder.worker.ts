@@ -1,10 +1,14 @@
 // The worker thread behind PlayDecoder (piscina loads this file by its URL).
 import { Piscina } from 'piscina';
+import { loadRowEncoding, type RowEncodingSource } from '../sink/play-writer.js';
 import { decodeBatch, type PackedBatch } from './play-batch.js';
+
+// The chosen writer's row format, from where PlayDecoder says it is (a function cannot cross threads).
+const rowEncoding = await loadRowEncoding((Piscina.workerData as { rowEncoding: RowEncodingSource }).rowEncoding);
 
 /** Decodes a batch and moves (not copies) the rows and their indexes back to the consumer thread. */
 export default function decode(batch: PackedBatch): unknown {
-  const decoded = decodeBatch(batch);
+  const decoded = decodeBatch(batch, rowEncoding);
   const movable = {
     [Piscina.transferableSymbol]: [decoded.rows.buffer, decoded.rowEnds.buffer, decoded.rowMessages.buffer],
     [Piscina.valueSymbol]: decoded,

@@ -3,6 +3,7 @@ import { Counter, Gauge } from 'prom-client';
 import { parseEnv } from '../config/parse-env.js';
 import type { DeadLetter, DeadLetters } from '../dead-letters/dead-letters.service.js';
 import type { PlaySink, RowChunk } from '../sink/play-sink.js';
+import { createRowEncoding } from '../sink/insert-all/row-encoding.js';
 import { decodeBatch, type PackedBatch } from './play-batch.js';
 import type { PlayDecoder } from './play-decoder.js';
 import { PlaysServer } from './plays-server.js';
@@ -41,7 +42,9 @@ function server(
   const deadLetters = {
     put: (l: DeadLetter[]) => l.forEach((x) => (letters.push(x), x.done())),
   } as unknown as DeadLetters;
-  const decoder = { decode: decode ?? ((batch: PackedBatch) => Promise.resolve(decodeBatch(batch))) } as PlayDecoder;
+  const decoder = {
+    decode: decode ?? ((batch: PackedBatch) => Promise.resolve(decodeBatch(batch, encoding))),
+  } as PlayDecoder;
   const gauge = (name: string, labelNames: string[] = []) => new Gauge({ name, help: name, labelNames, registers: [] });
   const instance = new PlaysServer(
     config,
@@ -58,6 +61,7 @@ function server(
   return { instance, sink, letters, config };
 }
 
+const encoding = createRowEncoding();
 let nextOffset = 0;
 /** A kafkajs eachBatch payload of `count` messages of partition 0 (plays, or `value` for each). */
 function payload(
@@ -112,7 +116,7 @@ describe('PlaysServer: taking batches', () => {
   it('decodes a batch again when decoding throws, instead of leaving it uncommitted while consumption goes on', async () => {
     let failures = 2;
     const { instance, sink } = server({}, (batch) =>
-      failures-- > 0 ? Promise.reject(new Error('worker died')) : Promise.resolve(decodeBatch(batch)),
+      failures-- > 0 ? Promise.reject(new Error('worker died')) : Promise.resolve(decodeBatch(batch, encoding)),
     );
     await internals(instance).onBatch(payload(5));
     await Promise.all(internals(instance).inProgress);

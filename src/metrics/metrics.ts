@@ -15,6 +15,7 @@ export const METRIC = {
   batchRows: 'sink_batch_rows',
   bufferedRows: 'sink_buffered_rows',
   writeRetries: 'sink_write_retries_total',
+  sinkInfo: 'sink_info',
   consumerLag: 'kafka_consumer_lag',
   partitionStalled: 'kafka_partition_stalled_seconds',
   heldBytes: 'ingest_held_bytes',
@@ -34,17 +35,22 @@ export const metricProviders = [
   }),
   makeHistogramProvider({
     name: METRIC.writeDuration,
-    help: 'Duration of insertAll requests, successful or not.',
+    help: 'Duration of write requests (insertAll requests or appends), successful or not.',
     labelNames: ['outcome'],
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   }),
   makeHistogramProvider({
     name: METRIC.batchRows,
-    help: 'Rows per insertAll request.',
+    help: 'Rows per write request (insertAll request or append).',
     buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 5_000, 10_000],
   }),
   makeGaugeProvider({ name: METRIC.bufferedRows, help: 'Rows held in memory: buffered or being written.' }),
-  makeCounterProvider({ name: METRIC.writeRetries, help: 'insertAll requests retried after a failure.' }),
+  makeCounterProvider({ name: METRIC.writeRetries, help: 'Write requests retried after a failure.' }),
+  makeGaugeProvider({
+    name: METRIC.sinkInfo,
+    help: 'Which write path runs: 1 for the API (SINK_API) and delivery guarantee in use.',
+    labelNames: ['api', 'delivery'],
+  }),
   makeGaugeProvider({
     name: METRIC.consumerLag,
     help: "Messages behind the partition's end offset, from the group's committed offset.",

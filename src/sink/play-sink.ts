@@ -5,9 +5,9 @@ import type { SourceMessage } from '../plays/source-message.js';
  * back to back, and where each came from. One object per batch, not one per play.
  */
 export interface RowChunk {
-  /** The rows as `encodePlayRow` (play-row.ts) encodes them, UTF-8, separated by commas. */
+  /** The rows as the chosen writer's RowEncoding made them, one separator byte between two rows. */
   rows: Buffer;
-  /** Where each row ends in `rows` (the comma, if any, follows it): row i is rows[ends[i-1]+1, ends[i]). */
+  /** Where each row ends in `rows` (the separator, if any, follows it): row i is rows[ends[i-1]+1, ends[i]). */
   ends: Int32Array;
   /** The Kafka message row i was made of, kept byte for byte for the dead-letter topic. */
   source(row: number): SourceMessage;

@@ -1,13 +1,25 @@
 import { Module } from '@nestjs/common';
+import { AppConfig } from '../config/config.module.js';
 import { DeadLettersModule } from '../dead-letters/dead-letters.module.js';
-import { BigQueryPlaySink } from './bigquery-play-sink.js';
+import { BatchingPlaySink } from './batching-play-sink.js';
 import { PLAY_SINK } from './play-sink.js';
 import { PlayTable } from './play-table.js';
+import { PLAY_WRITER, ROW_ENCODING } from './play-writer.js';
+import { createWriter, rowEncodingOf } from './sink-apis.js';
 
-/** Writes plays to BigQuery. Others depend on the PLAY_SINK token, not on BigQuery. */
+/**
+ * Writes plays to BigQuery with the writer SINK_API names. Others depend on the PLAY_SINK token (and
+ * the decoder on ROW_ENCODING, the chosen writer's row format), not on a writer.
+ */
 @Module({
   imports: [DeadLettersModule],
-  providers: [PlayTable, BigQueryPlaySink, { provide: PLAY_SINK, useExisting: BigQueryPlaySink }],
-  exports: [PLAY_SINK, PlayTable],
+  providers: [
+    PlayTable,
+    { provide: PLAY_WRITER, useFactory: createWriter, inject: [AppConfig, PlayTable] },
+    { provide: ROW_ENCODING, useFactory: rowEncodingOf, inject: [AppConfig] },
+    BatchingPlaySink,
+    { provide: PLAY_SINK, useExisting: BatchingPlaySink },
+  ],
+  exports: [PLAY_SINK, PlayTable, ROW_ENCODING],
 })
 export class SinkModule {}

@@ -9,6 +9,8 @@ const root = path.resolve(import.meta.dirname, '../..');
 export interface DepsEnv {
   KAFKA_BROKERS: string;
   BIGQUERY_API_ENDPOINT: string;
+  /** The emulator's Storage Write API (gRPC), host:port. */
+  BIGQUERY_STORAGE_API_ENDPOINT: string;
   BIGQUERY_PROJECT_ID: string;
 }
 
@@ -44,10 +46,10 @@ export async function depsUp(): Promise<DepsEnv> {
       .filter((match) => match !== null)
       .map((match) => [match[1], match[2]]),
   ) as Partial<DepsEnv>;
-  const { KAFKA_BROKERS, BIGQUERY_API_ENDPOINT, BIGQUERY_PROJECT_ID } = env;
-  if (!KAFKA_BROKERS || !BIGQUERY_API_ENDPOINT || !BIGQUERY_PROJECT_ID)
+  const { KAFKA_BROKERS, BIGQUERY_API_ENDPOINT, BIGQUERY_STORAGE_API_ENDPOINT, BIGQUERY_PROJECT_ID } = env;
+  if (!KAFKA_BROKERS || !BIGQUERY_API_ENDPOINT || !BIGQUERY_STORAGE_API_ENDPOINT || !BIGQUERY_PROJECT_ID)
     throw new Error(`deps:up printed no settings:\n${stdout}`);
-  return { KAFKA_BROKERS, BIGQUERY_API_ENDPOINT, BIGQUERY_PROJECT_ID };
+  return { KAFKA_BROKERS, BIGQUERY_API_ENDPOINT, BIGQUERY_STORAGE_API_ENDPOINT, BIGQUERY_PROJECT_ID };
 }
 
 export const depsDown = () => deps('down');

@@ -31,11 +31,15 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   buildIfStale();
-  const { KAFKA_BROKERS, BIGQUERY_API_ENDPOINT, BIGQUERY_PROJECT_ID } = process.env;
+  const { KAFKA_BROKERS, BIGQUERY_API_ENDPOINT, BIGQUERY_STORAGE_API_ENDPOINT, BIGQUERY_PROJECT_ID } = process.env;
   if (KAFKA_BROKERS && BIGQUERY_API_ENDPOINT) {
     project.provide('deps', {
       KAFKA_BROKERS,
       BIGQUERY_API_ENDPOINT,
+      // The emulator's gRPC port is its REST port + 10 unless said otherwise (deps:up, docker-compose.yaml).
+      BIGQUERY_STORAGE_API_ENDPOINT:
+        BIGQUERY_STORAGE_API_ENDPOINT ??
+        `${new URL(BIGQUERY_API_ENDPOINT).hostname}:${Number(new URL(BIGQUERY_API_ENDPOINT).port) + 10}`,
       BIGQUERY_PROJECT_ID: BIGQUERY_PROJECT_ID ?? 'plays-test',
       managed: false,
     });

@@ -92,6 +92,7 @@ export function serviceEnv(names: Names, port: number): Record<string, string> {
     PORT: String(port),
     KAFKA_BROKERS: deps.KAFKA_BROKERS,
     BIGQUERY_API_ENDPOINT: deps.BIGQUERY_API_ENDPOINT,
+    BIGQUERY_STORAGE_API_ENDPOINT: deps.BIGQUERY_STORAGE_API_ENDPOINT,
     BIGQUERY_PROJECT_ID: deps.BIGQUERY_PROJECT_ID,
     KAFKA_TOPIC: names.topic,
     KAFKA_DLQ_TOPIC: names.dlqTopic,

@@ -7,18 +7,17 @@ export interface InsertAllResponse {
   insertErrors?: { index: number; errors?: { reason?: string; message?: string; location?: string }[] }[];
 }
 
-/** A failed insertAll request: `status` is the HTTP status (null for a network error or a timeout). */
+/**
+ * A failed insertAll request: `status` is the HTTP status (null for a network error or a timeout),
+ * `reason` BigQuery's error reason (e.g. `rateLimitExceeded`), when it gave one.
+ */
 export class InsertAllError extends Error {
   constructor(
     message: string,
     readonly status: number | null,
+    readonly reason?: string,
   ) {
     super(message);
-  }
-
-  /** BigQuery refused the request as a whole because of its size: split it. */
-  get tooLarge(): boolean {
-    return this.status === 413 || (this.status === 400 && /too large|payload size|exceeds/i.test(this.message));
   }
 }
 
@@ -72,9 +71,11 @@ export class InsertAllClient {
       parsed = undefined;
     }
     if (status < 200 || status > 299) {
-      const error = (parsed as { error?: { message?: unknown } } | null | undefined)?.error;
+      const error = (parsed as { error?: { message?: unknown; errors?: { reason?: unknown }[] } } | null | undefined)
+        ?.error;
       const message = typeof error?.message === 'string' ? error.message : text.slice(0, 300) || `HTTP ${status}`;
-      throw new InsertAllError(message, status);
+      const reason = error?.errors?.[0]?.reason;
+      throw new InsertAllError(message, status, typeof reason === 'string' ? reason : undefined);
     }
     if (typeof parsed !== 'object' || parsed === null) {
       throw new InsertAllError(`insertAll answered ${status} with a body that is not JSON`, status);

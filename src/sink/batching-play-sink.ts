@@ -1,35 +1,30 @@
-import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import pRetry from 'p-retry';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
+import { errorText } from '../errors.js';
 import { InjectMetric, METRIC, type Counter, type Gauge, type Histogram } from '../metrics/metrics.js';
 import type { PlaySink, RowChunk, SinkHealth } from './play-sink.js';
-import { errorText } from '../errors.js';
-import { InsertAllClient, InsertAllError, type InsertAllResponse } from './insert-all-client.js';
 import { PlayTable } from './play-table.js';
+import { PLAY_WRITER, WriteFault, type PlayWriter, type WriterDefaults } from './play-writer.js';
+import { appendRow, forEachRow, rowCount, splitRows, startOf, type Segment } from './rows.js';
+import { WRITER_DEFAULTS } from './sink-apis.js';
 
-/** A run of consecutive rows of one chunk, rows [from, to): what the buffer and each request hold. */
-interface Segment {
-  chunk: RowChunk;
-  from: number;
-  to: number;
-}
-
-/** A request BigQuery refused as a whole because of its size: split it. */
-class RequestTooLarge extends Error {}
-/** Some rows were `stopped` (valid, not written because another row was invalid): write them again. */
-class RowsStopped extends Error {}
+/** Some rows of a request were not written but can be (stopped by an invalid one, a backend error): write them again. */
+class RowsAgain extends Error {}
 
 /**
- * Writes plays to BigQuery with insertAll: batched by rows, bytes and linger time, a bounded number
- * of requests in flight, an insertId per row so a retried or redelivered row is not written twice.
- * Rows BigQuery finds invalid go to the dead-letter topic; `stopped` rows and failed requests are
- * retried with capped exponential backoff, without limit. While the buffer is full, `put` waits,
- * which pauses consumption and bounds memory.
+ * The write path's one batcher, whichever writer (SINK_API) does the writing: batches rows by count,
+ * bytes and linger time, keeps a bounded number of requests in flight, retries without limit with
+ * capped exponential backoff and jitter, splits requests refused for their size, dead-letters rows
+ * BigQuery rejects, and reports each row done once it is written or dead-lettered. While
+ * SINK_MAX_BUFFERED_ROWS rows are held, `put` waits, which pauses consumption and bounds memory.
+ * What to do about each fault comes from the writer's classification into the faults table.
  */
 @Injectable()
-export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
-  private readonly logger = new Logger(BigQueryPlaySink.name);
+export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
+  private readonly logger = new Logger(BatchingPlaySink.name);
+  private readonly policy: WriterDefaults;
   /** Rows not yet sent, oldest first; the head's `from` moves as rows are taken from it. */
   private buffer: Segment[] = [];
   private bufferedRowCount = 0;
@@ -42,20 +37,28 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
   private waiters: (() => void)[] = [];
   private failingSince: number | null = null;
   private lastError: string | null = null;
+  /** A configuration error (a `stop` fault) while it lasts: the sink cannot write until it is fixed. */
+  private configError: string | null = null;
   private readonly stopping = new AbortController();
-  private readonly client: InsertAllClient;
 
   constructor(
     private readonly config: AppConfig,
     private readonly table: PlayTable,
     private readonly deadLetters: DeadLetters,
+    @Inject(PLAY_WRITER) private readonly writer: PlayWriter,
     @InjectMetric(METRIC.playsWritten) private readonly written: Counter,
     @InjectMetric(METRIC.writeDuration) private readonly writeDuration: Histogram<'outcome'>,
     @InjectMetric(METRIC.batchRows) private readonly batchRows: Histogram,
     @InjectMetric(METRIC.bufferedRows) private readonly bufferedRows: Gauge,
     @InjectMetric(METRIC.writeRetries) private readonly retries: Counter,
+    @InjectMetric(METRIC.sinkInfo) sinkInfo: Gauge<'api' | 'delivery'>,
   ) {
-    this.client = new InsertAllClient(table.bigquery, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE);
+    this.policy = batchPolicy(config, WRITER_DEFAULTS[writer.api]);
+    sinkInfo.set({ api: writer.api, delivery: writer.delivery }, 1);
+    this.logger.log(
+      `writing with ${writer.api} (${writer.delivery}): up to ${this.policy.batchMaxRows} rows or ` +
+        `${this.policy.batchMaxBytes} bytes a request, ${this.policy.maxInFlight} in flight`,
+    );
   }
 
   get health(): SinkHealth {
@@ -64,8 +67,8 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
       bufferedRows: this.bufferedRowCount + this.inFlightRows,
       failingSince: this.failingSince,
       lastError: this.lastError,
-      writable: table.status === 'ready',
-      detail: table.detail,
+      writable: table.status === 'ready' && this.configError === null,
+      detail: this.configError ?? table.detail,
     };
   }
 
@@ -74,7 +77,7 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
     if (count > 0) {
       this.buffer.push({ chunk, from: 0, to: count });
       this.bufferedRowCount += count;
-      // Each row with the comma that joins it to the next.
+      // Each row with the separator that follows it.
       this.bufferedBytes += chunk.ends[count - 1]! + 1;
     }
     this.bufferedRows.set(this.bufferedRowCount + this.inFlightRows);
@@ -100,20 +103,16 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
     }
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     // Whatever is still unwritten stays uncommitted and is redelivered after the restart.
     this.stopping.abort();
     clearTimeout(this.lingerTimer);
-    this.client.close();
+    await this.writer.close();
   }
 
   /** Starts as many requests as the batch policy and the in-flight limit allow. */
   private dispatch(): void {
-    const {
-      SINK_BATCH_MAX_ROWS: maxRows,
-      SINK_BATCH_MAX_BYTES: maxBytes,
-      SINK_MAX_IN_FLIGHT: maxInFlight,
-    } = this.config;
+    const { batchMaxRows: maxRows, batchMaxBytes: maxBytes, maxInFlight } = this.policy;
     while (this.bufferedRowCount > 0 && this.inFlightRequests < maxInFlight) {
       const full = this.bufferedRowCount >= maxRows || this.bufferedBytes >= maxBytes;
       if (!full && !this.lingerExpired && this.flushing === 0) break;
@@ -182,8 +181,8 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
       await this.table.whenReady();
       await pRetry(
         async () => {
-          pending = await this.insertOnce(pending);
-          if (pending.length > 0) throw new RowsStopped(`${rowCount(pending)} valid rows were stopped by invalid ones`);
+          pending = await this.appendOnce(pending);
+          if (pending.length > 0) throw new RowsAgain(`${rowCount(pending)} rows were not written; writing them again`);
         },
         {
           retries: Number.POSITIVE_INFINITY,
@@ -192,15 +191,24 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
           maxTimeout: this.config.SINK_RETRY_MAX_DELAY_MS,
           randomize: true,
           signal: this.stopping.signal,
-          shouldRetry: ({ error }) => !(error instanceof RequestTooLarge),
+          // `retry` and `stop` (a configuration error, checked again until fixed) go round again.
+          shouldRetry: ({ error }) => !(error instanceof WriteFault && error.action === 'split'),
           onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
+            // Rows to write again, or halves to write on their own: progress, not a failure.
+            if (error instanceof RowsAgain) return this.retries.inc();
+            if (error instanceof WriteFault && error.action === 'split') return;
             this.retries.inc();
-            if (error instanceof RowsStopped) return;
             this.failingSince ??= Date.now();
             this.lastError = errorText(error);
+            if (error instanceof WriteFault && error.action === 'stop') {
+              const report = `${this.writer.api} cannot write to ${this.table.id}: ${this.lastError}. Fix it; checking again, nothing is lost meanwhile`;
+              if (this.configError !== report) this.logger.error(report);
+              this.configError = report;
+              return;
+            }
             if (attemptNumber === 1 || attemptNumber % 10 === 0) {
               this.logger.warn(
-                `insertAll of ${rowCount(pending)} rows failed (attempt ${attemptNumber}): ${this.lastError}; retrying in ${retryDelay} ms`,
+                `${this.writer.api} write of ${rowCount(pending)} rows failed (attempt ${attemptNumber}): ${this.lastError}; retrying in ${retryDelay} ms`,
               );
             }
           },
@@ -208,8 +216,9 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
       );
     } catch (error) {
       const count = rowCount(pending);
-      if (error instanceof RequestTooLarge && count > 1) {
-        this.logger.warn(`insertAll of ${count} rows was too large; splitting it in two`);
+      const tooLarge = error instanceof WriteFault && error.action === 'split';
+      if (tooLarge && count > 1) {
+        this.logger.warn(`${this.writer.api} request of ${count} rows was too large; splitting it in two`);
         const [first, second] = splitRows(pending, Math.ceil(count / 2));
         await Promise.all([this.write(first), this.write(second)]);
         return;
@@ -217,62 +226,63 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
       if (this.stopping.signal.aborted) return;
       // A single row too large for any request, or a fault of ours: never silently dropped.
       this.logger.error(`giving up writing ${count} rows: ${errorText(error)}; dead-lettering them`);
-      const reason = error instanceof RequestTooLarge ? 'bigquery_too_large' : 'bigquery_error';
-      this.deadLetter(pending, { reason, detail: errorText(error) });
+      this.deadLetter(pending, {
+        reason: tooLarge ? 'bigquery_too_large' : 'bigquery_error',
+        detail: errorText(error),
+      });
     }
   }
 
   /**
-   * One insertAll request. Returns the rows still to write (the `stopped` ones); throws to retry.
-   * Rows written are reported done, rows BigQuery rejected go to the dead-letter topic.
+   * One request. Returns the rows to write again; throws to retry, split or report. Rows written are
+   * reported done, rows BigQuery rejected go to the dead-letter topic.
    */
-  private async insertOnce(rows: Segment[]): Promise<Segment[]> {
+  private async appendOnce(rows: Segment[]): Promise<Segment[]> {
     const count = rowCount(rows);
     if (count === 0) return [];
     this.batchRows.observe(count);
     const timer = this.writeDuration.startTimer();
-    let response: InsertAllResponse;
+    let rowFaults;
     try {
-      // The body is the rows' JSON as encoded on the decoder thread, never copied or re-encoded.
-      response = await this.client.insert(insertAllBody(rows));
+      ({ rowFaults } = await this.writer.append(rows));
     } catch (error) {
       timer({ outcome: 'error' });
-      if (error instanceof InsertAllError && error.tooLarge) throw new RequestTooLarge(errorText(error));
-      throw error;
+      throw error instanceof WriteFault ? error : new WriteFault(errorText(error), 'retry');
     }
     timer({ outcome: 'ok' });
     if (this.failingSince !== null) {
       this.logger.log(
-        `insertAll works again after ${Math.round((Date.now() - this.failingSince) / 1000)} s of failures`,
+        `${this.writer.api} works again after ${Math.round((Date.now() - this.failingSince) / 1000)} s of failures`,
       );
       this.failingSince = null;
+      this.configError = null;
     }
 
-    const insertErrors = response.insertErrors ?? [];
-    if (insertErrors.length === 0) {
+    if (rowFaults.length === 0) {
       for (const { chunk, from, to } of rows) chunk.done(to - from);
       this.written.inc(count);
       return [];
     }
-    const errors = new Map(insertErrors.map((entry) => [entry.index, entry.errors ?? []]));
-    const stopped: Segment[] = [];
+    const faults = new Map(rowFaults.map((fault) => [fault.index, fault]));
+    const again: Segment[] = [];
     const invalid: { chunk: RowChunk; row: number; detail: string }[] = [];
-    let index = 0;
     let written = 0;
-    for (const { chunk, from, to } of rows) {
-      let ok = 0;
-      for (let row = from; row < to; row++, index++) {
-        const rowErrors = errors.get(index);
-        if (rowErrors === undefined || rowErrors.length === 0) ok++;
-        else if (rowErrors.every((e) => e.reason === 'stopped')) appendRow(stopped, chunk, row);
-        else {
-          const detail = rowErrors.map((e) => `${e.reason}${e.location ? ` at ${e.location}` : ''}: ${e.message}`);
-          invalid.push({ chunk, row, detail: detail.join('; ') });
-        }
+    let chunkOk = 0;
+    let okChunk: RowChunk | null = null;
+    forEachRow(rows, (chunk, row, index) => {
+      if (chunk !== okChunk) {
+        if (okChunk !== null && chunkOk > 0) okChunk.done(chunkOk);
+        okChunk = chunk;
+        chunkOk = 0;
       }
-      if (ok > 0) chunk.done(ok);
-      written += ok;
-    }
+      const fault = faults.get(index);
+      if (fault === undefined) {
+        chunkOk++;
+        written++;
+      } else if (fault.action === 'dead-letter') invalid.push({ chunk, row, detail: fault.detail });
+      else appendRow(again, chunk, row);
+    });
+    if (okChunk !== null && chunkOk > 0) (okChunk as RowChunk).done(chunkOk);
     this.written.inc(written);
     this.deadLetters.put(
       invalid.map(({ chunk, row, detail }) => ({
@@ -282,16 +292,13 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
         done: () => chunk.done(1),
       })),
     );
-    // With the invalid rows out of the way, the stopped ones are written again.
-    return stopped;
+    // With the invalid rows out of the way, the others are written again.
+    return again;
   }
 
   private deadLetter(rows: Segment[], why: { reason: string; detail: string }): void {
-    const letters = [];
-    for (const { chunk, from, to } of rows) {
-      for (let row = from; row < to; row++)
-        letters.push({ source: chunk.source(row), ...why, done: () => chunk.done(1) });
-    }
+    const letters: Parameters<DeadLetters['put']>[0][number][] = [];
+    forEachRow(rows, (chunk, row) => letters.push({ source: chunk.source(row), ...why, done: () => chunk.done(1) }));
     this.deadLetters.put(letters);
   }
 
@@ -313,47 +320,14 @@ export class BigQueryPlaySink implements PlaySink, OnApplicationShutdown {
   }
 }
 
-const BODY_HEAD = Buffer.from('{"skipInvalidRows":false,"ignoreUnknownValues":false,"rows":[');
-const BODY_TAIL = Buffer.from(']}');
-const COMMA = Buffer.from(',');
-
-/** Where row `row` of a chunk starts in its rows buffer. */
-const startOf = (chunk: RowChunk, row: number): number => (row === 0 ? 0 : chunk.ends[row - 1]! + 1);
-
-function rowCount(rows: readonly Segment[]): number {
-  let count = 0;
-  for (const { from, to } of rows) count += to - from;
-  return count;
-}
-
-/** Adds one row to a list of segments, extending the last one when the row follows it. */
-function appendRow(rows: Segment[], chunk: RowChunk, row: number): void {
-  const last = rows.at(-1);
-  if (last !== undefined && last.chunk === chunk && last.to === row) last.to++;
-  else rows.push({ chunk, from: row, to: row + 1 });
-}
-
-/** The first `count` rows, and the rest. */
-function splitRows(rows: readonly Segment[], count: number): [Segment[], Segment[]] {
-  const first: Segment[] = [];
-  const rest: Segment[] = [];
-  let left = count;
-  for (const segment of rows) {
-    const take = Math.min(left, segment.to - segment.from);
-    if (take > 0) first.push({ ...segment, to: segment.from + take });
-    if (take < segment.to - segment.from) rest.push({ ...segment, from: segment.from + take });
-    left -= take;
-  }
-  return [first, rest];
-}
-
-/** The request body, in parts: runs of rows as the decoder encoded them (already comma-joined), not copied. */
-function insertAllBody(rows: readonly Segment[]): Buffer[] {
-  const parts: Buffer[] = [BODY_HEAD];
-  rows.forEach(({ chunk, from, to }, i) => {
-    if (i > 0) parts.push(COMMA);
-    parts.push(chunk.rows.subarray(startOf(chunk, from), chunk.ends[to - 1]));
-  });
-  parts.push(BODY_TAIL);
-  return parts;
+/** The batch policy: the configuration where it is set, else what the writer's API is best served with. */
+export function batchPolicy(
+  config: Pick<AppConfig, 'SINK_BATCH_MAX_ROWS' | 'SINK_BATCH_MAX_BYTES' | 'SINK_MAX_IN_FLIGHT'>,
+  defaults: WriterDefaults,
+): WriterDefaults {
+  return {
+    batchMaxRows: config.SINK_BATCH_MAX_ROWS ?? defaults.batchMaxRows,
+    batchMaxBytes: config.SINK_BATCH_MAX_BYTES ?? defaults.batchMaxBytes,
+    maxInFlight: config.SINK_MAX_IN_FLIGHT ?? defaults.maxInFlight,
+  };
 }

@@ -1,5 +1,6 @@
-import type { Play } from '../plays/play.js';
-import { insertIdOf, type SourceMessage } from '../plays/source-message.js';
+import type { Play } from '../../plays/play.js';
+import { insertIdOf, type SourceMessage } from '../../plays/source-message.js';
+import type { RowEncoding } from '../play-writer.js';
 
 /**
  * A play as one row of an insertAll request, `{"insertId":…,"json":{…}}`, in the plays table's
@@ -44,4 +45,12 @@ export class PlayRowEncoder {
       `"timestamp":${quote(play.timestamp)},"event_id":${eventId}${this.source}${Number(offset)}${this.tail}`
     );
   }
+}
+
+/** insertAll's rows, comma-separated: a run of them is the body of a request's `rows` array as it is. */
+export function createRowEncoding(): RowEncoding {
+  return {
+    separator: 0x2c,
+    createEncoder: (topic, partition, ingestedAt) => new PlayRowEncoder(topic, partition, ingestedAt),
+  };
 }

@@ -1,0 +1,219 @@
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { AppConfig } from '../config/config.module.js';
+import type { DeadLetter, DeadLetters } from '../dead-letters/dead-letters.service.js';
+import { BatchingPlaySink } from './batching-play-sink.js';
+import type { RowChunk } from './play-sink.js';
+import type { PlayTable } from './play-table.js';
+import { WriteFault, type AppendResult, type PlayWriter } from './play-writer.js';
+import { forEachRow, rowOf, type Segment } from './rows.js';
+
+// The batcher with a writer of our own that answers as a test says: BigQuery's behaviour is tested
+// against the emulator (test/*.int-spec.ts); this is the sink's handling of each class of the faults table.
+
+/** A chunk of rows "r<i>" (one separator byte between), counting what is reported done. */
+function chunk(count: number, first = 0): RowChunk & { doneCount: number } {
+  const rows = Array.from({ length: count }, (_, i) => `r${first + i}`);
+  const bytes = Buffer.from(rows.join(','));
+  const ends = new Int32Array(count);
+  let at = 0;
+  rows.forEach((row, i) => (ends[i] = at += row.length + (i > 0 ? 1 : 0)));
+  const result = {
+    rows: bytes,
+    ends,
+    doneCount: 0,
+    source: (row: number) => ({
+      topic: 't',
+      partition: 0,
+      offset: String(first + row),
+      key: null,
+      value: null,
+      headers: {},
+    }),
+    done: (n: number) => (result.doneCount += n),
+  };
+  return result;
+}
+
+class FakeWriter implements PlayWriter {
+  readonly api = 'storage-write' as const;
+  readonly delivery = 'at-least-once' as const;
+  readonly requests: string[][] = [];
+  /** Answers the next requests, in order; then every request is written whole. */
+  answers: ((rows: string[]) => AppendResult | Error)[] = [];
+
+  append(segments: readonly Segment[]): Promise<AppendResult> {
+    const rows: string[] = [];
+    forEachRow(segments, (c, row) => rows.push(rowOf(c, row).toString()));
+    this.requests.push(rows);
+    const answer = this.answers.shift()?.(rows) ?? { rowFaults: [] };
+    return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function sinkWith(writer: FakeWriter, settings: Partial<AppConfig> = {}) {
+  const letters: DeadLetter[] = [];
+  const config = {
+    SINK_BATCH_MAX_ROWS: 4,
+    SINK_BATCH_MAX_BYTES: 1_000_000,
+    SINK_MAX_IN_FLIGHT: 2,
+    SINK_LINGER_MS: 5,
+    SINK_MAX_BUFFERED_ROWS: 100,
+    SINK_RETRY_MAX_DELAY_MS: 100,
+    ...settings,
+  } as AppConfig;
+  const table = { health: { status: 'ready', detail: 'ready' }, whenReady: () => Promise.resolve(), id: 'p.d.t' };
+  const deadLetters = {
+    put: (batch: readonly DeadLetter[]) => {
+      letters.push(...batch);
+      for (const letter of batch) letter.done();
+    },
+  };
+  const registers = { registers: [] };
+  const sink = new BatchingPlaySink(
+    config,
+    table as unknown as PlayTable,
+    deadLetters as unknown as DeadLetters,
+    writer,
+    new Counter({ name: 'w', help: 'w', ...registers }),
+    new Histogram({ name: 'd', help: 'd', labelNames: ['outcome'], ...registers }),
+    new Histogram({ name: 'b', help: 'b', ...registers }),
+    new Gauge({ name: 'g', help: 'g', ...registers }),
+    new Counter({ name: 'r', help: 'r', ...registers }),
+    new Gauge({ name: 'i', help: 'i', labelNames: ['api', 'delivery'], ...registers }),
+  );
+  return { sink, letters };
+}
+
+const soon = () => Date.now() + 10_000;
+
+describe('BatchingPlaySink', () => {
+  it('writes rows in order, in requests of at most SINK_BATCH_MAX_ROWS, each row done once', async () => {
+    const writer = new FakeWriter();
+    const { sink } = sinkWith(writer);
+    const rows = chunk(10);
+    await sink.put(rows);
+    expect(await sink.flush(soon())).toBe(true);
+    expect(writer.requests.flat()).toEqual(Array.from({ length: 10 }, (_, i) => `r${i}`));
+    expect(Math.max(...writer.requests.map((r) => r.length))).toBe(4);
+    expect(rows.doneCount).toBe(10);
+  });
+
+  it('dead-letters the rows a request names as invalid and writes the others again, each done once', async () => {
+    const writer = new FakeWriter();
+    // As the Write API answers row_errors: nothing written, r1 bad, the rest to append again.
+    writer.answers = [
+      (rows) => ({
+        rowFaults: rows.map((_, index) =>
+          index === 1
+            ? { index, action: 'dead-letter', detail: 'FIELDS_ERROR: Missing required field' }
+            : { index, action: 'retry', detail: 'not appended' },
+        ),
+      }),
+    ];
+    const { sink, letters } = sinkWith(writer);
+    const rows = chunk(4);
+    await sink.put(rows);
+    expect(await sink.flush(soon())).toBe(true);
+    expect(letters.map((l) => [l.source.offset, l.reason, l.detail])).toEqual([
+      ['1', 'bigquery_invalid', 'FIELDS_ERROR: Missing required field'],
+    ]);
+    expect(writer.requests).toEqual([
+      ['r0', 'r1', 'r2', 'r3'],
+      ['r0', 'r2', 'r3'],
+    ]);
+    expect(rows.doneCount).toBe(4);
+  });
+
+  it('writes again a row with a reason other than invalid (e.g. backendError): it is not dead-lettered', async () => {
+    const writer = new FakeWriter();
+    // As insertAll answers: r0 and r2 written, r1 failed with a backend error, r3 stopped.
+    writer.answers = [
+      () => ({
+        rowFaults: [
+          { index: 1, action: 'retry', detail: 'backendError: try again' },
+          { index: 3, action: 'retry', detail: 'stopped' },
+        ],
+      }),
+    ];
+    const { sink, letters } = sinkWith(writer);
+    const rows = chunk(4);
+    await sink.put(rows);
+    expect(await sink.flush(soon())).toBe(true);
+    expect(letters).toEqual([]);
+    expect(writer.requests[1]).toEqual(['r1', 'r3']);
+    expect(rows.doneCount).toBe(4);
+  });
+
+  it('retries a failed request until it is written, and says since when writes fail meanwhile', async () => {
+    const writer = new FakeWriter();
+    writer.answers = [() => new WriteFault('14 UNAVAILABLE', 'retry'), () => new Error('socket hang up')];
+    const { sink } = sinkWith(writer);
+    const rows = chunk(3);
+    await sink.put(rows);
+    await vi.waitFor(() => expect(sink.health.failingSince).not.toBeNull());
+    expect(await sink.flush(soon())).toBe(true);
+    expect(writer.requests).toHaveLength(3);
+    expect(rows.doneCount).toBe(3);
+    expect(sink.health.failingSince).toBeNull();
+  });
+
+  it('splits a request refused for its size, and dead-letters a single row that is still too large', async () => {
+    const writer = new FakeWriter();
+    writer.answers = [
+      () => new WriteFault('request too large', 'split'),
+      (rows) => (rows.includes('r0') ? { rowFaults: [] } : new WriteFault('request too large', 'split')),
+      (rows) => (rows.includes('r0') ? { rowFaults: [] } : new WriteFault('request too large', 'split')),
+      () => new WriteFault('request too large', 'split'),
+    ];
+    const { sink, letters } = sinkWith(writer);
+    const rows = chunk(4);
+    await sink.put(rows);
+    expect(await sink.flush(soon())).toBe(true);
+    expect(writer.requests[0]).toEqual(['r0', 'r1', 'r2', 'r3']);
+    expect(writer.requests.slice(1, 3).sort()).toEqual([
+      ['r0', 'r1'],
+      ['r2', 'r3'],
+    ]);
+    expect(letters.map((l) => l.reason)).toContain('bigquery_too_large');
+    expect(rows.doneCount).toBe(4);
+  });
+
+  it('holds the rows of a configuration error (stop), reports it as not writable, and writes them once fixed', async () => {
+    const writer = new FakeWriter();
+    writer.answers = [() => new WriteFault('7 PERMISSION_DENIED: bigquery.tables.updateData', 'stop')];
+    const { sink, letters } = sinkWith(writer);
+    const rows = chunk(2);
+    await sink.put(rows);
+    await vi.waitFor(() => expect(sink.health.writable).toBe(false));
+    expect(sink.health.detail).toMatch(/PERMISSION_DENIED/);
+    expect(rows.doneCount).toBe(0);
+    expect(await sink.flush(soon())).toBe(true);
+    expect(sink.health.writable).toBe(true);
+    expect(rows.doneCount).toBe(2);
+    expect(letters).toEqual([]);
+  });
+
+  it('waits in put while SINK_MAX_BUFFERED_ROWS rows are held', async () => {
+    const writer = new FakeWriter();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    writer.append = async function (this: FakeWriter, segments) {
+      await held;
+      return FakeWriter.prototype.append.call(this, segments);
+    };
+    const { sink } = sinkWith(writer, { SINK_MAX_BUFFERED_ROWS: 6 });
+    await sink.put(chunk(4));
+    let taken = false;
+    const put = sink.put(chunk(4, 4)).then(() => (taken = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(taken).toBe(false);
+    expect(sink.health.bufferedRows).toBe(8);
+    release();
+    await put;
+    expect(await sink.flush(soon())).toBe(true);
+  });
+});

@@ -1,0 +1,78 @@
+import {
+  GRPC,
+  insertAllRequestAction,
+  insertAllRowAction,
+  storageWriteAction,
+  storageWriteRowAction,
+  type FaultAction,
+} from './faults.js';
+
+// The faults table, as a table: every line is what the sink does about one fault.
+
+describe('insertAll per-row errors (insertErrors[].errors[].reason)', () => {
+  it.each<[string[], FaultAction]>([
+    [['invalid'], 'dead-letter'],
+    [['stopped'], 'retry'],
+    [['backendError'], 'retry'],
+    [['internalError'], 'retry'],
+    [['timeout'], 'retry'],
+    [['something-new'], 'retry'],
+    [['invalid', 'stopped'], 'dead-letter'],
+  ])('%j → %s', (reasons, action) => {
+    expect(insertAllRowAction(reasons)).toBe(action);
+  });
+});
+
+describe('insertAll requests (HTTP status, error reason, message)', () => {
+  it.each<[number | null, string | undefined, string, FaultAction]>([
+    [null, undefined, 'socket hang up', 'retry'],
+    [500, 'backendError', '', 'retry'],
+    [502, undefined, '', 'retry'],
+    [503, undefined, '', 'retry'],
+    [408, undefined, '', 'retry'],
+    [429, undefined, '', 'retry'],
+    [403, 'rateLimitExceeded', '', 'retry'],
+    [403, 'quotaExceeded', '', 'retry'],
+    [413, undefined, '', 'split'],
+    [400, 'invalid', 'Request payload size exceeds the limit: 10485760 bytes.', 'split'],
+    [400, 'invalid', 'Request too large', 'split'],
+    [400, 'invalid', 'No rows present in the request.', 'stop'],
+    [401, undefined, '', 'stop'],
+    [403, 'accessDenied', 'Access Denied: Table', 'stop'],
+    [404, 'notFound', 'Not found: Table', 'stop'],
+  ])('%s %s %j → %s', (status, reason, message, action) => {
+    expect(insertAllRequestAction(status, reason, message)).toBe(action);
+  });
+});
+
+describe('Storage Write appends (gRPC code of the answer or the connection)', () => {
+  it.each<[keyof typeof GRPC | 'none', string, FaultAction]>([
+    ['UNAVAILABLE', '', 'retry'],
+    ['ABORTED', 'Closing the stream because it has been inactive for 600 seconds', 'retry'],
+    ['INTERNAL', '', 'retry'],
+    ['DEADLINE_EXCEEDED', '', 'retry'],
+    ['RESOURCE_EXHAUSTED', 'Exceeds quota limit', 'retry'],
+    ['CANCELLED', '', 'retry'],
+    ['UNKNOWN', '', 'retry'],
+    ['DATA_LOSS', '', 'retry'],
+    ['none', 'the server closed the connection', 'retry'],
+    ['INVALID_ARGUMENT', 'AppendRows request too large: 10485760 limit 10485760', 'split'],
+    ['INVALID_ARGUMENT', 'Input schema has more fields than BigQuery schema', 'stop'],
+    ['NOT_FOUND', 'Requested entity was not found', 'stop'],
+    ['PERMISSION_DENIED', '', 'stop'],
+    ['UNAUTHENTICATED', '', 'stop'],
+    ['FAILED_PRECONDITION', 'Stream is finalized', 'stop'],
+    ['UNIMPLEMENTED', '', 'stop'],
+    ['ALREADY_EXISTS', '', 'stop'],
+    ['OUT_OF_RANGE', '', 'stop'],
+  ])('%s %j → %s', (code, message, action) => {
+    expect(storageWriteAction(code === 'none' ? undefined : GRPC[code], message)).toBe(action);
+  });
+
+  it.each<[boolean, FaultAction]>([
+    [true, 'dead-letter'],
+    [false, 'retry'],
+  ])('an append refused for row_errors: a row named in them (%s) → %s', (named, action) => {
+    expect(storageWriteRowAction(named)).toBe(action);
+  });
+});

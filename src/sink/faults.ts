@@ -1,0 +1,115 @@
+/**
+ * What the sink does about each fault a writer can meet: the one table both writers classify their
+ * errors into, so the policy reads in one place.
+ *
+ * - `retry`: write the same rows again, with capped exponential backoff and jitter, without limit
+ *   (an outage, a quota, a closed connection: it passes).
+ * - `split`: the request was refused for its size: write each half on its own (a single row that is
+ *   still too large is dead-lettered as `bigquery_too_large`).
+ * - `dead-letter`: this row can never be written: it goes to the dead-letter topic as `bigquery_invalid`.
+ * - `stop`: a configuration error (permissions, a missing or changed table, a bad endpoint): the rows
+ *   are held, uncommitted; the sink reports it (one error log line, readiness) and keeps checking with
+ *   the capped backoff, so fixing it needs no restart and loses nothing.
+ */
+export type FaultAction = 'retry' | 'split' | 'dead-letter' | 'stop';
+
+// ---------------------------------------------------------------------------------------------
+// insertAll (tabledata.insertAll, JSON over HTTP)
+
+/**
+ * Per-row `insertErrors` reasons. `invalid`: the row itself is bad. `stopped`: the row was fine but
+ * not written because another row of the request was invalid. Any other reason (backendError,
+ * internalError, timeout, ...) is BigQuery's trouble, not the row's: written again.
+ */
+export const INSERT_ALL_ROW_REASONS: Readonly<Record<string, FaultAction>> = {
+  invalid: 'dead-letter',
+  stopped: 'retry',
+};
+const INSERT_ALL_ROW_DEFAULT: FaultAction = 'retry';
+
+/** A row's action from all its reasons: dead-lettered only when BigQuery calls it invalid. */
+export function insertAllRowAction(reasons: readonly (string | undefined)[]): FaultAction {
+  const actions = reasons.map((reason) => INSERT_ALL_ROW_REASONS[reason ?? ''] ?? INSERT_ALL_ROW_DEFAULT);
+  return actions.includes('dead-letter') ? 'dead-letter' : 'retry';
+}
+
+/** A 403's reasons that mean "slow down", not "not allowed". */
+const QUOTA_REASONS = new Set(['rateLimitExceeded', 'quotaExceeded']);
+
+/**
+ * A failed insertAll request, by HTTP status (null: no answer: a network error or a timeout) and
+ * BigQuery's error reason and message.
+ */
+export function insertAllRequestAction(status: number | null, reason?: string, message = ''): FaultAction {
+  if (status === null) return 'retry';
+  if (status === 413 || (status === 400 && /too large|payload size|exceeds/i.test(message))) return 'split';
+  if (status === 403 && QUOTA_REASONS.has(reason ?? '')) return 'retry';
+  if (status === 408 || status === 429 || status >= 500) return 'retry';
+  // 400 (a request BigQuery will never take), 401, 403, 404 (no such table): configuration.
+  if (status >= 400) return 'stop';
+  return 'retry';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage Write API (AppendRows over gRPC)
+
+/** gRPC status codes (google.rpc.Code), by name. */
+export const GRPC = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/**
+ * A failed append (or its connection), by gRPC code. A connection that closed, was cancelled or
+ * timed out idle is retried on a new one. INVALID_ARGUMENT with `row_errors` never gets here: those
+ * rows are dead-lettered and the rest appended again (storageWriteRowAction).
+ * ALREADY_EXISTS and OUT_OF_RANGE answer appends that carry offsets, which the default stream's do
+ * not: the exactly-once writer (application streams) settles them itself before this table.
+ */
+export const GRPC_CODE_ACTIONS: Readonly<Record<number, FaultAction>> = {
+  [GRPC.CANCELLED]: 'retry',
+  [GRPC.UNKNOWN]: 'retry',
+  [GRPC.INVALID_ARGUMENT]: 'stop',
+  [GRPC.DEADLINE_EXCEEDED]: 'retry',
+  [GRPC.NOT_FOUND]: 'stop',
+  [GRPC.ALREADY_EXISTS]: 'stop',
+  [GRPC.PERMISSION_DENIED]: 'stop',
+  [GRPC.RESOURCE_EXHAUSTED]: 'retry',
+  [GRPC.FAILED_PRECONDITION]: 'stop',
+  [GRPC.ABORTED]: 'retry',
+  [GRPC.OUT_OF_RANGE]: 'stop',
+  [GRPC.UNIMPLEMENTED]: 'stop',
+  [GRPC.INTERNAL]: 'retry',
+  [GRPC.UNAVAILABLE]: 'retry',
+  [GRPC.DATA_LOSS]: 'retry',
+  [GRPC.UNAUTHENTICATED]: 'stop',
+};
+
+/** A failed append by gRPC code and message; an unknown code (or none: a connection dropped) is retried. */
+export function storageWriteAction(code: number | undefined, message = ''): FaultAction {
+  if (code === GRPC.INVALID_ARGUMENT && /too large|exceeds|size limit/i.test(message)) return 'split';
+  return GRPC_CODE_ACTIONS[code ?? GRPC.UNAVAILABLE] ?? 'retry';
+}
+
+/**
+ * An append refused for `row_errors`: nothing of it was written. The rows named are bad
+ * (FIELDS_ERROR, or any row error code): dead-lettered; the others are appended again.
+ */
+export function storageWriteRowAction(hasRowError: boolean): FaultAction {
+  return hasRowError ? 'dead-letter' : 'retry';
+}

@@ -1,0 +1,94 @@
+import type { Play } from '../plays/play.js';
+import type { FaultAction } from './faults.js';
+import type { Segment } from './rows.js';
+
+/** The values of SINK_API: one folder under src/sink/ each. */
+export type SinkApi = 'storage-write' | 'insert-all';
+export type Delivery = 'at-least-once' | 'exactly-once';
+
+/** A row of a request that was not written, and what to do about it (from the faults table). */
+export interface RowFault {
+  /** The row's index in the request. */
+  index: number;
+  action: Extract<FaultAction, 'retry' | 'dead-letter'>;
+  detail: string;
+}
+
+/** What one request did: every row not named in `rowFaults` is written. */
+export interface AppendResult {
+  rowFaults: RowFault[];
+}
+
+/** A request that failed as a whole, classified by the writer into the faults table. */
+export class WriteFault extends Error {
+  constructor(
+    message: string,
+    readonly action: FaultAction,
+  ) {
+    super(message);
+    this.name = 'WriteFault';
+  }
+}
+
+/** Batch policy a writer's API is best served with; SINK_BATCH_MAX_ROWS etc. override it. */
+export interface WriterDefaults {
+  batchMaxRows: number;
+  batchMaxBytes: number;
+  maxInFlight: number;
+}
+
+/**
+ * One way of writing rows to the plays table: its transport and its error classification. Batching,
+ * flow control, retries and done-counting are the sink's (BatchingPlaySink), written once.
+ *
+ * At-least-once writers take requests in any order and may see one again after a failure. An
+ * exactly-once writer (application-created COMMITTED streams, the next step) needs more than this:
+ * one stream per partition, appends in offset order with stream offsets (AppendConnection already
+ * takes an offset per append and keeps one connection's appends in order), and being told when
+ * partitions are assigned and revoked, to create, finalize and reconcile their streams.
+ */
+export interface PlayWriter {
+  readonly api: SinkApi;
+  readonly delivery: Delivery;
+  /**
+   * Writes the rows (as this writer's RowEncoding made them) in one request, in order. Resolves with
+   * the rows that were not written; rejects with a WriteFault (anything else is retried).
+   */
+  append(rows: readonly Segment[]): Promise<AppendResult>;
+  close(): Promise<void>;
+}
+
+/** Makes one partition batch's rows, on a decoder thread. */
+export interface RowEncoder {
+  /** The row of a play; a string is written as UTF-8. */
+  row(play: Play, offset: string): string | Uint8Array;
+}
+
+/**
+ * A writer's row format. Rows are stored back to back with one `separator` byte between them
+ * (insertAll's comma makes a run of rows a JSON array's body as it is).
+ */
+export interface RowEncoding {
+  separator: number;
+  createEncoder(topic: string, partition: number, ingestedAt: string): RowEncoder;
+}
+
+/**
+ * Where a decoder thread finds the chosen writer's RowEncoding (a function cannot cross threads):
+ * the module at `url` exports `createRowEncoding(options)`; `options` is structured-cloneable.
+ */
+export interface RowEncodingSource {
+  url: string;
+  options?: unknown;
+}
+
+/** Loads a RowEncodingSource. */
+export async function loadRowEncoding({ url, options }: RowEncodingSource): Promise<RowEncoding> {
+  const module = (await import(url)) as { createRowEncoding(options: unknown): RowEncoding };
+  return module.createRowEncoding(options);
+}
+
+/** Injection token of the chosen PlayWriter. */
+export const PLAY_WRITER = Symbol('PLAY_WRITER');
+/** Injection token of the chosen writer's RowEncodingSource. */
+export const ROW_ENCODING = Symbol('ROW_ENCODING');
