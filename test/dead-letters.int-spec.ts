@@ -147,8 +147,8 @@ describe('bad-input floods and dead-letter faults (real broker, real emulator, t
     }
     expect(await countRows(names)).toBe(good);
     expect(rss.peakMb()).toBeLessThan(RSS_BOUND_MB);
-    // The budget (32 MB by default) holds; one batch may be taken over it when nothing else is held.
-    expect(held.peak()).toBeLessThanOrEqual(32 * 1024 * 1024);
+    // The budget (16 MB by default) holds.
+    expect(held.peak()).toBeLessThanOrEqual(16 * 1024 * 1024);
     expect(service.log).not.toMatch(/larger than the max message size/);
   });
 

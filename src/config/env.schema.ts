@@ -149,7 +149,7 @@ export const envSchema = z
     INGEST_DECODE_THREADS: int(0, 32, 1).describe(
       'Worker threads that decode plays and encode their rows beside the consumer (0: on the main thread).',
     ),
-    INGEST_MEMORY_BUDGET_MB: int(4, 4_096, 32).describe(
+    INGEST_MEMORY_BUDGET_MB: int(4, 4_096, 16).describe(
       'Memory for messages taken and not yet committed (rows buffered or being written, dead letters queued, batches being decoded); when it is full, consumption pauses until writes catch up.',
     ),
     INGEST_STALL_TIMEOUT_MS: int(5_000, 3_600_000, 60_000).describe(
