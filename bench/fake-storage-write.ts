@@ -1,9 +1,8 @@
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { GrpcClient, grpc } from 'google-gax';
+import { grpc } from 'google-gax';
 import protobuf from 'protobufjs';
 import 'protobufjs/ext/descriptor/index.js';
 import { PLAY_TABLE_SCHEMA } from '../src/sink/play-table.js';
+import { writeApiService } from '../src/sink/storage-write/write-api-service.js';
 
 /** gRPC status codes the stand-in answers with. */
 const ALREADY_EXISTS = 6;
@@ -151,15 +150,7 @@ export class FakeStorageWrite {
 
   /** Starts listening on a free local port; resolves with `host:port` (BIGQUERY_STORAGE_API_ENDPOINT). */
   async start(): Promise<string> {
-    const require = createRequire(import.meta.url);
-    const protos = path.join(
-      path.dirname(require.resolve('@google-cloud/bigquery-storage/package.json')),
-      'build/protos',
-    );
-    const loaded = new GrpcClient().loadProto(protos, 'google/cloud/bigquery/storage/v1/storage.proto') as unknown as {
-      google: { cloud: { bigquery: { storage: { v1: { BigQueryWrite: { service: grpc.ServiceDefinition } } } } } };
-    };
-    const definition = loaded.google.cloud.bigquery.storage.v1.BigQueryWrite.service;
+    const definition = writeApiService();
     const service: grpc.ServiceDefinition = {
       ...definition,
       AppendRows: { ...definition.AppendRows!, requestDeserialize: scanAppend },

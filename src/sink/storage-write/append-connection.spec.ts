@@ -1,7 +1,4 @@
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { credentials, Server, ServerCredentials, status, type ServerDuplexStream } from '@grpc/grpc-js';
-import { GrpcClient } from 'google-gax';
 import { PassThroughClient } from 'google-auth-library';
 import { GRPC } from '../faults.js';
 import { WriteFault } from '../play-writer.js';
@@ -10,6 +7,7 @@ import { AppendConnection, AppendError } from './append-connection.js';
 import { BigQueryWriteClient } from './client-parts.js';
 import { PLAY_ROW_DESCRIPTOR } from './play-row-descriptor.js';
 import { StorageWriteWriter } from './storage-write-writer.js';
+import { writeApiService } from './write-api-service.js';
 
 // The faults no emulator has (NOTES §6): a connection the server drops or lets idle out, an answer that
 // never comes, quota errors. A small gRPC server of the Write API's own proto that answers as each test
@@ -31,15 +29,7 @@ class WriteApiStandIn {
   private readonly server = new Server();
 
   async start(): Promise<string> {
-    const require = createRequire(import.meta.url);
-    const protos = path.join(
-      path.dirname(require.resolve('@google-cloud/bigquery-storage/package.json')),
-      'build/protos',
-    );
-    const loaded = new GrpcClient().loadProto(protos, 'google/cloud/bigquery/storage/v1/storage.proto') as unknown as {
-      google: { cloud: { bigquery: { storage: { v1: { BigQueryWrite: { service: never } } } } } };
-    };
-    this.server.addService(loaded.google.cloud.bigquery.storage.v1.BigQueryWrite.service, {
+    this.server.addService(writeApiService(), {
       AppendRows: (call: Call) => {
         this.connections++;
         call.on('data', (request: Request) => {
