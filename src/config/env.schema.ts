@@ -211,6 +211,12 @@ export const envSchema = z
       .describe(
         "How plays are written: storage-write (the Storage Write API over gRPC, the table's default stream) or insert-all (the legacy streaming insert over HTTP).",
       ),
+    SINK_DELIVERY: z
+      .enum(['exactly-once', 'at-least-once'], { error: 'must be exactly-once or at-least-once' })
+      .optional()
+      .describe(
+        "Delivery guarantee: exactly-once (storage-write only: one COMMITTED write stream per partition, appends at stream offsets, reconciled on every assignment) or at-least-once (the table's default stream, or insertAll; a crash or rebalance may write a play twice). Unset: exactly-once with storage-write, at-least-once with insert-all.",
+      ),
     BIGQUERY_STORAGE_API_ENDPOINT: z
       .string()
       .trim()
@@ -334,6 +340,14 @@ export const envSchema = z
           "is required with BIGQUERY_API_ENDPOINT when SINK_API is storage-write: the emulator's Write API as host:port (its gRPC port)",
       });
     }
+    if (env.SINK_API === 'insert-all' && env.SINK_DELIVERY === 'exactly-once') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SINK_DELIVERY'],
+        message:
+          'exactly-once needs SINK_API=storage-write (insertAll de-duplicates only best-effort, for about a minute): use at-least-once with insert-all',
+      });
+    }
     if (env.KAFKA_SASL_MECHANISM && !(env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD)) {
       for (const key of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
         if (!env[key]) {
@@ -354,6 +368,11 @@ function keyMatches(certFile: string, keyFile: string): boolean {
 }
 
 export type Env = z.infer<typeof envSchema>;
+
+/** The delivery guarantee in effect: SINK_DELIVERY, or its default for SINK_API. */
+export function deliveryOf(env: Pick<Env, 'SINK_API' | 'SINK_DELIVERY'>): 'exactly-once' | 'at-least-once' {
+  return env.SINK_DELIVERY ?? (env.SINK_API === 'storage-write' ? 'exactly-once' : 'at-least-once');
+}
 
 /** Variables whose values must never appear in logs or error messages. */
 export const SECRET_VARIABLES: ReadonlySet<keyof Env> = new Set([

@@ -30,6 +30,8 @@ class FakeSink implements PlaySink {
     for (const chunk of this.chunks.splice(0)) chunk.done(chunk.ends.length);
   }
   flush = () => Promise.resolve(true);
+  open = () => undefined;
+  commitMetadata = () => null;
 }
 
 function server(

@@ -11,7 +11,7 @@ import { OutageLog } from '../logging/outage-log.js';
 import { describeKafkaError, type KafkaFailure } from '../kafka/kafka-errors.js';
 import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
-import { PLAY_SINK, type PlaySink } from '../sink/play-sink.js';
+import { AssignmentEnded, PLAY_SINK, type Assignment, type PartitionStart, type PlaySink } from '../sink/play-sink.js';
 import { batchCost, MemoryBudget } from './memory-budget.js';
 import { OffsetLedger } from './offset-ledger.js';
 import { offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js';
@@ -93,6 +93,10 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private commitAgain = false;
   private commitSoonTimer: NodeJS.Timeout | undefined;
   private readonly inProgress = new Set<Promise<void>>();
+  /** Counts this member's assignments (one per join of the group); chunks carry the one they were taken in. */
+  private assignmentId = 0;
+  /** Per partition, the last batch's turn to put: a partition's rows reach the sink in offset order. */
+  private readonly putTurns = new Map<number, Promise<void>>();
 
   constructor(
     private readonly config: AppConfig,
@@ -169,6 +173,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       // A new generation: the group redelivers from its committed offsets, so what this member
       // took before is forgotten and never committed, whoever owns the partition now.
       this.ledger.clear();
+      this.putTurns.clear();
       this.owned = new Set(payload.memberAssignment[this.topic] ?? []);
       const now = Date.now();
       this.progressAt.clear();
@@ -176,6 +181,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       this.joined = true;
       this.crashed = null;
       this.crashOutage.succeeded();
+      this.assignmentId++;
+      this.sink.open(this.assignment(this.assignmentId, [...this.owned]));
       this.logger.log(`joined group ${payload.groupId}; partitions ${[...this.owned].join(', ') || 'none'}`);
     });
     // Until the next join this member owns nothing: nothing may be committed for a partition that may
@@ -213,6 +220,60 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     this.owned = new Set();
   }
 
+  /** What the sink may ask of Kafka for the partitions of one assignment, while it lasts. */
+  private assignment(id: number, partitions: number[]): Assignment {
+    const current = () => {
+      if (id !== this.assignmentId || !this.joined) throw new AssignmentEnded(`assignment ${id} is over`);
+    };
+    return {
+      id,
+      partitions,
+      starts: async () => {
+        current();
+        const starts = await this.readStarts(partitions);
+        current();
+        return starts;
+      },
+      record: async (partition, offset, metadata) => {
+        current();
+        const consumer = this.consumer;
+        if (consumer === null) throw new AssignmentEnded('the consumer is gone');
+        await consumer.commitOffsets([{ topic: this.topic, partition, offset: offset.toString(), metadata }]);
+        // kafkajs drops a commit silently once its consumer stopped (which ends the assignment too).
+        current();
+      },
+    };
+  }
+
+  /** The group's committed offsets (the earliest offset where there is none) and their metadata. */
+  private async readStarts(partitions: number[]): Promise<Map<number, PartitionStart>> {
+    if (this.client === null) throw new Error('no Kafka client');
+    const admin = this.client.admin();
+    try {
+      await admin.connect();
+      const [[committed], earliest] = await Promise.all([
+        admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [this.topic] }),
+        admin.fetchTopicOffsets(this.topic),
+      ]);
+      const lowOf = new Map(earliest.map((p) => [p.partition, BigInt(p.low)]));
+      const starts = new Map<number, PartitionStart>();
+      for (const { partition, offset, metadata } of committed?.partitions ?? []) {
+        if (!partitions.includes(partition)) continue;
+        const at = BigInt(offset);
+        starts.set(
+          partition,
+          at >= 0n ? { offset: at, metadata } : { offset: lowOf.get(partition) ?? 0n, metadata: null },
+        );
+      }
+      for (const partition of partitions) {
+        if (!starts.has(partition)) starts.set(partition, { offset: lowOf.get(partition) ?? 0n, metadata: null });
+      }
+      return starts;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
   /**
    * Takes a batch: waits while the memory budget is spent or MAX_BATCHES_IN_DECODE batches are in
    * progress (heartbeating, so the group keeps this member), then records it in the ledger (one entry
@@ -241,14 +302,18 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const finish = this.ledger.take(partition, BigInt(last), messages.length);
     const release = this.budget.charge(cost);
     this.heldBytes.set(this.budget.heldBytes);
-    let unfinished = messages.length;
-    const done = (finished = 1) => {
-      finish(finished);
-      unfinished -= finished;
-      if (unfinished <= 0) {
+    let unsettled = messages.length;
+    // Memory is held until each message is written, dead-lettered or dropped (its partition moved on).
+    const settle = (count: number) => {
+      unsettled -= count;
+      if (unsettled <= 0) {
         release();
         this.heldBytes.set(this.budget.heldBytes);
       }
+    };
+    const done = (finished = 1) => {
+      finish(finished);
+      settle(finished);
     };
     payload.resolveOffset(last);
     this.consumed.inc(messages.length);
@@ -256,7 +321,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const packed = packBatch(topic, partition, messages, new Date().toISOString());
     // The sink waits while full, calling this now and then; rebalances are noticed by the loop above.
     const keepAlive = () => payload.heartbeat().catch(() => undefined);
-    const work = this.putBatch(packed, keysAndHeaders(messages), done, keepAlive);
+    const taken: TakenBatch = { assignment: this.assignmentId, lastOffset: BigInt(last), done, dropped: settle };
+    const work = this.putBatch(packed, keysAndHeaders(messages), taken, keepAlive);
     this.inProgress.add(work);
     void work.finally(() => this.inProgress.delete(work));
   }
@@ -270,11 +336,16 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private async putBatch(
     packed: PackedBatch,
     extras: Map<number, Pick<SourceMessage, 'key' | 'headers'>> | null,
-    done: (finished: number) => void,
+    { assignment, lastOffset, done, dropped }: TakenBatch,
     keepAlive: () => Promise<void>,
   ): Promise<void> {
     const { topic, partition } = packed;
     this.activeBatches++;
+    // Batches decode in parallel but reach the sink in the order taken (an exactly-once sink appends in offset order).
+    const previousTurn = this.putTurns.get(partition) ?? Promise.resolve();
+    let endTurn!: () => void;
+    const turn = new Promise<void>((resolve) => (endTurn = resolve));
+    this.putTurns.set(partition, turn);
     try {
       // Sources are rebuilt only for the messages that become dead letters.
       const sourceOf = (i: number): SourceMessage => ({
@@ -286,6 +357,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         headers: extras?.get(i)?.headers ?? {},
       });
       const decoded = await this.retryTaking(`decoding ${topic}/${partition}`, () => this.decoder.decode(packed));
+      await previousTurn;
       if (decoded === null) return;
       const { rows, rowEnds, rowMessages, invalid } = decoded;
       this.deadLetters.put(
@@ -297,7 +369,11 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
           rows: Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength),
           ends: rowEnds,
           source: (row) => sourceOf(rowMessages[row]!),
+          partition,
+          lastOffset,
+          assignment,
           done,
+          dropped,
         },
         keepAlive,
       );
@@ -306,6 +382,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       // stay uncommitted (redelivered after a restart or rebalance) and the partition shows as stalled.
       this.logger.error(`unexpected error while putting a batch of ${topic}/${partition}: ${errorText(error)}`);
     } finally {
+      endTurn();
+      if (this.putTurns.get(partition) === turn) this.putTurns.delete(partition);
       this.activeBatches--;
     }
   }
@@ -389,10 +467,21 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private async commitOnce(): Promise<void> {
     const consumer = this.consumer;
     if (consumer === null) return;
-    const offsets = this.ledger.committable().filter(({ partition }) => this.owned.has(partition));
+    const offsets = this.ledger
+      .committable()
+      .filter(({ partition }) => this.owned.has(partition))
+      // With the sink's metadata for each (an exactly-once sink's stream record); undefined: not yet.
+      .map(({ partition, offset }) => ({
+        partition,
+        offset,
+        metadata: this.sink.commitMetadata(partition, BigInt(offset)),
+      }))
+      .filter((o): o is { partition: number; offset: string; metadata: string | null } => o.metadata !== undefined);
     if (offsets.length === 0) return;
     try {
-      await consumer.commitOffsets(offsets.map(({ partition, offset }) => ({ topic: this.topic, partition, offset })));
+      await consumer.commitOffsets(
+        offsets.map(({ partition, offset, metadata }) => ({ topic: this.topic, partition, offset, metadata })),
+      );
       // kafkajs drops a commit silently when its consumer has stopped: only one made while this
       // member still owns the partitions counts.
       if (!this.joined) return;
@@ -472,6 +561,16 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       (ok.length > 0 ? `; fully committed: ${ok.join(', ')}` : '')
     );
   }
+}
+
+/** A batch as taken: the assignment it was taken in, its last offset, and how its messages are settled. */
+interface TakenBatch {
+  assignment: number;
+  lastOffset: bigint;
+  /** That many more messages are written or dead-lettered. */
+  done: (finished: number) => void;
+  /** That many more rows will not be written by this member: only their memory is released. */
+  dropped: (count: number) => void;
 }
 
 /** The keys and headers of a batch's messages that have any (usually none), by index, for dead letters. */

@@ -16,6 +16,7 @@ export const METRIC = {
   bufferedRows: 'sink_buffered_rows',
   writeRetries: 'sink_write_retries_total',
   sinkInfo: 'sink_info',
+  exactlyOnceFallbacks: 'exactly_once_fallbacks_total',
   consumerLag: 'kafka_consumer_lag',
   partitionStalled: 'kafka_partition_stalled_seconds',
   heldBytes: 'ingest_held_bytes',
@@ -50,6 +51,10 @@ export const metricProviders = [
     name: METRIC.sinkInfo,
     help: 'Which write path runs: 1 for the API (SINK_API) and delivery guarantee in use.',
     labelNames: ['api', 'delivery'],
+  }),
+  makeCounterProvider({
+    name: METRIC.exactlyOnceFallbacks,
+    help: 'Stretches of a partition written at-least-once because the exactly-once writer could not reconcile them (the recorded write stream no longer existed): some of their plays may be in the table twice.',
   }),
   makeGaugeProvider({
     name: METRIC.consumerLag,

@@ -29,7 +29,11 @@ function chunk(count: number, first = 0): RowChunk & { doneCount: number } {
       value: null,
       headers: {},
     }),
+    partition: 0,
+    lastOffset: BigInt(first + count - 1),
+    assignment: 1,
     done: (n: number) => (result.doneCount += n),
+    dropped: () => undefined,
   };
   return result;
 }

@@ -4,14 +4,21 @@ import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { errorText } from '../errors.js';
 import { InjectMetric, METRIC, type Counter, type Gauge, type Histogram } from '../metrics/metrics.js';
-import type { PlaySink, RowChunk, SinkHealth } from './play-sink.js';
+import type { Assignment, PlaySink, RowChunk, SinkHealth } from './play-sink.js';
 import { PlayTable } from './play-table.js';
-import { PLAY_WRITER, WriteFault, type PlayWriter, type WriterDefaults } from './play-writer.js';
+import { PLAY_WRITER, WriteFault, type PlayWriter, type WriteReporter, type WriterDefaults } from './play-writer.js';
 import { appendRow, forEachRow, rowCount, splitRows, startOf, type Segment } from './rows.js';
 import { WRITER_DEFAULTS } from './sink-apis.js';
 
 /** Some rows of a request were not written but can be (stopped by an invalid one, a backend error): write them again. */
 class RowsAgain extends Error {}
+
+/** Rows not yet sent of one lane (see PlayWriter.laneOf), oldest first; the head's `from` moves as rows are taken. */
+interface Lane {
+  segments: Segment[];
+  rows: number;
+  bytes: number;
+}
 
 /**
  * The write path's one batcher, whichever writer (SINK_API) does the writing: batches rows by count,
@@ -20,13 +27,14 @@ class RowsAgain extends Error {}
  * BigQuery rejects, and reports each row done once it is written or dead-lettered. While
  * SINK_MAX_BUFFERED_ROWS rows are held, `put` waits, which pauses consumption and bounds memory.
  * What to do about each fault comes from the writer's classification into the faults table.
+ * A writer with lanes (exactly-once: one per partition) gets requests of one lane each, in order.
  */
 @Injectable()
 export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   private readonly logger = new Logger(BatchingPlaySink.name);
   private readonly policy: WriterDefaults;
-  /** Rows not yet sent, oldest first; the head's `from` moves as rows are taken from it. */
-  private buffer: Segment[] = [];
+  /** Rows not yet sent, by lane; a lane is dropped when empty, so the map's order is oldest first. */
+  private readonly lanes = new Map<string, Lane>();
   private bufferedRowCount = 0;
   private bufferedBytes = 0;
   private inFlightRequests = 0;
@@ -55,6 +63,7 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   ) {
     this.policy = batchPolicy(config, WRITER_DEFAULTS[writer.api]);
     sinkInfo.set({ api: writer.api, delivery: writer.delivery }, 1);
+    writer.attach?.(this.reporter);
     this.logger.log(
       `writing with ${writer.api} (${writer.delivery}): up to ${this.policy.batchMaxRows} rows or ` +
         `${this.policy.batchMaxBytes} bytes a request, ${this.policy.maxInFlight} in flight`,
@@ -72,13 +81,27 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     };
   }
 
+  open(assignment: Assignment): void {
+    this.writer.open?.(assignment);
+  }
+
+  commitMetadata(partition: number, offset: bigint): string | null | undefined {
+    return this.writer.commitMetadata === undefined ? null : this.writer.commitMetadata(partition, offset);
+  }
+
   async put(chunk: RowChunk, keepAlive?: () => Promise<void>): Promise<void> {
     const count = chunk.ends.length;
     if (count > 0) {
-      this.buffer.push({ chunk, from: 0, to: count });
-      this.bufferedRowCount += count;
+      const key = this.writer.laneOf?.(chunk) ?? '';
+      let lane = this.lanes.get(key);
+      if (lane === undefined) this.lanes.set(key, (lane = { segments: [], rows: 0, bytes: 0 }));
       // Each row with the separator that follows it.
-      this.bufferedBytes += chunk.ends[count - 1]! + 1;
+      const bytes = chunk.ends[count - 1]! + 1;
+      lane.segments.push({ chunk, from: 0, to: count });
+      lane.rows += count;
+      lane.bytes += bytes;
+      this.bufferedRowCount += count;
+      this.bufferedBytes += bytes;
     }
     this.bufferedRows.set(this.bufferedRowCount + this.inFlightRows);
     this.dispatch();
@@ -113,10 +136,14 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   /** Starts as many requests as the batch policy and the in-flight limit allow. */
   private dispatch(): void {
     const { batchMaxRows: maxRows, batchMaxBytes: maxBytes, maxInFlight } = this.policy;
-    while (this.bufferedRowCount > 0 && this.inFlightRequests < maxInFlight) {
-      const full = this.bufferedRowCount >= maxRows || this.bufferedBytes >= maxBytes;
-      if (!full && !this.lingerExpired && this.flushing === 0) break;
-      this.send(this.takeBatch(maxRows, maxBytes));
+    const due = this.lingerExpired || this.flushing > 0;
+    for (const [key, lane] of this.lanes) {
+      if (this.inFlightRequests >= maxInFlight) break;
+      while (lane.rows > 0 && this.inFlightRequests < maxInFlight) {
+        if (!due && lane.rows < maxRows && lane.bytes < maxBytes) break;
+        this.send(this.takeBatch(lane, maxRows, maxBytes));
+      }
+      if (lane.rows === 0) this.lanes.delete(key);
     }
     if (this.bufferedRowCount === 0) {
       this.lingerExpired = false;
@@ -131,13 +158,13 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     }
   }
 
-  /** The oldest buffered rows, at most maxRows and (unless it is one row) maxBytes. */
-  private takeBatch(maxRows: number, maxBytes: number): Segment[] {
+  /** A lane's oldest buffered rows, at most maxRows and (unless it is one row) maxBytes. */
+  private takeBatch(lane: Lane, maxRows: number, maxBytes: number): Segment[] {
     const taken: Segment[] = [];
     let rows = 0;
     let bytes = 0;
-    while (this.buffer.length > 0 && rows < maxRows) {
-      const head = this.buffer[0]!;
+    while (lane.segments.length > 0 && rows < maxRows) {
+      const head = lane.segments[0]!;
       const { chunk, from } = head;
       const start = startOf(chunk, from);
       let to = Math.min(head.to, from + (maxRows - rows));
@@ -154,8 +181,10 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
         head.from = to;
         break;
       }
-      this.buffer.shift();
+      lane.segments.shift();
     }
+    lane.rows -= rows;
+    lane.bytes -= bytes;
     this.bufferedRowCount -= rows;
     this.bufferedBytes -= bytes;
     return taken;
@@ -192,30 +221,28 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
           randomize: true,
           signal: this.stopping.signal,
           // `retry` and `stop` (a configuration error, checked again until fixed) go round again.
-          shouldRetry: ({ error }) => !(error instanceof WriteFault && error.action === 'split'),
+          shouldRetry: ({ error }) =>
+            !(error instanceof WriteFault && (error.action === 'split' || error.action === 'abandon')),
           onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
             // Rows to write again, or halves to write on their own: progress, not a failure.
             if (error instanceof RowsAgain) return this.retries.inc();
-            if (error instanceof WriteFault && error.action === 'split') return;
-            this.retries.inc();
-            this.failingSince ??= Date.now();
-            this.lastError = errorText(error);
-            if (error instanceof WriteFault && error.action === 'stop') {
-              const report = `${this.writer.api} cannot write to ${this.table.id}: ${this.lastError}. Fix it; checking again, nothing is lost meanwhile`;
-              if (this.configError !== report) this.logger.error(report);
-              this.configError = report;
-              return;
-            }
-            if (attemptNumber === 1 || attemptNumber % 10 === 0) {
-              this.logger.warn(
-                `${this.writer.api} write of ${rowCount(pending)} rows failed (attempt ${attemptNumber}): ${this.lastError}; retrying in ${retryDelay} ms`,
-              );
-            }
+            if (error instanceof WriteFault && (error.action === 'split' || error.action === 'abandon')) return;
+            this.reporter.failed(
+              error instanceof WriteFault ? error : new WriteFault(errorText(error), 'retry'),
+              rowCount(pending),
+              attemptNumber,
+              retryDelay,
+            );
           },
         },
       );
     } catch (error) {
       const count = rowCount(pending);
+      if (error instanceof WriteFault && error.action === 'abandon') {
+        // Not this member's to write any more: uncommitted, the partition's next owner writes them.
+        for (const { chunk, from, to } of pending) chunk.dropped(to - from);
+        return;
+      }
       const tooLarge = error instanceof WriteFault && error.action === 'split';
       if (tooLarge && count > 1) {
         this.logger.warn(`${this.writer.api} request of ${count} rows was too large; splitting it in two`);
@@ -250,13 +277,7 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
       throw error instanceof WriteFault ? error : new WriteFault(errorText(error), 'retry');
     }
     timer({ outcome: 'ok' });
-    if (this.failingSince !== null) {
-      this.logger.log(
-        `${this.writer.api} works again after ${Math.round((Date.now() - this.failingSince) / 1000)} s of failures`,
-      );
-      this.failingSince = null;
-      this.configError = null;
-    }
+    this.reporter.succeeded();
 
     if (rowFaults.length === 0) {
       for (const { chunk, from, to } of rows) chunk.done(to - from);
@@ -295,6 +316,34 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     // With the invalid rows out of the way, the others are written again.
     return again;
   }
+
+  /** How failures (and the end of them) show: health, metrics and logs, whichever retry loop meets them. */
+  private readonly reporter: WriteReporter = {
+    failed: (fault, rows, attempt, retryInMs) => {
+      this.retries.inc();
+      this.failingSince ??= Date.now();
+      this.lastError = fault.message;
+      if (fault.action === 'stop') {
+        const report = `${this.writer.api} cannot write to ${this.table.id}: ${this.lastError}. Fix it; checking again, nothing is lost meanwhile`;
+        if (this.configError !== report) this.logger.error(report);
+        this.configError = report;
+        return;
+      }
+      if (attempt === 1 || attempt % 10 === 0) {
+        this.logger.warn(
+          `${this.writer.api} write of ${rows} rows failed (attempt ${attempt}): ${this.lastError}; retrying in ${Math.round(retryInMs)} ms`,
+        );
+      }
+    },
+    succeeded: () => {
+      if (this.failingSince === null) return;
+      this.logger.log(
+        `${this.writer.api} works again after ${Math.round((Date.now() - this.failingSince) / 1000)} s of failures`,
+      );
+      this.failingSince = null;
+      this.configError = null;
+    },
+  };
 
   private deadLetter(rows: Segment[], why: { reason: string; detail: string }): void {
     const letters: Parameters<DeadLetters['put']>[0][number][] = [];

@@ -3,6 +3,8 @@ import {
   insertAllRequestAction,
   insertAllRowAction,
   storageWriteAction,
+  streamAnswer,
+  type StreamAnswer,
   storageWriteRowAction,
   type FaultAction,
 } from './faults.js';
@@ -74,5 +76,27 @@ describe('Storage Write appends (gRPC code of the answer or the connection)', ()
     [false, 'retry'],
   ])('an append refused for row_errors: a row named in them (%s) → %s', (named, action) => {
     expect(storageWriteRowAction(named)).toBe(action);
+  });
+
+  // Answers to appends at offsets to application-created streams (exactly-once), as BigQuery and the emulator give them.
+  it.each<[keyof typeof GRPC, string, number | undefined, StreamAnswer | undefined]>([
+    ['ALREADY_EXISTS', 'Offset 0 exists', undefined, 'written'],
+    ['OUT_OF_RANGE', 'Offset 5 is beyond the end of stream', undefined, 'resend'],
+    ['INVALID_ARGUMENT', 'Stream is finalized', undefined, 'fenced'],
+    ['INVALID_ARGUMENT', 'Cannot append', 6, 'fenced'],
+    ['FAILED_PRECONDITION', 'stream projects/p/.../streams/s1 is finalized', undefined, 'fenced'],
+    [
+      'NOT_FOUND',
+      'Requested entity was not found. Entity: projects/p/datasets/d/tables/t/streams/s1',
+      undefined,
+      'lost',
+    ],
+    ['NOT_FOUND', 'not found', 3, 'lost'],
+    ['INVALID_ARGUMENT', 'Invalid stream name. Entity: projects/p/datasets/d/tables/t/streams/s1', undefined, 'lost'],
+    ['INVALID_ARGUMENT', 'Input schema has more fields than BigQuery schema', undefined, undefined],
+    ['NOT_FOUND', 'Table not found', undefined, undefined],
+    ['UNAVAILABLE', '', undefined, undefined],
+  ])('an append at an offset answered %s %j (StorageError %s) → %s', (code, message, storageError, answer) => {
+    expect(streamAnswer(GRPC[code], message, storageError)).toBe(answer);
   });
 });

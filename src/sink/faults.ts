@@ -10,8 +10,11 @@
  * - `stop`: a configuration error (permissions, a missing or changed table, a bad endpoint): the rows
  *   are held, uncommitted; the sink reports it (one error log line, readiness) and keeps checking with
  *   the capped backoff, so fixing it needs no restart and loses nothing.
+ * - `abandon`: an exactly-once writer's partition moved to another owner (its stream was finalized
+ *   by the next owner, or a newer assignment began): the rows are dropped uncommitted; the next
+ *   owner writes them.
  */
-export type FaultAction = 'retry' | 'split' | 'dead-letter' | 'stop';
+export type FaultAction = 'retry' | 'split' | 'dead-letter' | 'stop' | 'abandon';
 
 // ---------------------------------------------------------------------------------------------
 // insertAll (tabledata.insertAll, JSON over HTTP)
@@ -112,4 +115,44 @@ export function storageWriteAction(code: number | undefined, message = ''): Faul
  */
 export function storageWriteRowAction(hasRowError: boolean): FaultAction {
   return hasRowError ? 'dead-letter' : 'retry';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage Write API, application-created (COMMITTED) streams with offsets: exactly-once
+
+/**
+ * What an answer to an append at an offset means for the exactly-once writer, before the table above:
+ * - `written`: the rows are in the stream (ALREADY_EXISTS: an earlier attempt wrote them and its answer was lost);
+ * - `resend`: an earlier append of the stream failed (OUT_OF_RANGE): write again in order from the last one written;
+ * - `fenced`: the stream was finalized, by the partition's next owner: this member must stop writing it;
+ * - `lost`: the stream no longer exists (expired, or an emulator restarted): it cannot be reconciled.
+ */
+export type StreamAnswer = 'written' | 'resend' | 'fenced' | 'lost';
+
+/**
+ * google.cloud.bigquery.storage.v1.StorageError codes BigQuery puts in an error's details, and
+ * the messages that say the same where details are absent (the emulator sends none).
+ */
+const STREAM_ANSWERS: readonly { code: number; storageError?: number; message?: RegExp; answer: StreamAnswer }[] = [
+  { code: GRPC.ALREADY_EXISTS, answer: 'written' },
+  { code: GRPC.OUT_OF_RANGE, answer: 'resend' },
+  // STREAM_FINALIZED (6) or INVALID_STREAM_STATE (5)
+  { code: GRPC.INVALID_ARGUMENT, storageError: 6, answer: 'fenced' },
+  { code: GRPC.INVALID_ARGUMENT, message: /stream is finalized/i, answer: 'fenced' },
+  { code: GRPC.FAILED_PRECONDITION, message: /finalized/i, answer: 'fenced' },
+  // STREAM_NOT_FOUND (3)
+  { code: GRPC.NOT_FOUND, storageError: 3, answer: 'lost' },
+  { code: GRPC.NOT_FOUND, message: /stream/i, answer: 'lost' },
+  { code: GRPC.INVALID_ARGUMENT, message: /invalid stream name|stream .*not found/i, answer: 'lost' },
+];
+
+/** An append's answer by gRPC code, StorageError code and message; undefined: the table above decides. */
+export function streamAnswer(code: number | undefined, message = '', storageError?: number): StreamAnswer | undefined {
+  for (const entry of STREAM_ANSWERS) {
+    if (entry.code !== code) continue;
+    if (entry.storageError !== undefined && entry.storageError !== storageError) continue;
+    if (entry.message !== undefined && !entry.message.test(message)) continue;
+    return entry.answer;
+  }
+  return undefined;
 }

@@ -11,11 +11,54 @@ export interface RowChunk {
   ends: Int32Array;
   /** The Kafka message row i was made of, kept byte for byte for the dead-letter topic. */
   source(row: number): SourceMessage;
+  /** The partition the rows came from, and the last offset of the batch they were decoded from. */
+  partition: number;
+  lastOffset: bigint;
+  /** The assignment (see PlaySink.open) in which the batch was taken. */
+  assignment: number;
   /**
    * Called with a count each time that many more of the chunk's rows are in BigQuery or in the
    * dead-letter topic; each row is counted once.
    */
   done(rows: number): void;
+  /**
+   * Called with a count when that many of the chunk's rows will not be written by this member because
+   * its partition moved on (an exactly-once sink was fenced, or a newer assignment began): they are
+   * neither written nor committed, and the partition's next owner gets them again. Frees their memory.
+   */
+  dropped(rows: number): void;
+}
+
+/** Where a partition's consumption starts in an assignment: the group's committed offset and its metadata. */
+export interface PartitionStart {
+  /** The committed offset, or the partition's earliest offset when the group has none. */
+  offset: bigint;
+  metadata: string | null;
+}
+
+/** Thrown by an Assignment's calls once it is over: the partitions may be another member's now. */
+export class AssignmentEnded extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AssignmentEnded';
+  }
+}
+
+/**
+ * The partitions a member owns in one generation of the group, and what the sink may ask of Kafka
+ * for them. Both calls refuse once the assignment is over (a rebalance, a stop).
+ */
+export interface Assignment {
+  /** Increases with each assignment of the member; chunks carry the one they were taken in. */
+  id: number;
+  partitions: readonly number[];
+  /** The committed offsets and metadata of this assignment's partitions. */
+  starts(): Promise<ReadonlyMap<number, PartitionStart>>;
+  /**
+   * Commits `offset` with `metadata` for a partition, as this member of this generation (so the group
+   * refuses it from a member that was replaced). Rejects if it may not have landed.
+   */
+  record(partition: number, offset: bigint, metadata: string): Promise<void>;
 }
 
 /** What the sink is doing, for readiness and metrics. */
@@ -42,6 +85,13 @@ export interface PlaySink {
   /** Writes everything buffered; resolves true once done, false at the deadline (epoch ms). */
   flush(deadline: number): Promise<boolean>;
   readonly health: SinkHealth;
+  /** A new assignment (after every join of the group), like Kafka Connect's open(partitions); it ends the one before. */
+  open(assignment: Assignment): void;
+  /**
+   * The metadata to commit with a partition's offset (everything before `offset` is written), null
+   * for none, or undefined when that partition may not be committed yet.
+   */
+  commitMetadata(partition: number, offset: bigint): string | null | undefined;
 }
 
 /** Injection token of the plays sink, so another sink can take BigQuery's place. */

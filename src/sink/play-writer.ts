@@ -1,5 +1,6 @@
 import type { Play } from '../plays/play.js';
 import type { FaultAction } from './faults.js';
+import type { Assignment, RowChunk } from './play-sink.js';
 import type { Segment } from './rows.js';
 
 /** The values of SINK_API: one folder under src/sink/ each. */
@@ -37,15 +38,23 @@ export interface WriterDefaults {
   maxInFlight: number;
 }
 
+/** What a writer that retries on its own tells the sink, for its health and logs. */
+export interface WriteReporter {
+  /** A write (or the stream work before it) failed and is being retried; `attempt` counts from 1. */
+  failed(fault: WriteFault, rows: number, attempt: number, retryInMs: number): void;
+  /** A write succeeded. */
+  succeeded(): void;
+}
+
 /**
  * One way of writing rows to the plays table: its transport and its error classification. Batching,
  * flow control, retries and done-counting are the sink's (BatchingPlaySink), written once.
  *
  * At-least-once writers take requests in any order and may see one again after a failure. An
- * exactly-once writer (application-created COMMITTED streams, the next step) needs more than this:
- * one stream per partition, appends in offset order with stream offsets (AppendConnection already
- * takes an offset per append and keeps one connection's appends in order), and being told when
- * partitions are assigned and revoked, to create, finalize and reconcile their streams.
+ * exactly-once writer keeps each partition's rows in one ordered lane (`laneOf`): the sink hands it
+ * a lane's requests in order, and it retries them itself, in order (its stream offsets depend on
+ * it), reporting through `attach`'s reporter; it rejects only with `abandon` (the partition moved
+ * on) or when the sink stops.
  */
 export interface PlayWriter {
   readonly api: SinkApi;
@@ -55,6 +64,13 @@ export interface PlayWriter {
    * the rows that were not written; rejects with a WriteFault (anything else is retried).
    */
   append(rows: readonly Segment[]): Promise<AppendResult>;
+  /** The lane a chunk's rows belong to: one request holds rows of one lane. Unset: one lane. */
+  laneOf?(chunk: RowChunk): string;
+  /** A new assignment of partitions (see PlaySink.open). */
+  open?(assignment: Assignment): void;
+  /** See PlaySink.commitMetadata. Unset: no metadata. */
+  commitMetadata?(partition: number, offset: bigint): string | null | undefined;
+  attach?(reporter: WriteReporter): void;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,6 @@
 import type { AppConfig } from '../config/config.module.js';
+import { deliveryOf } from '../config/env.schema.js';
+import type { Counter } from '../metrics/metrics.js';
 import type { PlayTable } from './play-table.js';
 import type { PlayWriter, RowEncodingSource, SinkApi, WriterDefaults } from './play-writer.js';
 
@@ -18,15 +20,26 @@ export const WRITER_DEFAULTS: Record<SinkApi, WriterDefaults> = {
   'storage-write': { batchMaxRows: 4_000, batchMaxBytes: 1_000_000, maxInFlight: 8 },
 };
 
-export async function createWriter(config: AppConfig, table: PlayTable): Promise<PlayWriter> {
+export async function createWriter(config: AppConfig, table: PlayTable, fallbacks: Counter): Promise<PlayWriter> {
   switch (config.SINK_API) {
     case 'insert-all': {
       const { InsertAllWriter } = await import('./insert-all/insert-all-writer.js');
       return new InsertAllWriter(table.bigquery, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE);
     }
     case 'storage-write': {
-      const { StorageWriteWriter, createWriteClient, defaultStreamOf } =
+      const { StorageWriteWriter, createWriteClient, defaultStreamOf, tablePathOf } =
         await import('./storage-write/storage-write-writer.js');
+      if (deliveryOf(config) === 'exactly-once') {
+        const { ExactlyOnceWriter } = await import('./storage-write/exactly-once-writer.js');
+        return new ExactlyOnceWriter(
+          createWriteClient(config),
+          {
+            table: tablePathOf(config.BIGQUERY_PROJECT_ID, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE),
+            retryMaxDelayMs: config.SINK_RETRY_MAX_DELAY_MS,
+          },
+          fallbacks,
+        );
+      }
       return new StorageWriteWriter(
         createWriteClient(config),
         defaultStreamOf(config.BIGQUERY_PROJECT_ID, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE),

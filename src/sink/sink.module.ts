@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
+import { getToken } from '@willsoto/nestjs-prometheus';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLettersModule } from '../dead-letters/dead-letters.module.js';
+import { METRIC } from '../metrics/metrics.js';
 import { BatchingPlaySink } from './batching-play-sink.js';
 import { PLAY_SINK } from './play-sink.js';
 import { PlayTable } from './play-table.js';
@@ -15,7 +17,11 @@ import { createWriter, rowEncodingOf } from './sink-apis.js';
   imports: [DeadLettersModule],
   providers: [
     PlayTable,
-    { provide: PLAY_WRITER, useFactory: createWriter, inject: [AppConfig, PlayTable] },
+    {
+      provide: PLAY_WRITER,
+      useFactory: createWriter,
+      inject: [AppConfig, PlayTable, getToken(METRIC.exactlyOnceFallbacks)],
+    },
     { provide: ROW_ENCODING, useFactory: rowEncodingOf, inject: [AppConfig] },
     BatchingPlaySink,
     { provide: PLAY_SINK, useExisting: BatchingPlaySink },

@@ -135,7 +135,16 @@ describe('AppendConnection and StorageWriteWriter against a Write API stand-in',
       const ends = new Int32Array(names.length);
       let at = -1;
       names.forEach((name, i) => (ends[i] = at += name.length + 1));
-      return { rows, ends, source: () => ({}) as never, done: () => undefined };
+      return {
+        rows,
+        ends,
+        source: () => ({}) as never,
+        partition: 0,
+        lastOffset: BigInt(names.length - 1),
+        assignment: 1,
+        done: () => undefined,
+        dropped: () => undefined,
+      };
     };
 
     it('row_errors: the rows named are dead-lettered, the others appended again (nothing of it was written)', async () => {

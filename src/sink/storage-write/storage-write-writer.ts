@@ -49,9 +49,13 @@ export function createWriteClient(settings: WriteClientSettings): BigQueryWriteC
   });
 }
 
+/** The table as the Write API names it: the parent of its write streams. */
+export const tablePathOf = (project: string, dataset: string, table: string): string =>
+  `projects/${project}/datasets/${dataset}/tables/${table}`;
+
 /** The table's default stream: rows visible at once, at-least-once, no offsets, shared by every writer. */
 export const defaultStreamOf = (project: string, dataset: string, table: string): string =>
-  `projects/${project}/datasets/${dataset}/tables/${table}/streams/_default`;
+  `${tablePathOf(project, dataset, table)}/streams/_default`;
 
 /**
  * Writes with the Storage Write API: protobuf rows (encoded on the decoder thread) appended to the

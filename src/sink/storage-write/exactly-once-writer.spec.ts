@@ -1,0 +1,254 @@
+import { credentials, Server, ServerCredentials, status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { PassThroughClient } from 'google-auth-library';
+import type { Counter } from '../../metrics/metrics.js';
+import { GRPC } from '../faults.js';
+import type { Assignment, PartitionStart, RowChunk } from '../play-sink.js';
+import { WriteFault } from '../play-writer.js';
+import { BigQueryWriteClient } from './client-parts.js';
+import { ExactlyOnceWriter } from './exactly-once-writer.js';
+import { decodeStreamRecord, encodeStreamRecord } from './stream-record.js';
+import { writeApiService } from './write-api-service.js';
+
+// The exactly-once writer's own logic (ordering, resending, reconciling) against a stand-in of the
+// Write API that keeps COMMITTED streams with offsets as NOTES §5 describes BigQuery's, and injects the
+// faults no emulator has: an answer lost after the rows were written, a dropped connection. The
+// emulator-backed proof (kills, zombies, outages) is test/exactly-once.int-spec.ts.
+
+interface Request {
+  writeStream?: string;
+  offset?: { value: string } | null;
+  protoRows?: { rows?: { serializedRows?: Buffer[] } };
+}
+type Call = ServerDuplexStream<Request, unknown>;
+interface Stream {
+  rows: string[];
+  finalized: boolean;
+}
+/** Runs before a request is applied: return true when the test handled it (answered or not). */
+type Fault = (request: Request, call: Call, stream: Stream, index: number) => boolean;
+
+const TABLE = 'projects/p/datasets/d/tables/t';
+
+class CommittedStreams {
+  readonly streams = new Map<string, Stream>();
+  readonly requests: Request[] = [];
+  fault: Fault = () => false;
+  private created = 0;
+  private readonly server = new Server();
+
+  async start(): Promise<string> {
+    this.server.addService(writeApiService(), {
+      CreateWriteStream: (_: unknown, callback: (error: null, stream: unknown) => void) => {
+        const name = `${TABLE}/streams/s${++this.created}`;
+        this.streams.set(name, { rows: [], finalized: false });
+        callback(null, { name, type: 'COMMITTED' });
+      },
+      FinalizeWriteStream: (
+        call: { request: { name: string } },
+        callback: (error: { code: number; details: string } | null, answer?: unknown) => void,
+      ) => {
+        const stream = this.streams.get(call.request.name);
+        if (stream === undefined) return callback({ code: status.NOT_FOUND, details: 'stream not found' });
+        stream.finalized = true;
+        callback(null, { rowCount: String(stream.rows.length) });
+      },
+      AppendRows: (call: Call) => {
+        let name = '';
+        call.on('data', (request: Request) => {
+          name = request.writeStream || name;
+          this.requests.push({ ...request, writeStream: name });
+          const stream = this.streams.get(name)!;
+          if (this.fault(request, call, stream, this.requests.length - 1)) return;
+          call.write(apply(stream, request));
+        });
+        call.on('end', () => call.end());
+        call.on('error', () => undefined);
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+    return `127.0.0.1:${port}`;
+  }
+
+  stop(): void {
+    this.server.forceShutdown();
+  }
+}
+
+/** What BigQuery does with an append at an offset to a COMMITTED stream. */
+function apply(stream: Stream, request: Request): unknown {
+  const rows = (request.protoRows?.rows?.serializedRows ?? []).map((row) => row.toString());
+  const offset = Number(request.offset?.value);
+  if (stream.finalized) return { error: { code: GRPC.INVALID_ARGUMENT, message: 'Stream is finalized' } };
+  if (offset < stream.rows.length) return { error: { code: GRPC.ALREADY_EXISTS, message: `Offset ${offset} exists` } };
+  if (offset > stream.rows.length) return { error: { code: GRPC.OUT_OF_RANGE, message: `Offset ${offset} beyond` } };
+  stream.rows.push(...rows);
+  return { appendResult: { offset: { value: String(offset) } } };
+}
+
+/** A chunk of rows named `p<offset>`, one per message from `first` (a batch with no bad messages). */
+function chunk(first: number, count: number, assignment = 1): RowChunk {
+  const names = Array.from({ length: count }, (_, i) => `p${first + i}`);
+  const ends = new Int32Array(count);
+  let at = -1;
+  names.forEach((name, i) => (ends[i] = at += name.length + 1));
+  return {
+    rows: Buffer.from(names.join(',')),
+    ends,
+    source: () => ({}) as never,
+    partition: 0,
+    lastOffset: BigInt(first + count - 1),
+    assignment,
+    done: () => undefined,
+    dropped: () => undefined,
+  };
+}
+const whole = (c: RowChunk) => [{ chunk: c, from: 0, to: c.ends.length }];
+
+describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
+  let streams: CommittedStreams;
+  let client: InstanceType<typeof BigQueryWriteClient>;
+  let writer: ExactlyOnceWriter;
+  let fallbacks: number;
+  let records: { partition: number; offset: bigint; metadata: string }[];
+
+  function assign(start: PartitionStart, id = 1): Assignment {
+    const assignment: Assignment = {
+      id,
+      partitions: [0],
+      starts: () => Promise.resolve(new Map([[0, start]])),
+      record: (partition, offset, metadata) => {
+        records.push({ partition, offset, metadata });
+        return Promise.resolve();
+      },
+    };
+    writer.open(assignment);
+    return assignment;
+  }
+  const onlyStream = () => [...streams.streams.values()].at(-1)!;
+
+  beforeEach(async () => {
+    streams = new CommittedStreams();
+    const [host, port] = (await streams.start()).split(':');
+    client = new BigQueryWriteClient({
+      apiEndpoint: host,
+      port: Number(port),
+      sslCreds: credentials.createInsecure(),
+      authClient: new PassThroughClient() as never,
+    });
+    fallbacks = 0;
+    records = [];
+    writer = new ExactlyOnceWriter(client, { table: TABLE, retryMaxDelayMs: 200 }, {
+      inc: () => fallbacks++,
+    } as unknown as Counter);
+  });
+  afterEach(async () => {
+    await writer.close();
+    streams.stop();
+  });
+
+  it('records its new stream before the first append, appends in order at stream offsets, and records rows per commit point', async () => {
+    assign({ offset: 0n, metadata: null });
+    const results = await Promise.all([writer.append(whole(chunk(0, 3))), writer.append(whole(chunk(3, 2)))]);
+    expect(results).toEqual([{ rowFaults: [] }, { rowFaults: [] }]);
+    const stream = [...streams.streams.keys()][0]!;
+    expect(records).toEqual([
+      { partition: 0, offset: 0n, metadata: encodeStreamRecord({ stream, rows: 0, carried: 0 }) },
+    ]);
+    expect(onlyStream().rows).toEqual(['p0', 'p1', 'p2', 'p3', 'p4']);
+    expect(streams.requests.map((r) => r.offset?.value)).toEqual(['0', '3']);
+    expect(decodeStreamRecord(writer.commitMetadata(0, 3n))).toEqual({ stream, rows: 3, carried: 0 });
+    expect(decodeStreamRecord(writer.commitMetadata(0, 5n))).toEqual({ stream, rows: 5, carried: 0 });
+  });
+
+  it('an answer lost after the rows were written: sent again, refused as ALREADY_EXISTS, counted written; nothing twice, order kept', async () => {
+    assign({ offset: 0n, metadata: null });
+    let dropped = false;
+    streams.fault = (request, call, stream) => {
+      if (dropped || Number(request.offset?.value) !== 2) return false;
+      // Written, then the connection breaks before the answer leaves.
+      dropped = true;
+      apply(stream, request);
+      call.emit('error', { code: status.UNAVAILABLE, details: 'connection reset' });
+      return true;
+    };
+    const appends = [0, 2, 4, 6].map((first) => writer.append(whole(chunk(first, 2))));
+    await Promise.all(appends);
+    expect(onlyStream().rows).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7']);
+    // The append at 2 went twice: the second time BigQuery refused it as already written.
+    expect(streams.requests.filter((r) => r.offset?.value === '2').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a row BigQuery rejects while later appends are in flight: that row is a fault, the rest written once and in order', async () => {
+    assign({ offset: 0n, metadata: null });
+    streams.fault = (request, call) => {
+      const rows = (request.protoRows?.rows?.serializedRows ?? []).map(String);
+      const bad = rows.indexOf('p3');
+      if (bad < 0) return false;
+      call.write({
+        error: { code: GRPC.INVALID_ARGUMENT, message: 'Errors found while processing rows.' },
+        rowErrors: [{ index: bad, code: 1, message: 'Missing required field: user_id.' }],
+      });
+      return true;
+    };
+    const results = await Promise.all([0, 3, 6].map((first) => writer.append(whole(chunk(first, 3)))));
+    expect(results[1]!.rowFaults).toEqual([expect.objectContaining({ index: 0, action: 'dead-letter' })]);
+    expect(results[0]!.rowFaults).toEqual([]);
+    expect(results[2]!.rowFaults).toEqual([]);
+    expect(onlyStream().rows).toEqual(['p0', 'p1', 'p2', 'p4', 'p5', 'p6', 'p7', 'p8']);
+    // Commit points count only the rows in the stream.
+    const stream = [...streams.streams.keys()][0]!;
+    expect(decodeStreamRecord(writer.commitMetadata(0, 6n))).toEqual({ stream, rows: 5, carried: 0 });
+  });
+
+  it('takes over from a recorded stream: finalizes it and skips the plays it holds past the commit point', async () => {
+    // An earlier owner committed offset 10 with 4 rows of its stream before it, then wrote 3 more rows
+    // (offsets 10, 11, 12) and died; 2 more plays before it were carried from a stream before that.
+    const old = `${TABLE}/streams/old`;
+    streams.streams.set(old, { rows: ['a', 'b', 'c', 'd', 'p12', 'p13', 'p14'], finalized: false });
+    assign({ offset: 10n, metadata: encodeStreamRecord({ stream: old, rows: 4, carried: 2 }) });
+    const results = await Promise.all([writer.append(whole(chunk(10, 4))), writer.append(whole(chunk(14, 3)))]);
+    expect(results.map((r) => r.rowFaults)).toEqual([[], []]);
+    expect(streams.streams.get(old)!.finalized).toBe(true);
+    const fresh = [...streams.streams.keys()].find((name) => name !== old)!;
+    // 2 carried + 3 in the old stream past its 4 recorded rows: the first 5 plays from offset 10 are written.
+    expect(records.at(-1)).toEqual({
+      partition: 0,
+      offset: 10n,
+      metadata: encodeStreamRecord({ stream: fresh, rows: 0, carried: 5 }),
+    });
+    expect(streams.streams.get(fresh)!.rows).toEqual(['p15', 'p16']);
+    // The whole first chunk was skipped: the commit after it still carries one skipped play.
+    expect(decodeStreamRecord(writer.commitMetadata(0, 14n))).toEqual({ stream: fresh, rows: 0, carried: 1 });
+    expect(decodeStreamRecord(writer.commitMetadata(0, 17n))).toEqual({ stream: fresh, rows: 2, carried: 0 });
+    expect(fallbacks).toBe(0);
+  });
+
+  it('a recorded stream that no longer exists: falls back (counted), skipping only what was carried', async () => {
+    assign({ offset: 5n, metadata: encodeStreamRecord({ stream: `${TABLE}/streams/gone`, rows: 1, carried: 1 }) });
+    await writer.append(whole(chunk(5, 3)));
+    expect(fallbacks).toBe(1);
+    expect(onlyStream().rows).toEqual(['p6', 'p7']);
+  });
+
+  it('its stream finalized by the next owner: stops, its rows abandoned (never committed), no metadata any more', async () => {
+    assign({ offset: 0n, metadata: null });
+    await writer.append(whole(chunk(0, 2)));
+    onlyStream().finalized = true;
+    await expect(writer.append(whole(chunk(2, 2)))).rejects.toMatchObject({ action: 'abandon' });
+    await expect(writer.append(whole(chunk(4, 2)))).rejects.toBeInstanceOf(WriteFault);
+    expect(writer.commitMetadata(0, 2n)).toBeUndefined();
+    expect(onlyStream().rows).toEqual(['p0', 'p1']);
+  });
+
+  it("a chunk of an earlier assignment is refused ('abandon'): its partition is reconciled afresh", async () => {
+    assign({ offset: 0n, metadata: null }, 1);
+    assign({ offset: 0n, metadata: null }, 2);
+    await expect(writer.append(whole(chunk(0, 2, 1)))).rejects.toMatchObject({ action: 'abandon' });
+    await writer.append(whole(chunk(0, 2, 2)));
+    expect(onlyStream().rows).toEqual(['p0', 'p1']);
+  });
+});
