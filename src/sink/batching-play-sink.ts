@@ -301,6 +301,8 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
         chunkOk++;
         written++;
       } else if (fault.action === 'dead-letter') invalid.push({ chunk, row, detail: fault.detail });
+      else if (fault.action === 'dead-lettered')
+        return; // the writer had it dead-lettered: done already
       else appendRow(again, chunk, row);
     });
     if (okChunk !== null && chunkOk > 0) (okChunk as RowChunk).done(chunkOk);
@@ -335,6 +337,22 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
         );
       }
     },
+    deadLetter: (rows) =>
+      new Promise<void>((resolve) => {
+        let left = rows.length;
+        if (left === 0) return resolve();
+        this.deadLetters.put(
+          rows.map(({ chunk, row, detail }) => ({
+            source: chunk.source(row),
+            reason: 'bigquery_invalid',
+            detail,
+            done: () => {
+              chunk.done(1);
+              if (--left === 0) resolve();
+            },
+          })),
+        );
+      }),
     succeeded: () => {
       if (this.failingSince === null) return;
       this.logger.log(

@@ -11,7 +11,8 @@ export type Delivery = 'at-least-once' | 'exactly-once';
 export interface RowFault {
   /** The row's index in the request. */
   index: number;
-  action: Extract<FaultAction, 'retry' | 'dead-letter'>;
+  /** `dead-lettered`: the writer already had it dead-lettered (WriteReporter.deadLetter), and it is done. */
+  action: Extract<FaultAction, 'retry' | 'dead-letter'> | 'dead-lettered';
   detail: string;
 }
 
@@ -44,6 +45,11 @@ export interface WriteReporter {
   failed(fault: WriteFault, rows: number, attempt: number, retryInMs: number): void;
   /** A write succeeded. */
   succeeded(): void;
+  /**
+   * Dead-letters rows BigQuery refused (`bigquery_invalid`) and reports them done; resolves once every
+   * letter is in the dead-letter topic. For a writer that must know that before it goes on.
+   */
+  deadLetter(rows: readonly { chunk: RowChunk; row: number; detail: string }[]): Promise<void>;
 }
 
 /**

@@ -5,6 +5,7 @@ import { GRPC } from '../faults.js';
 import type { Assignment, PartitionStart, RowChunk } from '../play-sink.js';
 import { WriteFault } from '../play-writer.js';
 import { BigQueryWriteClient } from './client-parts.js';
+import { rowOf } from '../rows.js';
 import { ExactlyOnceWriter } from './exactly-once-writer.js';
 import { decodeStreamRecord, encodeStreamRecord } from './stream-record.js';
 import { writeApiService } from './write-api-service.js';
@@ -113,7 +114,7 @@ describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
   let client: InstanceType<typeof BigQueryWriteClient>;
   let writer: ExactlyOnceWriter;
   let fallbacks: number;
-  let records: { partition: number; offset: bigint; metadata: string }[];
+  let records: { partition: number; offset: bigint; metadata: string; rowsThen?: number }[];
 
   function assign(start: PartitionStart, id = 1): Assignment {
     const assignment: Assignment = {
@@ -121,7 +122,8 @@ describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
       partitions: [0],
       starts: () => Promise.resolve(new Map([[0, start]])),
       record: (partition, offset, metadata) => {
-        records.push({ partition, offset, metadata });
+        const rowsThen = [...streams.streams.values()].at(-1)?.rows.length;
+        records.push({ partition, offset, metadata, ...(records.length > 0 && { rowsThen }) });
         return Promise.resolve();
       },
     };
@@ -182,7 +184,18 @@ describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
     expect(streams.requests.filter((r) => r.offset?.value === '2').length).toBeGreaterThanOrEqual(2);
   });
 
-  it('a row BigQuery rejects while later appends are in flight: that row is a fault, the rest written once and in order', async () => {
+  it('a row BigQuery rejects while later appends are in flight: dead-lettered, then counted in a record, before anything after it is appended; the rest once and in order', async () => {
+    const letters: string[] = [];
+    const events: string[] = [];
+    writer.attach({
+      failed: () => undefined,
+      succeeded: () => undefined,
+      deadLetter: (rows) => {
+        letters.push(...rows.map(({ chunk, row }) => rowOf(chunk, row).toString()));
+        events.push(`letter with ${onlyStream().rows.length} rows in the stream`);
+        return Promise.resolve();
+      },
+    });
     assign({ offset: 0n, metadata: null });
     streams.fault = (request, call) => {
       const rows = (request.protoRows?.rows?.serializedRows ?? []).map(String);
@@ -195,12 +208,20 @@ describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
       return true;
     };
     const results = await Promise.all([0, 3, 6].map((first) => writer.append(whole(chunk(first, 3)))));
-    expect(results[1]!.rowFaults).toEqual([expect.objectContaining({ index: 0, action: 'dead-letter' })]);
+    expect(results[1]!.rowFaults).toEqual([expect.objectContaining({ index: 0, action: 'dead-lettered' })]);
     expect(results[0]!.rowFaults).toEqual([]);
     expect(results[2]!.rowFaults).toEqual([]);
+    expect(letters).toEqual(['p3']);
     expect(onlyStream().rows).toEqual(['p0', 'p1', 'p2', 'p4', 'p5', 'p6', 'p7', 'p8']);
-    // Commit points count only the rows in the stream.
     const stream = [...streams.streams.keys()][0]!;
+    // The letter, then a record counting it, while the stream held only what came before p3.
+    expect(events).toEqual(['letter with 3 rows in the stream']);
+    // (The first record is the stream's own, before its first append.)
+    expect(records.slice(1)).toEqual([
+      { partition: 0, offset: 0n, metadata: encodeStreamRecord({ stream, rows: 0, carried: 1 }), rowsThen: 3 },
+    ]);
+    // Commit points count the rows in the stream, and the refused play after them as handled.
+    expect(decodeStreamRecord(writer.commitMetadata(0, 3n))).toEqual({ stream, rows: 3, carried: 1 });
     expect(decodeStreamRecord(writer.commitMetadata(0, 6n))).toEqual({ stream, rows: 5, carried: 0 });
   });
 

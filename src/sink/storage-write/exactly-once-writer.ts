@@ -38,7 +38,11 @@ export class ExactlyOnceWriter implements PlayWriter {
   private readonly logger = new Logger('ExactlyOnceWriter');
   private assignment: Assignment | null = null;
   private readonly lanes = new Map<number, PartitionLane>();
-  private reporter: WriteReporter = { failed: () => undefined, succeeded: () => undefined };
+  private reporter: WriteReporter = {
+    failed: () => undefined,
+    succeeded: () => undefined,
+    deadLetter: () => Promise.resolve(),
+  };
 
   constructor(
     private readonly client: BigQueryWriteClient,
@@ -108,24 +112,36 @@ interface LaneContext {
   reporter(): WriteReporter;
 }
 
-/** One request of the sink, as the lane holds it until BigQuery has its rows. */
+/** One request of the sink: resolved once every piece of it is written or dead-lettered. */
+interface Request {
+  rows: readonly Segment[];
+  /** Its rows BigQuery refused, dead-lettered by the lane, by index in the request. */
+  faults: RowFault[];
+  /** Pieces (items) not yet done: a request is split where BigQuery refused rows, or for its size. */
+  pieces: number;
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
+
+/** A run of a request's rows, as the lane holds it until BigQuery has them (or they are dead letters). */
 interface Item {
-  /** The rows still to append (serialized protobuf), and each one's index in the request. */
+  request: Request;
+  /** Rows BigQuery refused: dead-lettered, then recorded, never appended. */
+  refused?: string[];
+  /** The rows (serialized protobuf), and each one's index in the request. */
   serialized: Buffer[];
   index: number[];
-  /** Rows of the request BigQuery refused (dead-lettered by the sink), by index in the request. */
-  faults: RowFault[];
-  /** Where chunks end in the request: the index of a chunk's last row, and the offset after its batch. */
+  /** Where chunks end in the run: the index of a chunk's last row, and the offset after its batch. */
   chunkEnds: { index: number; next: bigint }[];
   /** The stream offset it was last sent at. */
   offset: number;
-  resolve(result: AppendResult): void;
-  reject(error: unknown): void;
 }
 
 /** The stream's state after all rows of the messages before `next`: what a commit at `next` records. */
 interface Checkpoint extends StreamRecord {
   next: bigint;
+  /** Plays refused (and dead-lettered) by the lane when the checkpoint was taken. */
+  refusedAt: number;
 }
 
 type LaneState = 'opening' | 'open' | 'fenced' | 'closed';
@@ -135,21 +151,29 @@ type LaneState = 'opening' | 'open' | 'fenced' | 'closed';
  * order, several in flight. When an append fails, the ones after it fail too (OUT_OF_RANGE, or the
  * same broken connection); once all have answered, the lane sends them again from the first one
  * not written, at offsets counted from the stream's end.
+ *
+ * The plays from a commit point on that are handled (a row in the stream, or refused by BigQuery and
+ * dead-lettered) always form an unbroken run, so a count says which they are. Rows BigQuery refuses
+ * are not rows of the stream: before anything after them is appended, their letters are produced
+ * and the count of them is recorded in the group's metadata, so a crash cannot shift the count.
  */
 class PartitionLane {
   private state: LaneState = 'opening';
   private stream = '';
   private connection: AppendConnection | null = null;
-  /** Valid plays still to skip: already in BigQuery through earlier streams. */
+  /** Valid plays still to skip: already handled by earlier streams. */
   private skip = 0;
   /** Rows of the stream known to be written. */
   private end = 0;
   private nextOffset = 0;
-  private readonly items: Item[] = [];
+  /** Plays refused by BigQuery and dead-lettered, in this lane. */
+  private refused = 0;
+  private items: Item[] = [];
   /** items[0, sent) are sent; `unanswered` of them still await their answer. */
   private sent = 0;
   private unanswered = 0;
   private recovering: { delayMs: number; lost: boolean } | null = null;
+  private recordingRefusal = false;
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   private wake: (() => void) | null = null;
@@ -169,7 +193,8 @@ class PartitionLane {
       return Promise.reject(new WriteFault(`partition ${this.partition} moved on`, 'abandon'));
     }
     return new Promise((resolve, reject) => {
-      const item: Item = { serialized: [], index: [], faults: [], chunkEnds: [], offset: 0, resolve, reject };
+      const request: Request = { rows, faults: [], pieces: 1, resolve, reject };
+      const item: Item = { request, serialized: [], index: [], chunkEnds: [], offset: 0 };
       forEachRow(rows, (chunk, row, index) => {
         item.serialized.push(rowOf(chunk, row));
         item.index.push(index);
@@ -188,7 +213,7 @@ class PartitionLane {
     if (at < 0) return undefined;
     // Commits only move forward: older checkpoints are not needed again.
     if (at > 0) this.checkpoints.splice(0, at);
-    return encodeStreamRecord(this.checkpoints[0]!);
+    return encodeStreamRecord(this.recordOf(this.checkpoints[0]!));
   }
 
   close(reason: string, state: LaneState = 'closed'): void {
@@ -198,9 +223,19 @@ class PartitionLane {
     this.wake?.();
     this.connection?.close();
     this.connection = null;
-    const items = this.items.splice(0);
+    const requests = new Set(this.items.map((item) => item.request));
+    this.items = [];
     this.sent = 0;
-    for (const item of items) item.reject(new WriteFault(reason, 'abandon'));
+    for (const request of requests) request.reject(new WriteFault(reason, 'abandon'));
+  }
+
+  /** A checkpoint's record, counting the plays refused and dead-lettered since it was taken. */
+  private recordOf({ stream, rows, carried, refusedAt }: Checkpoint): StreamRecord {
+    return { stream, rows, carried: carried + this.refused - refusedAt };
+  }
+
+  private checkpoint(next: bigint, rows: number, carried: number): void {
+    this.checkpoints.push({ stream: this.stream, rows, carried, next, refusedAt: this.refused });
   }
 
   /**
@@ -227,7 +262,8 @@ class PartitionLane {
         if (this.state !== 'opening') return;
         this.stream = created.name;
         this.skip = skip;
-        this.checkpoints = [{ ...record, next: start.offset }];
+        this.checkpoints = [];
+        this.checkpoint(start.offset, 0, skip);
         this.connection = new AppendConnection(client, this.stream, PLAY_ROW_DESCRIPTOR, APPEND_TIMEOUT_MS);
         this.state = 'open';
         logger.log(
@@ -244,7 +280,7 @@ class PartitionLane {
     }
   }
 
-  /** How many valid plays from the committed offset on are already in BigQuery. */
+  /** How many valid plays from the committed offset on are already handled (in BigQuery, or dead letters). */
   private async writtenAfter(start: PartitionStart): Promise<number> {
     const record = decodeStreamRecord(start.metadata);
     if (record === null || !record.stream.startsWith(`${this.context.settings.table}/`)) return 0;
@@ -274,11 +310,15 @@ class PartitionLane {
     return skip;
   }
 
-  /** Sends what can be sent, in order. */
+  /** Sends what can be sent, in order; a run of refused rows waits until everything before it is written. */
   private pump(): void {
-    if (this.state !== 'open' || this.recovering !== null || this.connection === null) return;
+    if (this.state !== 'open' || this.recovering !== null || this.recordingRefusal || this.connection === null) return;
     while (this.sent < this.items.length) {
       const item = this.items[this.sent]!;
+      if (item.refused !== undefined) {
+        if (this.sent === 0) void this.deadLetterRefused(item);
+        return;
+      }
       if (this.skip > 0 && this.skipRows(item)) continue;
       item.offset = this.nextOffset;
       this.nextOffset += item.serialized.length;
@@ -291,14 +331,13 @@ class PartitionLane {
     }
   }
 
-  /** Marks the plays to skip written. True if the whole item was skipped (and is done). */
+  /** Marks the plays to skip handled. True if the whole item was skipped (and is done). */
   private skipRows(item: Item): boolean {
     const count = Math.min(this.skip, item.serialized.length);
     const lastSkipped = item.index[count - 1]!;
     for (const { index, next } of item.chunkEnds) {
       if (index > lastSkipped) break;
-      const skippedThrough = item.index.findIndex((i) => i === index) + 1;
-      this.checkpoints.push({ stream: this.stream, rows: this.end, carried: this.skip - skippedThrough, next });
+      this.checkpoint(next, this.end, this.skip - (item.index.indexOf(index) + 1));
     }
     item.serialized.splice(0, count);
     item.index.splice(0, count);
@@ -306,7 +345,7 @@ class PartitionLane {
     this.skip -= count;
     if (item.serialized.length > 0) return false;
     this.items.splice(this.sent, 1);
-    item.resolve({ rowFaults: item.faults });
+    this.finish(item);
     return true;
   }
 
@@ -321,25 +360,18 @@ class PartitionLane {
     const message = error !== undefined ? errorText(error) : (response?.error?.message ?? '');
     const rowErrors = response?.rowErrors ?? [];
     if (rowErrors.length > 0) {
-      // Nothing of the append was written: the rows named are dead-lettered, the rest sent again in place.
-      const bad = new Map(rowErrors.map((e) => [Number(e.index), e]));
-      const keep = (_: unknown, i: number) => !bad.has(i);
-      for (const [i, e] of bad) {
-        const index = item.index[i];
-        if (index !== undefined) {
-          item.faults.push({ index, action: 'dead-letter', detail: `row error ${e.code ?? ''}: ${e.message ?? ''}` });
-        }
-      }
-      item.serialized = item.serialized.filter(keep);
-      item.index = item.index.filter(keep);
-      if (item.serialized.length === 0) return this.confirm(item, true);
+      // Nothing of the append was written: it goes again in runs, the refused rows' runs as dead letters.
+      const refused = new Map(
+        rowErrors.map((e) => [Number(e.index), `row error ${e.code ?? ''}: ${e.message ?? ''}`] as const),
+      );
+      this.items.splice(0, 1, ...this.runs(item, refused));
       return this.recover(0);
     }
     const numericCode = typeof code === 'number' ? code : undefined;
-    if (numericCode === GRPC.OK) return this.confirm(item, false);
+    if (numericCode === GRPC.OK) return this.confirm(item);
     switch (streamAnswer(numericCode, message, storageErrorOf(response))) {
       case 'written':
-        return this.confirm(item, false);
+        return this.confirm(item);
       case 'fenced':
         this.context.logger.warn(
           `partition ${this.partition}: stream ${shortName(this.stream)} was finalized by the partition's next owner; this member stops writing it (its rows are the next owner's)`,
@@ -359,26 +391,13 @@ class PartitionLane {
     if (action === 'split' && item.serialized.length > 1) {
       // Too large: the halves go in its place, in order.
       const half = Math.ceil(item.serialized.length / 2);
-      const second: Item = {
-        ...item,
-        serialized: item.serialized.splice(half),
-        index: item.index.splice(half),
-        chunkEnds: item.chunkEnds.filter(({ index }) => index > item.index[half - 1]!),
-      };
-      const first: Item = {
-        ...item,
-        chunkEnds: item.chunkEnds.filter(({ index }) => index <= item.index[half - 1]!),
-        resolve: () => undefined,
-        reject: (e) => second.reject(e),
-      };
-      this.items.splice(0, 1, first, second);
+      this.items.splice(0, 1, ...this.runs(item, new Map(), half));
       return this.recover(0);
     }
     if (action === 'split' || action === 'dead-letter') {
-      for (const index of item.index) item.faults.push({ index, action: 'dead-letter', detail: message });
-      item.serialized = [];
-      item.index = [];
-      return this.confirm(item, true);
+      // A row too large even alone: a dead letter, in its place.
+      this.items.splice(0, 1, ...this.runs(item, new Map(item.serialized.map((_, i) => [i, message] as const))));
+      return this.recover(0);
     }
     this.attempt++;
     const delayMs = retryDelay(this.attempt, this.context.settings.retryMaxDelayMs);
@@ -386,9 +405,72 @@ class PartitionLane {
     return this.recover(delayMs);
   }
 
-  /** The head item is written (or nothing of it is left to write): done, and its chunks' checkpoints taken. */
-  private confirm(item: Item, nothingAppended: boolean): void {
-    const base = nothingAppended ? this.end : item.offset;
+  /**
+   * An item cut where rows are refused (and, for a request too large, at `cutAt`), in order: runs to
+   * append, and runs of refused rows (with why) to dead-letter.
+   */
+  private runs(item: Item, refused: ReadonlyMap<number, string>, cutAt = -1): Item[] {
+    const runs: Item[] = [];
+    let run: Item | null = null;
+    item.serialized.forEach((row, i) => {
+      const why = refused.get(i);
+      if (run === null || (why !== undefined) !== (run.refused !== undefined) || i === cutAt) {
+        run = { request: item.request, serialized: [], index: [], chunkEnds: [], offset: 0 };
+        if (why !== undefined) run.refused = [];
+        runs.push(run);
+      }
+      run.serialized.push(row);
+      run.index.push(item.index[i]!);
+      if (why !== undefined) run.refused!.push(why);
+      const end = item.chunkEnds.find(({ index }) => index === item.index[i]);
+      if (end !== undefined) run.chunkEnds.push(end);
+    });
+    item.request.pieces += runs.length - 1;
+    return runs;
+  }
+
+  /**
+   * Rows BigQuery refused, with everything before them written and nothing after them sent: their
+   * letters first, then a record that counts them, then the rows after them may be appended.
+   */
+  private async deadLetterRefused(item: Item): Promise<void> {
+    this.recordingRefusal = true;
+    const refs: { chunk: RowChunk; row: number; detail: string }[] = [];
+    const wanted = new Map(item.index.map((index, i) => [index, item.refused![i]!]));
+    forEachRow(item.request.rows, (chunk, row, index) => {
+      const detail = wanted.get(index);
+      if (detail !== undefined) refs.push({ chunk, row, detail });
+    });
+    await this.context.reporter().deadLetter(refs);
+    if (this.state !== 'open') return;
+    this.refused += refs.length;
+    const at = this.checkpoints[0]!;
+    for (let attempt = 1; this.state === 'open'; attempt++) {
+      try {
+        await this.assignment.record(this.partition, at.next, encodeStreamRecord(this.recordOf(at)));
+        break;
+      } catch (error) {
+        if (error instanceof AssignmentEnded) return this.close(error.message);
+        await this.backoff(
+          attempt,
+          `recording refused rows of partition ${this.partition}: ${errorText(error)}`,
+          error,
+        );
+      }
+    }
+    if (this.state !== 'open') return;
+    for (const [i, index] of item.index.entries()) {
+      item.request.faults.push({ index, action: 'dead-lettered', detail: item.refused![i]! });
+    }
+    for (const { next } of item.chunkEnds) this.checkpoint(next, this.end, 0);
+    this.items.shift();
+    this.finish(item);
+    this.recordingRefusal = false;
+    this.pump();
+  }
+
+  /** The head item is written: done, and its chunks' checkpoints taken. */
+  private confirm(item: Item): void {
     let kept = 0;
     let i = 0;
     for (const { index, next } of item.chunkEnds) {
@@ -396,18 +478,19 @@ class PartitionLane {
         i++;
         kept++;
       }
-      this.checkpoints.push({ stream: this.stream, rows: base + kept, carried: 0, next });
+      this.checkpoint(next, item.offset + kept, 0);
     }
-    if (!nothingAppended) this.end = item.offset + item.serialized.length;
+    this.end = item.offset + item.serialized.length;
     this.items.shift();
     this.sent--;
     this.attempt = 0;
     this.context.reporter().succeeded();
-    item.resolve({ rowFaults: item.faults });
-    if (nothingAppended && this.sent > 0) {
-      // The appends sent after it counted on its rows: they are refused and sent again.
-      this.recover(0);
-    }
+    this.finish(item);
+  }
+
+  private finish(item: Item): void {
+    const { request } = item;
+    if (--request.pieces === 0) request.resolve({ rowFaults: request.faults });
   }
 
   private recover(delayMs: number): void {
@@ -425,6 +508,7 @@ class PartitionLane {
     this.sent = 0;
     this.nextOffset = this.end;
     if (lost) return void this.replaceStream();
+    clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.recovering = null;
       this.pump();
