@@ -225,6 +225,23 @@ describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
     expect(decodeStreamRecord(writer.commitMetadata(0, 6n))).toEqual({ stream, rows: 5, carried: 0 });
   });
 
+  it('a refused row in the middle of the only append: the rows before it, its letter, then the rows after it', async () => {
+    assign({ offset: 0n, metadata: null });
+    streams.fault = (request, call) => {
+      const bad = (request.protoRows?.rows?.serializedRows ?? []).map(String).indexOf('p2');
+      if (bad < 0) return false;
+      call.write({
+        error: { code: GRPC.INVALID_ARGUMENT, message: 'Errors found while processing rows.' },
+        rowErrors: [{ index: bad, code: 1, message: 'Missing required field: event_id.' }],
+      });
+      return true;
+    };
+    const result = await writer.append(whole(chunk(0, 5)));
+    expect(result.rowFaults).toEqual([expect.objectContaining({ index: 2, action: 'dead-lettered' })]);
+    expect(onlyStream().rows).toEqual(['p0', 'p1', 'p3', 'p4']);
+    expect(streams.requests.map((r) => r.offset?.value)).toEqual(['0', '0', '2']);
+  });
+
   it('takes over from a recorded stream: finalizes it and skips the plays it holds past the commit point', async () => {
     // An earlier owner committed offset 10 with 4 rows of its stream before it, then wrote 3 more rows
     // (offsets 10, 11, 12) and died; 2 more plays before it were carried from a stream before that.

@@ -486,6 +486,8 @@ class PartitionLane {
     this.attempt = 0;
     this.context.reporter().succeeded();
     this.finish(item);
+    // A run of refused rows waiting for everything before it to be written may go now.
+    this.pump();
   }
 
   private finish(item: Item): void {
