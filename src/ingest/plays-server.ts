@@ -14,7 +14,7 @@ import type { SourceMessage } from '../plays/source-message.js';
 import { PLAY_SINK, type PlaySink } from '../sink/play-sink.js';
 import { batchCost, MemoryBudget } from './memory-budget.js';
 import { OffsetLedger } from './offset-ledger.js';
-import { offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js';
+import { freeBytes, offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js';
 import { PlayDecoder } from './play-decoder.js';
 
 const COMMIT_INTERVAL_MS = 200;
@@ -241,6 +241,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const finish = this.ledger.take(partition, BigInt(last), messages.length);
     const release = this.budget.charge(cost);
     this.heldBytes.set(this.budget.heldBytes);
+    const packed = packBatch(topic, partition, messages, new Date().toISOString());
+    const held: HeldBytes = { packed, rows: null };
     let unfinished = messages.length;
     const done = (finished = 1) => {
       finish(finished);
@@ -248,15 +250,18 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       if (unfinished <= 0) {
         release();
         this.heldBytes.set(this.budget.heldBytes);
+        // Every message is written (its append answered) or dead-lettered (its source copied):
+        // nothing reads the batch's bytes any more.
+        freeBytes(held.packed.values);
+        if (held.rows !== null) freeBytes(held.rows);
       }
     };
     payload.resolveOffset(last);
     this.consumed.inc(messages.length);
 
-    const packed = packBatch(topic, partition, messages, new Date().toISOString());
     // The sink waits while full, calling this now and then; rebalances are noticed by the loop above.
     const keepAlive = () => payload.heartbeat().catch(() => undefined);
-    const work = this.putBatch(packed, keysAndHeaders(messages), done, keepAlive);
+    const work = this.putBatch(held, keysAndHeaders(messages), done, keepAlive);
     this.inProgress.add(work);
     void work.finally(() => this.inProgress.delete(work));
   }
@@ -268,11 +273,12 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
    * persists shows as a stalled partition.
    */
   private async putBatch(
-    packed: PackedBatch,
+    held: HeldBytes,
     extras: Map<number, Pick<SourceMessage, 'key' | 'headers'>> | null,
     done: (finished: number) => void,
     keepAlive: () => Promise<void>,
   ): Promise<void> {
+    const { packed } = held;
     const { topic, partition } = packed;
     this.activeBatches++;
     try {
@@ -288,6 +294,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       const decoded = await this.retryTaking(`decoding ${topic}/${partition}`, () => this.decoder.decode(packed));
       if (decoded === null) return;
       const { rows, rowEnds, rowMessages, invalid } = decoded;
+      held.rows = rows;
       this.deadLetters.put(
         invalid.map(({ index, reason, detail }) => ({ source: sourceOf(index), reason, detail, done: () => done(1) })),
       );
@@ -472,6 +479,12 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       (ok.length > 0 ? `; fully committed: ${ok.join(', ')}` : '')
     );
   }
+}
+
+/** A taken batch's bytes, freed at once when its last message is done (play-batch.ts' freeBytes). */
+interface HeldBytes {
+  packed: PackedBatch;
+  rows: Uint8Array | null;
 }
 
 /** The keys and headers of a batch's messages that have any (usually none), by index, for dead letters. */
