@@ -43,7 +43,8 @@ const { values: flags } = parseArgs({
     'service-env': { type: 'string', default: '' },
   },
 });
-// B runs as the image runs it: the Dockerfile's NODE_OPTIONS and CMD flags, plus any given here.
+// B runs as the image runs it: the Dockerfile's NODE_OPTIONS and CMD flags and its other ENV
+// (NODE_ENV, the allocator's settings), plus any given here.
 const dockerfile = (await import(
   pathToFileURL(path.join(root, 'scripts/replay-dockerfile.mjs')).href
 )) as typeof import('../scripts/replay-dockerfile.mjs');
@@ -51,11 +52,18 @@ const runtime = dockerfile.parseDockerfile(fs.readFileSync(path.join(root, 'Dock
 const cmd = runtime.instructions.filter((instruction) => instruction.keyword === 'CMD').at(-1)?.json;
 if (cmd?.[0] !== 'node' || cmd.at(-1) !== 'dist/main.js')
   throw new Error(`unexpected Dockerfile CMD: ${cmd?.join(' ')}`);
-const imageNodeOptions = runtime.instructions
-  .filter((instruction) => instruction.keyword === 'ENV')
-  .map((instruction) => /\bNODE_OPTIONS="([^"]*)"/.exec(instruction.args)?.[1])
-  .filter((options) => options !== undefined)
-  .flatMap((options) => options.split(' ').filter(Boolean));
+const imageEnv: Record<string, string> = Object.fromEntries(
+  runtime.instructions
+    .filter((instruction) => instruction.keyword === 'ENV')
+    .flatMap((instruction) => [...instruction.args.matchAll(/([A-Za-z_]\w*)=(?:"([^"]*)"|(\S*))/g)])
+    .map(([, name, quoted, plain]) => [name!, quoted ?? plain ?? '']),
+);
+const { NODE_OPTIONS: imageNodeOptionsText = '', ...IMAGE_ENV } = imageEnv;
+const imageNodeOptions = imageNodeOptionsText.split(' ').filter(Boolean);
+const imageEnvText =
+  Object.entries(IMAGE_ENV)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(' ') || 'none';
 const SERVICE_NODE_OPTIONS = [
   ...imageNodeOptions,
   ...cmd.slice(1, -1),
@@ -265,6 +273,7 @@ function startService(
       KAFKA_DLQ_TOPIC: `${topic}.dlq`,
       KAFKA_GROUP_ID: groupId,
       PORT: flags['service-port'],
+      ...IMAGE_ENV,
       ...SERVICE_ENV,
       ...extra,
     },
@@ -538,35 +547,35 @@ try {
       /Apache Kafka ([\d.]+)/.exec(fs.readFileSync(path.join(root, 'README.md'), 'utf8'))?.[1] ?? '4.x';
     const doc = `# Benchmarks
 
-  Measured by \`npm run bench\` (bench/run.ts) in one run on one machine, side by side, against one local
-  single-node Kafka broker (deps:up). A topic of ${N.toLocaleString('en')} plays in the original format
-  (${PARTITIONS} partitions) is drained from offset 0 by a fresh consumer group each time; each drain is
-  repeated ${REPEAT} times and the median is reported. Rates are counted from the consumer's group join to
-  the last play (B: to the last row written **and** every offset committed). The figures are also written to
-  \`bench-results.json\` (not committed).
+Measured by \`npm run bench\` (bench/run.ts) in one run on one machine, side by side, against one local
+single-node Kafka broker (deps:up). A topic of ${N.toLocaleString('en')} plays in the original format
+(${PARTITIONS} partitions) is drained from offset 0 by a fresh consumer group each time; each drain is
+repeated ${REPEAT} times and the median is reported. Rates are counted from the consumer's group join to
+the last play (B: to the last row written **and** every offset committed). The figures are also written to
+\`bench-results.json\` (not committed).
 
-  - **A** is the ceiling: a bare kafkajs \`eachBatch\` consumer that decodes and validates each play.
-  - **B** is plays-pipeline itself (dist/main.js: ingest, validation, batching, sink, commits), once per
-    sink (\`SINK_API\`), each at its default settings, writing to a local stand-in for its API that
-    answers at once and counts rows, so the figure is ours and not an emulator's: for \`storage-write\` a
-    gRPC server of the Write API's own service definition (bench/fake-storage-write.ts, from the proto
-    that @google-cloud/bigquery-storage ships), for \`insert-all\` an HTTP server (bench/fake-bigquery.ts).
-    **B at ${rt}** is the same drain against the same stand-ins answering every request after ${rt},
-    as a real BigQuery round trip does: what one instance sustains against BigQuery.
-  - **C** is the original design on NestJS defaults: \`ServerKafka\`'s \`eachMessage\` handler awaiting one
-    insertAll per play against the insertAll stand-in, for 10 s.
-  - **Dashboard freshness** is the time from producing one play into Kafka to the first GET /api/top-songs
-    answer that counts it, for a viewer that asks every 2 s as the dashboard page does, with the service at
-    its default settings writing to the BigQuery emulator; the plays are sent one at a time at random
-    moments of the viewer's cycle.
+- **A** is the ceiling: a bare kafkajs \`eachBatch\` consumer that decodes and validates each play.
+- **B** is plays-pipeline itself (dist/main.js: ingest, validation, batching, sink, commits), once per
+  sink (\`SINK_API\`), each at its default settings, writing to a local stand-in for its API that
+  answers at once and counts rows, so the figure is ours and not an emulator's: for \`storage-write\` a
+  gRPC server of the Write API's own service definition (bench/fake-storage-write.ts, from the proto
+  that @google-cloud/bigquery-storage ships), for \`insert-all\` an HTTP server (bench/fake-bigquery.ts).
+  **B at ${rt}** is the same drain against the same stand-ins answering every request after ${rt},
+  as a real BigQuery round trip does: what one instance sustains against BigQuery.
+- **C** is the original design on NestJS defaults: \`ServerKafka\`'s \`eachMessage\` handler awaiting one
+  insertAll per play against the insertAll stand-in, for 10 s.
+- **Dashboard freshness** is the time from producing one play into Kafka to the first GET /api/top-songs
+  answer that counts it, for a viewer that asks every 2 s as the dashboard page does, with the service at
+  its default settings writing to the BigQuery emulator; the plays are sent one at a time at random
+  moments of the viewer's cycle.
 
-  ${table}
+${table}
 
-  Run on ${new Date().toISOString().slice(0, 10)}: ${machine}; Node ${process.versions.node}; Apache Kafka ${kafkaVersion}
-  (single node, KRaft); kafkajs 2.2.4; service node flags (the image's NODE_OPTIONS and CMD): ${SERVICE_NODE_OPTIONS.join(' ') || 'none'}; each sink at its default settings (README's configuration table).
-  The machine is small and shared, so figures move by tens of percent between runs; the ratios, measured side
-  by side, move less.
-  `;
+Run on ${new Date().toISOString().slice(0, 10)}: ${machine}; Node ${process.versions.node}; Apache Kafka ${kafkaVersion}
+(single node, KRaft); kafkajs 2.2.4; service node flags (the image's NODE_OPTIONS and CMD): ${SERVICE_NODE_OPTIONS.join(' ') || 'none'}; the image's other environment: ${imageEnvText}; each sink at its default settings (README's configuration table).
+The machine is small and shared, so figures move by tens of percent between runs; the ratios, measured side
+by side, move less.
+`;
     // The analysis below the figures is written by hand; a new run keeps it.
     const docPath = path.join(root, 'docs/BENCHMARKS.md');
     const previous = fs.existsSync(docPath) ? fs.readFileSync(docPath, 'utf8') : '';
