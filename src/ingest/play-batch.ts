@@ -99,7 +99,8 @@ export function offsetOf(batch: Pick<PackedBatch, 'offsets'>, i: number): string
 
 /** The value of message `i` of a packed batch (a copy), or null for a tombstone. */
 export function valueOf(batch: Pick<PackedBatch, 'values' | 'starts' | 'ends'>, i: number): Buffer | null {
-  if ((batch.values.buffer as Detachable).detached) throw new Error('the batch is done: its values were freed');
+  if ((batch.values.buffer as Detachable).detached === true)
+    throw new Error('the batch is done: its values were freed');
   const start = batch.starts[i]!;
   if (start === -1) return null;
   return Buffer.from(batch.values.subarray(start, batch.ends[i]));
@@ -112,11 +113,12 @@ export function valueOf(batch: Pick<PackedBatch, 'values' | 'starts' | 'ends'>, 
  */
 export function freeBytes(view: ArrayBufferView): void {
   const buffer = view.buffer as Detachable;
-  if (buffer instanceof ArrayBuffer && !buffer.detached) buffer.transfer(0);
+  // Never throws (it runs where a batch is reported done): without transfer, the collector frees it later.
+  if (buffer instanceof ArrayBuffer && buffer.detached === false) buffer.transfer?.(0);
 }
 
 /** ES2024's ArrayBuffer (Node 24 has it; the project's TypeScript lib is ES2023). */
-type Detachable = ArrayBuffer & { readonly detached: boolean; transfer(length?: number): ArrayBuffer };
+type Detachable = ArrayBuffer & { readonly detached?: boolean; transfer?(length?: number): ArrayBuffer };
 
 /** Where a batch's rows are written, reused from batch to batch (a decoder thread decodes one batch at a time). */
 let scratch = Buffer.allocUnsafeSlow(1 << 20);
