@@ -113,8 +113,11 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         groupId: config.KAFKA_GROUP_ID,
         maxWaitTimeInMs: 1_000,
         allowAutoTopicCreation: true,
-        maxBytesPerPartition: 256 * 1024,
-        maxBytes: 2 * 1024 * 1024,
+        // Each fetch's messages (kafkajs' objects and the response they are views of) outlive a
+        // scavenge and go only at a full collection: half of the former 256 KB / 2 MB took ~15 MB
+        // off the peak RSS of a large backlog's drain (docs/BENCHMARKS.md).
+        maxBytesPerPartition: 128 * 1024,
+        maxBytes: 1024 * 1024,
       },
       subscribe: { fromBeginning: true },
       run: { autoCommit: false },
