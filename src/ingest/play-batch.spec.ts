@@ -7,7 +7,7 @@ import { createRowEncoding as storageWriteRows, rowType } from '../sink/storage-
 const jsonRows = insertAllRows();
 const protoRows = storageWriteRows(PLAY_ROW_DESCRIPTOR);
 const PlayRow = rowType(PLAY_ROW_DESCRIPTOR as Record<string, unknown>);
-import { decodeBatch, offsetOf, packBatch, valueOf } from './play-batch.js';
+import { decodeBatch, freeBytes, offsetOf, packBatch, valueOf } from './play-batch.js';
 
 describe('packBatch + decodeBatch (what crosses to the decoder thread and back)', () => {
   const now = new Date();
@@ -103,6 +103,20 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
         decodeBatch(packBatch('plays', 0, messages, ingestedAt), jsonRows).rowMessages,
       );
     }
+  });
+
+  it('frees a done batch at once, and never reads its values after that', () => {
+    const packed = packBatch('plays', 0, messages, ingestedAt);
+    const decoded = decodeBatch(packed, jsonRows);
+    expect(packed.values.buffer.byteLength).toBeGreaterThan(0);
+    freeBytes(packed.values);
+    freeBytes(decoded.rows);
+    expect(packed.values.buffer.byteLength).toBe(0);
+    expect(decoded.rows.byteLength).toBe(0);
+    // A dead letter made of a freed batch would carry an empty value: it throws instead.
+    expect(() => valueOf(packed, 0)).toThrow(/freed/);
+    // Freeing twice does nothing.
+    expect(() => freeBytes(packed.values)).not.toThrow();
   });
 
   it('keeps offsets beyond 2^53 exact (as strings) in rows and sources', () => {

@@ -2,10 +2,12 @@ import { decodePlay, type InvalidReason } from '../plays/play.js';
 import type { RowEncoding } from '../sink/play-writer.js';
 
 /**
- * One kafkajs batch's messages, packed for a worker thread as a few flat arrays in one
- * SharedArrayBuffer (which crosses threads without a copy), and kept by the consumer thread as the
- * messages' sources for dead letters, so kafkajs' message objects can be dropped as soon as the
- * batch is taken.
+ * One kafkajs batch's messages, packed as a few flat arrays in one ArrayBuffer: a copy crosses to
+ * a worker thread (and dies young there), and the consumer thread keeps it as the messages' sources
+ * for dead letters, so kafkajs' message objects can be dropped as soon as the batch is taken. Once
+ * every message of the batch is written or dead-lettered, `freeBytes` gives its memory back at
+ * once: left to the garbage collector, the buffers of batches done pile up until the next full
+ * collection (docs/BENCHMARKS.md, peak RSS).
  */
 export interface PackedBatch {
   topic: string;
@@ -16,7 +18,7 @@ export interface PackedBatch {
    */
   offsets: Float64Array | string[];
   /** The bytes the values are in (possibly with bytes between them). */
-  values: Uint8Array;
+  values: Uint8Array<ArrayBuffer>;
   /** Where each message's value starts in `values`; -1 for a message without a value (a tombstone). */
   starts: Int32Array;
   /** Where each message's value ends in `values`. */
@@ -60,7 +62,7 @@ export function packBatch(
   }
   shared &&= source !== null && high - low <= 2 * total + 65_536;
   const size = source === null ? 0 : shared ? high - low : total;
-  const memory = new SharedArrayBuffer(16 * count + size);
+  const memory = new ArrayBuffer(16 * count + size);
   const starts = new Int32Array(memory, 8 * count, count);
   const ends = new Int32Array(memory, 12 * count, count);
   const values = new Uint8Array(memory, 16 * count, size);
@@ -97,10 +99,26 @@ export function offsetOf(batch: Pick<PackedBatch, 'offsets'>, i: number): string
 
 /** The value of message `i` of a packed batch (a copy), or null for a tombstone. */
 export function valueOf(batch: Pick<PackedBatch, 'values' | 'starts' | 'ends'>, i: number): Buffer | null {
+  if ((batch.values.buffer as Detachable).detached === true)
+    throw new Error('the batch is done: its values were freed');
   const start = batch.starts[i]!;
   if (start === -1) return null;
   return Buffer.from(batch.values.subarray(start, batch.ends[i]));
 }
+
+/**
+ * Frees the memory of a buffer nothing reads any more (a batch's packed messages or its rows, once
+ * the batch is done), now rather than at the garbage collector's next full collection. Views of it
+ * are left empty; never call it while a request may still be writing from it.
+ */
+export function freeBytes(view: ArrayBufferView): void {
+  const buffer = view.buffer as Detachable;
+  // Never throws (it runs where a batch is reported done): without transfer, the collector frees it later.
+  if (buffer instanceof ArrayBuffer && buffer.detached === false) buffer.transfer?.(0);
+}
+
+/** ES2024's ArrayBuffer (Node 24 has it; the project's TypeScript lib is ES2023). */
+type Detachable = ArrayBuffer & { readonly detached?: boolean; transfer?(length?: number): ArrayBuffer };
 
 /** Where a batch's rows are written, reused from batch to batch (a decoder thread decodes one batch at a time). */
 let scratch = Buffer.allocUnsafeSlow(1 << 20);

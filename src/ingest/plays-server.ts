@@ -14,7 +14,7 @@ import type { SourceMessage } from '../plays/source-message.js';
 import { AssignmentEnded, PLAY_SINK, type Assignment, type PartitionStart, type PlaySink } from '../sink/play-sink.js';
 import { batchCost, MemoryBudget } from './memory-budget.js';
 import { OffsetLedger } from './offset-ledger.js';
-import { offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js';
+import { freeBytes, offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js';
 import { PlayDecoder } from './play-decoder.js';
 
 const COMMIT_INTERVAL_MS = 200;
@@ -117,8 +117,11 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         groupId: config.KAFKA_GROUP_ID,
         maxWaitTimeInMs: 1_000,
         allowAutoTopicCreation: true,
-        maxBytesPerPartition: 256 * 1024,
-        maxBytes: 2 * 1024 * 1024,
+        // Each fetch's messages (kafkajs' objects and the response they are views of) outlive a
+        // scavenge and go only at a full collection: half of the former 256 KB / 2 MB took ~15 MB
+        // off the peak RSS of a large backlog's drain (docs/BENCHMARKS.md).
+        maxBytesPerPartition: 128 * 1024,
+        maxBytes: 1024 * 1024,
       },
       subscribe: { fromBeginning: true },
       run: { autoCommit: false },
@@ -302,6 +305,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const finish = this.ledger.take(partition, BigInt(last), messages.length);
     const release = this.budget.charge(cost);
     this.heldBytes.set(this.budget.heldBytes);
+    const packed = packBatch(topic, partition, messages, new Date().toISOString());
+    const held: HeldBytes = { packed, rows: null };
     let unsettled = messages.length;
     // Memory is held until each message is written, dead-lettered or dropped (its partition moved on).
     const settle = (count: number) => {
@@ -309,6 +314,10 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       if (unsettled <= 0) {
         release();
         this.heldBytes.set(this.budget.heldBytes);
+        // Every message is written (its append answered) or dead-lettered (its source copied):
+        // nothing reads the batch's bytes any more.
+        freeBytes(held.packed.values);
+        if (held.rows !== null) freeBytes(held.rows);
       }
     };
     const done = (finished = 1) => {
@@ -318,11 +327,10 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     payload.resolveOffset(last);
     this.consumed.inc(messages.length);
 
-    const packed = packBatch(topic, partition, messages, new Date().toISOString());
     // The sink waits while full, calling this now and then; rebalances are noticed by the loop above.
     const keepAlive = () => payload.heartbeat().catch(() => undefined);
     const taken: TakenBatch = { assignment: this.assignmentId, lastOffset: BigInt(last), done, dropped: settle };
-    const work = this.putBatch(packed, keysAndHeaders(messages), taken, keepAlive);
+    const work = this.putBatch(held, keysAndHeaders(messages), taken, keepAlive);
     this.inProgress.add(work);
     void work.finally(() => this.inProgress.delete(work));
   }
@@ -334,11 +342,12 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
    * persists shows as a stalled partition.
    */
   private async putBatch(
-    packed: PackedBatch,
+    held: HeldBytes,
     extras: Map<number, Pick<SourceMessage, 'key' | 'headers'>> | null,
     { assignment, lastOffset, done, dropped }: TakenBatch,
     keepAlive: () => Promise<void>,
   ): Promise<void> {
+    const { packed } = held;
     const { topic, partition } = packed;
     this.activeBatches++;
     // Batches decode in parallel but reach the sink in the order taken (an exactly-once sink appends in offset order).
@@ -360,6 +369,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       await previousTurn;
       if (decoded === null) return;
       const { rows, rowEnds, rowMessages, invalid } = decoded;
+      held.rows = rows;
       this.deadLetters.put(
         invalid.map(({ index, reason, detail }) => ({ source: sourceOf(index), reason, detail, done: () => done(1) })),
       );
@@ -571,6 +581,12 @@ interface TakenBatch {
   done: (finished: number) => void;
   /** That many more rows will not be written by this member: only their memory is released. */
   dropped: (count: number) => void;
+}
+
+/** A taken batch's bytes, freed at once when its last message is done (play-batch.ts' freeBytes). */
+interface HeldBytes {
+  packed: PackedBatch;
+  rows: Uint8Array | null;
 }
 
 /** The keys and headers of a batch's messages that have any (usually none), by index, for dead letters. */
