@@ -136,7 +136,12 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   /** Starts as many requests as the batch policy and the in-flight limit allow. */
   private dispatch(): void {
     const { batchMaxRows: maxRows, batchMaxBytes: maxBytes, maxInFlight } = this.policy;
-    const due = this.lingerExpired || this.flushing > 0;
+    // Due at once: the linger passed, a flush, or the buffer is full (with one lane per partition, no
+    // lane may have a full request's rows while `put` waits for room).
+    const due =
+      this.lingerExpired ||
+      this.flushing > 0 ||
+      this.bufferedRowCount + this.inFlightRows >= this.config.SINK_MAX_BUFFERED_ROWS;
     for (const [key, lane] of this.lanes) {
       if (this.inFlightRequests >= maxInFlight) break;
       while (lane.rows > 0 && this.inFlightRequests < maxInFlight) {
