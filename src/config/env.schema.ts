@@ -237,7 +237,7 @@ export const envSchema = z
     SINK_MAX_IN_FLIGHT: optional(int(1, 64, 0)).describe(
       'Requests under way at once (for storage-write: appends on the one connection); unset: 16 for insert-all, 8 for storage-write, enough to keep up across a ~75 ms round trip.',
     ),
-    SINK_MAX_BUFFERED_ROWS: int(1, 1_000_000, 10_000).describe(
+    SINK_MAX_BUFFERED_ROWS: int(1, 1_000_000, 20_000).describe(
       'Rows held in memory (buffered or being written) before consumption pauses.',
     ),
     SINK_RETRY_MAX_DELAY_MS: int(100, 600_000, 30_000).describe(

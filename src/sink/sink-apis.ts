@@ -13,8 +13,7 @@ import type { PlayWriter, RowEncodingSource, SinkApi, WriterDefaults } from './p
  * What one instance sustains is about (rows in flight) / (round trip): insertAll, at 500 rows a
  * request (BigQuery's advice), needs 16 requests in flight for 8,000 rows (~100,000 plays/s at
  * 75 ms; 4 gave ~26,000/s); the Write API takes larger appends (up to 1 MB, as it advises under
- * load; ~4,000 plays of ~150 bytes): 2-3 of them fill SINK_MAX_BUFFERED_ROWS (10,000), ~130,000
- * plays/s at 75 ms, and its 8 in flight serve the smaller appends of one lane per partition (exactly-once).
+ * load; ~4,000 plays of ~150 bytes), so 5 of its 8 fill SINK_MAX_BUFFERED_ROWS (20,000) with room.
  */
 export const WRITER_DEFAULTS: Record<SinkApi, WriterDefaults> = {
   'insert-all': { batchMaxRows: 500, batchMaxBytes: 9_000_000, maxInFlight: 16 },
