@@ -2,7 +2,7 @@ import { grpc } from 'google-gax';
 import protobuf from 'protobufjs';
 import 'protobufjs/ext/descriptor/index.js';
 import { PLAY_TABLE_SCHEMA } from '../src/sink/play-table.js';
-import { writeApiService } from '../src/sink/storage-write/write-api-service.js';
+import { listenLocally, writeApiService } from '../src/sink/storage-write/write-api-service.js';
 
 /** gRPC status codes the stand-in answers with. */
 const ALREADY_EXISTS = 6;
@@ -178,12 +178,7 @@ export class FakeStorageWrite {
         callback(null, { rowCount: String(stream.end) });
       },
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
-        error ? reject(error) : resolve(bound),
-      ),
-    );
-    return `127.0.0.1:${port}`;
+    return listenLocally(this.server);
   }
 
   reset(): void {

@@ -1,4 +1,4 @@
-import { credentials, Server, ServerCredentials, status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { credentials, Server, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { PassThroughClient } from 'google-auth-library';
 import { GRPC } from '../faults.js';
 import { WriteFault } from '../play-writer.js';
@@ -7,7 +7,7 @@ import { AppendConnection, AppendError } from './append-connection.js';
 import { BigQueryWriteClient } from './client-parts.js';
 import { PLAY_ROW_DESCRIPTOR } from './play-row-descriptor.js';
 import { StorageWriteWriter } from './storage-write-writer.js';
-import { writeApiService } from './write-api-service.js';
+import { listenLocally, writeApiService } from './write-api-service.js';
 
 // The faults no emulator has (NOTES §6): a connection the server drops or lets idle out, an answer that
 // never comes, quota errors. A small gRPC server of the Write API's own proto that answers as each test
@@ -40,12 +40,7 @@ class WriteApiStandIn {
         call.on('error', () => undefined);
       },
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
-        error ? reject(error) : resolve(bound),
-      ),
-    );
-    return `127.0.0.1:${port}`;
+    return listenLocally(this.server);
   }
 
   stop(): void {

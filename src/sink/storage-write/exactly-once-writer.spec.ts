@@ -1,4 +1,4 @@
-import { credentials, Server, ServerCredentials, status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { credentials, Server, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { PassThroughClient } from 'google-auth-library';
 import type { Counter } from '../../metrics/metrics.js';
 import { GRPC } from '../faults.js';
@@ -8,7 +8,7 @@ import { BigQueryWriteClient } from './client-parts.js';
 import { rowOf } from '../rows.js';
 import { ExactlyOnceWriter } from './exactly-once-writer.js';
 import { decodeStreamRecord, encodeStreamRecord } from './stream-record.js';
-import { writeApiService } from './write-api-service.js';
+import { listenLocally, writeApiService } from './write-api-service.js';
 
 // The exactly-once writer's own logic (ordering, resending, reconciling) against a stand-in of the
 // Write API that keeps COMMITTED streams with offsets as NOTES §5 describes BigQuery's, and injects the
@@ -66,12 +66,7 @@ class CommittedStreams {
         call.on('error', () => undefined);
       },
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
-        error ? reject(error) : resolve(bound),
-      ),
-    );
-    return `127.0.0.1:${port}`;
+    return listenLocally(this.server);
   }
 
   stop(): void {

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { ServiceDefinition } from '@grpc/grpc-js';
+import { ServerCredentials, type Server, type ServiceDefinition } from '@grpc/grpc-js';
 import { GrpcClient } from 'google-gax';
 
 /**
@@ -18,4 +18,14 @@ export function writeApiService(): ServiceDefinition {
     google: { cloud: { bigquery: { storage: { v1: { BigQueryWrite: { service: ServiceDefinition } } } } } };
   };
   return loaded.google.cloud.bigquery.storage.v1.BigQueryWrite.service;
+}
+
+/** Serves a stand-in on a free local port (plain gRPC); resolves with `host:port`, as BIGQUERY_STORAGE_API_ENDPOINT takes it. */
+export async function listenLocally(server: Server): Promise<string> {
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  return `127.0.0.1:${port}`;
 }
