@@ -259,17 +259,15 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         admin.fetchTopicOffsets(this.topic),
       ]);
       const lowOf = new Map(earliest.map((p) => [p.partition, BigInt(p.low)]));
+      const committedOf = new Map(committed?.partitions.map((p) => [p.partition, p]));
       const starts = new Map<number, PartitionStart>();
-      for (const { partition, offset, metadata } of committed?.partitions ?? []) {
-        if (!partitions.includes(partition)) continue;
+      for (const partition of partitions) {
+        const { offset = '-1', metadata = null } = committedOf.get(partition) ?? {};
         const at = BigInt(offset);
         starts.set(
           partition,
           at >= 0n ? { offset: at, metadata } : { offset: lowOf.get(partition) ?? 0n, metadata: null },
         );
-      }
-      for (const partition of partitions) {
-        if (!starts.has(partition)) starts.set(partition, { offset: lowOf.get(partition) ?? 0n, metadata: null });
       }
       return starts;
     } finally {

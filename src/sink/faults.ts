@@ -103,6 +103,12 @@ export const GRPC_CODE_ACTIONS: Readonly<Record<number, FaultAction>> = {
   [GRPC.UNAUTHENTICATED]: 'stop',
 };
 
+/** The gRPC status code an error carries (the client's and AppendConnection's errors), if any. */
+export function grpcCodeOf(error: unknown): number | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
 /** A failed append by gRPC code and message; an unknown code (or none: a connection dropped) is retried. */
 export function storageWriteAction(code: number | undefined, message = ''): FaultAction {
   if (code === GRPC.INVALID_ARGUMENT && /too large|exceeds|size limit/i.test(message)) return 'split';

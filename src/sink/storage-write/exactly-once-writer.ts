@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { errorText } from '../../errors.js';
 import type { Counter } from '../../metrics/metrics.js';
-import { GRPC, storageWriteAction, streamAnswer, type FaultAction } from '../faults.js';
+import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer, type FaultAction } from '../faults.js';
 import { AssignmentEnded, type Assignment, type PartitionStart, type RowChunk } from '../play-sink.js';
 import { WriteFault, type AppendResult, type PlayWriter, type RowFault, type WriteReporter } from '../play-writer.js';
 import { forEachRow, rowOf, type Segment } from '../rows.js';
@@ -244,27 +244,22 @@ class PartitionLane {
    * its first append, so that whoever comes next finds it even if this owner never commits.
    */
   private async openStream(): Promise<void> {
-    const { client, settings, logger } = this.context;
+    const { logger } = this.context;
     for (let attempt = 1; this.state === 'opening'; attempt++) {
       try {
         const start = (await this.starts()).get(this.partition);
         if (start === undefined) throw new Error(`no committed offset was read for partition ${this.partition}`);
         const skip = await this.writtenAfter(start);
         if (this.state !== 'opening') return;
-        const [created] = await client.createWriteStream({
-          parent: settings.table,
-          writeStream: { type: 'COMMITTED' },
-        });
-        if (!created.name) throw new Error('BigQuery created a write stream without a name');
+        const created = await this.createStream();
         if (this.state !== 'opening') return;
-        const record = { stream: created.name, rows: 0, carried: skip };
+        const record = { stream: created, rows: 0, carried: skip };
         await this.assignment.record(this.partition, start.offset, encodeStreamRecord(record));
         if (this.state !== 'opening') return;
-        this.stream = created.name;
+        this.useStream(created);
         this.skip = skip;
         this.checkpoints = [];
         this.checkpoint(start.offset, 0, skip);
-        this.connection = new AppendConnection(client, this.stream, PLAY_ROW_DESCRIPTOR, APPEND_TIMEOUT_MS);
         this.state = 'open';
         logger.log(
           `partition ${this.partition}: writing from offset ${start.offset} to stream ${shortName(this.stream)}` +
@@ -289,8 +284,7 @@ class PartitionLane {
       const [finalized] = await this.context.client.finalizeWriteStream({ name: record.stream });
       rowCount = Number(String(finalized.rowCount ?? 0));
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      if (streamAnswer(typeof code === 'number' ? code : undefined, errorText(error)) !== 'lost') throw error;
+      if (streamAnswer(grpcCodeOf(error), errorText(error)) !== 'lost') throw error;
       return this.fallBack(record.carried, `its recorded stream ${shortName(record.stream)} no longer exists`);
     }
     if (rowCount < record.rows) {
@@ -356,7 +350,7 @@ class PartitionLane {
       // A later append of a failed run (refused, or on the same broken connection): sent again after.
       return this.recovered();
     }
-    const code = error !== undefined ? (error as { code?: unknown }).code : (response?.error?.code ?? GRPC.OK);
+    const code = error !== undefined ? grpcCodeOf(error) : (response?.error?.code ?? GRPC.OK);
     const message = error !== undefined ? errorText(error) : (response?.error?.message ?? '');
     const rowErrors = response?.rowErrors ?? [];
     if (rowErrors.length > 0) {
@@ -523,21 +517,12 @@ class PartitionLane {
    * stretch again (counted in exactly_once_fallbacks_total).
    */
   private async replaceStream(): Promise<void> {
-    const { client, settings } = this.context;
     this.fallBack(0, `its stream ${shortName(this.stream)} no longer exists`);
     for (let attempt = 1; this.state === 'open'; attempt++) {
       try {
-        const [created] = await client.createWriteStream({
-          parent: settings.table,
-          writeStream: { type: 'COMMITTED' },
-        });
-        if (!created.name) throw new Error('BigQuery created a write stream without a name');
+        const created = await this.createStream();
         if (this.state !== 'open') return;
-        this.connection?.close();
-        this.stream = created.name;
-        this.connection = new AppendConnection(client, this.stream, PLAY_ROW_DESCRIPTOR, APPEND_TIMEOUT_MS);
-        this.end = 0;
-        this.nextOffset = 0;
+        this.useStream(created);
         this.recovering = null;
         this.pump();
         return;
@@ -547,10 +532,26 @@ class PartitionLane {
     }
   }
 
+  /** A new COMMITTED stream of the table; its name. */
+  private async createStream(): Promise<string> {
+    const { client, settings } = this.context;
+    const [created] = await client.createWriteStream({ parent: settings.table, writeStream: { type: 'COMMITTED' } });
+    if (!created.name) throw new Error('BigQuery created a write stream without a name');
+    return created.name;
+  }
+
+  /** Appends go to `stream` from now on, from its start, on a connection of its own. */
+  private useStream(stream: string): void {
+    this.connection?.close();
+    this.stream = stream;
+    this.connection = new AppendConnection(this.context.client, stream, PLAY_ROW_DESCRIPTOR, APPEND_TIMEOUT_MS);
+    this.end = 0;
+    this.nextOffset = 0;
+  }
+
   private async backoff(attempt: number, message: string, error: unknown): Promise<void> {
     const delayMs = retryDelay(attempt, this.context.settings.retryMaxDelayMs);
-    const code = (error as { code?: unknown }).code;
-    const action = storageWriteAction(typeof code === 'number' ? code : undefined, errorText(error));
+    const action = storageWriteAction(grpcCodeOf(error), errorText(error));
     this.context.reporter().failed(new WriteFault(message, action === 'stop' ? 'stop' : 'retry'), 0, attempt, delayMs);
     await new Promise<void>((resolve) => {
       this.wake = resolve;

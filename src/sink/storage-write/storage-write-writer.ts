@@ -2,7 +2,7 @@ import { credentials } from '@grpc/grpc-js';
 import { PassThroughClient } from 'google-auth-library';
 import type { Env } from '../../config/env.schema.js';
 import { errorText } from '../../errors.js';
-import { GRPC, storageWriteAction, storageWriteRowAction } from '../faults.js';
+import { GRPC, grpcCodeOf, storageWriteAction, storageWriteRowAction } from '../faults.js';
 import { WriteFault, type AppendResult, type PlayWriter, type RowFault } from '../play-writer.js';
 import { forEachRow, rowOf, type Segment } from '../rows.js';
 import { AppendConnection } from './append-connection.js';
@@ -82,9 +82,8 @@ export class StorageWriteWriter implements PlayWriter {
     try {
       response = await this.connection.append(serialized);
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
       const message = errorText(error);
-      throw new WriteFault(message, storageWriteAction(typeof code === 'number' ? code : undefined, message));
+      throw new WriteFault(message, storageWriteAction(grpcCodeOf(error), message));
     }
     const rowErrors = response.rowErrors ?? [];
     if (rowErrors.length > 0) {
