@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { ServerKafka } from '@nestjs/microservices';
-import type { Consumer, EachBatchPayload } from '@nestjs/microservices/external/kafka.interface.js';
+import type { Admin, Consumer, EachBatchPayload } from '@nestjs/microservices/external/kafka.interface.js';
 import kafkajs from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
@@ -97,6 +97,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private assignmentId = 0;
   /** Per partition, the last batch's turn to put: a partition's rows reach the sink in offset order. */
   private readonly putTurns = new Map<number, Promise<void>>();
+  /** The admin client withAdmin keeps (of the current Kafka client), while it connects or once connected. */
+  private admin: { of: object; connecting: Promise<Admin> } | null = null;
 
   constructor(
     private readonly config: AppConfig,
@@ -172,6 +174,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const { GROUP_JOIN, CRASH, DISCONNECT, REBALANCING, FETCH } = consumer.events;
     // A fetch completes at least every maxWaitTimeInMs while the broker answers, even when idle.
     consumer.on(FETCH, () => (this.lastFetchAt = Date.now()));
+    // Connected before the first assignment needs it.
+    void this.withAdmin(() => Promise.resolve()).catch(() => undefined);
     consumer.on(GROUP_JOIN, ({ payload }) => {
       // A new generation: the group redelivers from its committed offsets, so what this member
       // took before is forgotten and never committed, whoever owns the partition now.
@@ -250,10 +254,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
 
   /** The group's committed offsets (the earliest offset where there is none) and their metadata. */
   private async readStarts(partitions: number[]): Promise<Map<number, PartitionStart>> {
-    if (this.client === null) throw new Error('no Kafka client');
-    const admin = this.client.admin();
-    try {
-      await admin.connect();
+    return this.withAdmin(async (admin) => {
       const [[committed], earliest] = await Promise.all([
         admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [this.topic] }),
         admin.fetchTopicOffsets(this.topic),
@@ -270,9 +271,49 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         );
       }
       return starts;
-    } finally {
-      await admin.disconnect().catch(() => undefined);
+    });
+  }
+
+  /**
+   * Runs `use` with the service's one admin client (lag, assignment starts, the shutdown report),
+   * connected on first use and kept: a new kafkajs admin client finds the group coordinator only
+   * after a metadata refresh, ~300 ms of retry backoff, which every assignment would wait out.
+   * After a failure the next use connects a new one.
+   */
+  private async withAdmin<T>(use: (admin: Admin) => Promise<T>): Promise<T> {
+    const client = this.client;
+    if (client === null) throw new Error('no Kafka client');
+    if (this.admin?.of !== client) {
+      this.dropAdmin();
+      const connecting = (async () => {
+        const admin = client.admin();
+        await admin.connect();
+        // Learns the brokers' ids, so finding the group coordinator needs no retry.
+        await admin.describeCluster();
+        return admin;
+      })();
+      this.admin = { of: client, connecting };
     }
+    const kept = this.admin;
+    try {
+      return await use(await kept.connecting);
+    } catch (error) {
+      if (this.admin === kept) this.dropAdmin();
+      throw error;
+    }
+  }
+
+  private dropAdmin(): void {
+    const connecting = this.admin?.connecting;
+    this.admin = null;
+    void connecting?.then((admin) => admin.disconnect()).catch(() => undefined);
+  }
+
+  override async close(): Promise<void> {
+    const connecting = this.admin?.connecting;
+    this.admin = null;
+    await connecting?.then((admin) => admin.disconnect()).catch(() => undefined);
+    await super.close();
   }
 
   /**
@@ -414,13 +455,13 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   /** Consumer lag per partition: the broker's end offsets less the group's committed offsets. */
   private async measureLag(): Promise<void> {
     if (this.client === null) return;
-    const admin = this.client.admin();
     try {
-      await admin.connect();
-      const [ends, [committed]] = await Promise.all([
-        admin.fetchTopicOffsets(this.topic),
-        admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [this.topic] }),
-      ]);
+      const [ends, [committed]] = await this.withAdmin((admin) =>
+        Promise.all([
+          admin.fetchTopicOffsets(this.topic),
+          admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [this.topic] }),
+        ]),
+      );
       const committedOf = new Map(committed?.partitions.map((p) => [p.partition, Number(p.offset)]));
       const now = Date.now();
       for (const { partition, high, low } of ends) {
@@ -434,8 +475,6 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       this.reportStalls(now);
     } catch {
       // The broker is out of reach: readiness says so; the last figures stay.
-    } finally {
-      await admin.disconnect().catch(() => undefined);
     }
   }
 
@@ -539,15 +578,13 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     if (taken.length === 0) return 'stopped: nothing was taken since the last commit';
     let committedOf = new Map<number, bigint>();
     if (this.client !== null) {
-      const admin = this.client.admin();
       try {
-        await admin.connect();
-        const [offsets] = await admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [this.topic] });
+        const [offsets] = await this.withAdmin((admin) =>
+          admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [this.topic] }),
+        );
         committedOf = new Map(offsets?.partitions.map((p) => [p.partition, BigInt(p.offset)]));
       } catch (error) {
         return `stopped; the group's committed offsets could not be read back (${errorText(error)}): what was written and not committed is redelivered`;
-      } finally {
-        await admin.disconnect().catch(() => undefined);
       }
     }
     const short: string[] = [];
