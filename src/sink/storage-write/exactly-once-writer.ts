@@ -1,3 +1,4 @@
+import type { Client } from '@grpc/grpc-js';
 import { Logger } from '@nestjs/common';
 import { errorText } from '../../errors.js';
 import type { Counter } from '../../metrics/metrics.js';
@@ -48,7 +49,13 @@ export class ExactlyOnceWriter implements PlayWriter {
     private readonly client: BigQueryWriteClient,
     private readonly settings: ExactlyOnceSettings,
     private readonly fallbacks: Counter,
-  ) {}
+  ) {
+    // Connects the channel now, not when the first assignment's streams are created (in its critical path).
+    void client
+      .initialize()
+      .then((stub) => (stub as unknown as Partial<Client>).getChannel?.().getConnectivityState(true))
+      .catch(() => undefined);
+  }
 
   attach(reporter: WriteReporter): void {
     this.reporter = reporter;
