@@ -6,7 +6,9 @@
 // --freshness-samples N (20), --round-trip-ms N (75). Ports, so two checkouts can bench at once:
 // --kafka-port N (39092), --emulator-port N (39050; its gRPC port is 10 above), --service-port N (the
 // service's HTTP port during drains, 3000), --freshness-port N (39300). --only memory runs the memory
-// section alone, --memory-repeat N times on one preloaded topic, and writes neither output file.
+// section alone, --memory-repeat N times on one preloaded topic; --only drains runs B against the
+// instant stand-ins alone (each sink, --repeat times, alternated); neither writes an output file.
+// --service-logs DIR keeps each service run's log lines there.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -37,6 +39,7 @@ const { values: flags } = parseArgs({
     'freshness-port': { type: 'string', default: '39300' },
     only: { type: 'string' },
     'memory-repeat': { type: 'string', default: '1' },
+    'service-logs': { type: 'string' },
     // Extra node flags for the service under test, e.g. --service-node-options=--max-old-space-size=128
     'service-node-options': { type: 'string', default: '' },
     // Extra settings for the service under test, e.g. --service-env='SINK_MAX_BUFFERED_ROWS=10000 SINK_MAX_IN_FLIGHT=4'
@@ -69,8 +72,8 @@ const SERVICE_NODE_OPTIONS = [
   ...cmd.slice(1, -1),
   ...flags['service-node-options'].split(' ').filter(Boolean),
 ];
-if (flags.only !== undefined && flags.only !== 'memory')
-  throw new Error(`--only ${flags.only}: only 'memory' is known`);
+if (flags.only !== undefined && flags.only !== 'memory' && flags.only !== 'drains')
+  throw new Error(`--only ${flags.only}: only 'memory' and 'drains' are known`);
 const SERVICE_ENV = Object.fromEntries(
   flags['service-env']
     .split(' ')
@@ -218,6 +221,12 @@ function startProcess(script: string, env: Record<string, string>, nodeOptions: 
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  if (flags['service-logs'] !== undefined) {
+    fs.mkdirSync(flags['service-logs'], { recursive: true });
+    const name = [path.basename(script, '.js'), env.SINK_API, env.SINK_DELIVERY, Date.now()].filter(Boolean).join('-');
+    const log = fs.createWriteStream(path.join(flags['service-logs'], `${name}.log`));
+    child.stdout.pipe(log);
+  }
   const joinedAt = new Promise<number>((resolve) => {
     child.stdout.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('joined group')) resolve(Date.now());
@@ -384,6 +393,21 @@ try {
       `peak RSS of B (${DEFAULT_SINK}) draining ${Number(flags['memory-plays']).toLocaleString('en')} plays: ` +
         `${peaks.map((p) => p.toFixed(0)).join(', ')} MB (median ${median(peaks).toFixed(0)}); ` +
         `rates ${drains.map((d) => d.rate.toFixed(0)).join(', ')}/s`,
+    );
+  } else if (flags.only === 'drains') {
+    const topic = await freshTopic();
+    await preload(topic, N);
+    const service = perSink<number[]>(() => []);
+    for (let i = 0; i < REPEAT; i++) {
+      for (const sink of SINKS) service[sink].push((await drainWith(topic, sink, instant)).rate);
+      say(`round ${i + 1}: ${SINKS.map((sink) => `B ${sink} ${service[sink].at(-1)!.toFixed(0)}/s`).join(', ')}`);
+    }
+    // Side by side in each round, so the machine's drift cancels out of each ratio.
+    const ratios = service[EO].map((rate, i) => rate / service[SW][i]!);
+    console.log(
+      `${SINKS.map((sink) => `B ${sink}: ${service[sink].map((r) => r.toFixed(0)).join(', ')} (median ${median(service[sink]).toFixed(0)})`).join('\n')}\n` +
+        `exactly-once / at-least-once: ${(median(service[EO]) / median(service[SW])).toFixed(2)} of the medians; ` +
+        `per round ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)})`,
     );
   } else {
     const topic = await freshTopic();
