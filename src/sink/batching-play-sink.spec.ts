@@ -40,6 +40,7 @@ function chunk(count: number, first = 0): RowChunk & { doneCount: number } {
 
 class FakeWriter implements PlayWriter {
   readonly api = 'storage-write' as const;
+  laneOf?: (chunk: RowChunk) => string;
   readonly delivery = 'at-least-once' as const;
   readonly requests: string[][] = [];
   /** Answers the next requests, in order; then every request is written whole. */
@@ -199,6 +200,19 @@ describe('BatchingPlaySink', () => {
     expect(sink.health.writable).toBe(true);
     expect(rows.doneCount).toBe(2);
     expect(letters).toEqual([]);
+  });
+
+  it('sends a lane once it holds its share of the buffer, not a full request, without waiting for the linger', async () => {
+    const writer = new FakeWriter();
+    writer.laneOf = (c: RowChunk) => String(c.partition);
+    // Two lanes share 40 buffered rows: a lane is due at 40 / (2 * 2) = 10 rows.
+    const { sink } = sinkWith(writer, { SINK_BATCH_MAX_ROWS: 100, SINK_MAX_BUFFERED_ROWS: 40, SINK_LINGER_MS: 60_000 });
+    await sink.put({ ...chunk(6, 100), partition: 1 });
+    await sink.put(chunk(10));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(writer.requests).toEqual([Array.from({ length: 10 }, (_, i) => `r${i}`)]);
+    expect(await sink.flush(soon())).toBe(true);
+    expect(writer.requests[1]).toEqual(Array.from({ length: 6 }, (_, i) => `r${100 + i}`));
   });
 
   it('waits in put while SINK_MAX_BUFFERED_ROWS rows are held', async () => {

@@ -142,10 +142,13 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
       this.lingerExpired ||
       this.flushing > 0 ||
       this.bufferedRowCount + this.inFlightRows >= this.config.SINK_MAX_BUFFERED_ROWS;
+    // A lane's fair share: with one lane per partition, lanes that each wait for a full request would
+    // fill the buffer together and then all send at once, every round trip, instead of in turn.
+    const enough = Math.min(maxRows, Math.ceil(this.config.SINK_MAX_BUFFERED_ROWS / (2 * this.lanes.size)));
     for (const [key, lane] of this.lanes) {
       if (this.inFlightRequests >= maxInFlight) break;
       while (lane.rows > 0 && this.inFlightRequests < maxInFlight) {
-        if (!due && lane.rows < maxRows && lane.bytes < maxBytes) break;
+        if (!due && lane.rows < enough && lane.bytes < maxBytes) break;
         this.send(this.takeBatch(lane, maxRows, maxBytes));
       }
       if (lane.rows === 0) this.lanes.delete(key);
