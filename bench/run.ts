@@ -6,8 +6,8 @@
 // --freshness-samples N (20), --round-trip-ms N (75). Ports, so two checkouts can bench at once:
 // --kafka-port N (39092), --emulator-port N (39050; its gRPC port is 10 above), --service-port N (the
 // service's HTTP port during drains, 3000), --freshness-port N (39300). --only memory runs the memory
-// section alone, --memory-repeat N times on one preloaded topic; --only drains runs B against the
-// instant stand-ins alone (each sink, --repeat times, alternated); neither writes an output file.
+// section alone, --memory-repeat N times on one preloaded topic; --only drains runs B's drains alone
+// (each sink, instant and at the round trip, --repeat times, alternated); neither writes an output file.
 // --service-logs DIR keeps each service run's log lines there.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -398,17 +398,30 @@ try {
     const topic = await freshTopic();
     await preload(topic, N);
     const service = perSink<number[]>(() => []);
+    const atRoundTrip = perSink<number[]>(() => []);
     for (let i = 0; i < REPEAT; i++) {
-      for (const sink of SINKS) service[sink].push((await drainWith(topic, sink, instant)).rate);
-      say(`round ${i + 1}: ${SINKS.map((sink) => `B ${sink} ${service[sink].at(-1)!.toFixed(0)}/s`).join(', ')}`);
+      for (const sink of SINKS) {
+        service[sink].push((await drainWith(topic, sink, instant)).rate);
+        atRoundTrip[sink].push((await drainWith(topic, sink, slow)).rate);
+      }
+      say(
+        `round ${i + 1}: ` +
+          SINKS.map(
+            (sink) =>
+              `B ${sink} ${service[sink].at(-1)!.toFixed(0)}/s (${atRoundTrip[sink].at(-1)!.toFixed(0)}/s at ${ROUND_TRIP_MS} ms)`,
+          ).join(', '),
+      );
     }
     // Side by side in each round, so the machine's drift cancels out of each ratio.
-    const ratios = service[EO].map((rate, i) => rate / service[SW][i]!);
-    console.log(
-      `${SINKS.map((sink) => `B ${sink}: ${service[sink].map((r) => r.toFixed(0)).join(', ')} (median ${median(service[sink]).toFixed(0)})`).join('\n')}\n` +
-        `exactly-once / at-least-once: ${(median(service[EO]) / median(service[SW])).toFixed(2)} of the medians; ` +
-        `per round ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)})`,
-    );
+    const report = (label: string, rates: Record<Sink, number[]>) => {
+      const ratios = rates[EO].map((rate, i) => rate / rates[SW][i]!);
+      return (
+        `${SINKS.map((sink) => `B ${sink}${label}: ${rates[sink].map((r) => r.toFixed(0)).join(', ')} (median ${median(rates[sink]).toFixed(0)})`).join('\n')}\n` +
+        `exactly-once / at-least-once${label}: ${(median(rates[EO]) / median(rates[SW])).toFixed(2)} of the medians; ` +
+        `per round ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)})`
+      );
+    };
+    console.log(`${report('', service)}\n${report(` at ${ROUND_TRIP_MS} ms`, atRoundTrip)}`);
   } else {
     const topic = await freshTopic();
     await preload(topic, N);
