@@ -2,7 +2,7 @@ import kafkajs from 'kafkajs';
 import { Counter, Gauge } from 'prom-client';
 import { parseEnv } from '../config/parse-env.js';
 import type { DeadLetter, DeadLetters } from '../dead-letters/dead-letters.service.js';
-import type { PlaySink, RowChunk } from '../sink/play-sink.js';
+import type { Assignment, PlaySink, RowChunk } from '../sink/play-sink.js';
 import { createRowEncoding } from '../sink/insert-all/row-encoding.js';
 import { decodeBatch, type PackedBatch } from './play-batch.js';
 import type { PlayDecoder } from './play-decoder.js';
@@ -177,5 +177,40 @@ describe('PlaysServer: taking batches', () => {
     next.heartbeat.mockImplementation(() => Promise.reject(rebalancing));
     await expect(internals(instance).onBatch(next)).rejects.toBe(rebalancing);
     expect(next.resolveOffset).not.toHaveBeenCalled();
+  });
+});
+
+describe('PlaysServer: an assignment of an exactly-once sink', () => {
+  beforeEach(() => {
+    vi.spyOn(console, 'log').mockImplementation(() => undefined);
+  });
+
+  it('reads the starts only once the commits of the assignment before have landed or failed', async () => {
+    const { instance } = server();
+    let landCommit!: () => void;
+    const commitOffsets = vi.fn(() => new Promise<void>((resolve) => (landCommit = resolve)));
+    const fetchOffsets = vi.fn(() =>
+      Promise.resolve([{ topic: 'tony-allen-plays', partitions: [{ partition: 0, offset: '7', metadata: 'm' }] }]),
+    );
+    const admin = {
+      connect: () => Promise.resolve(),
+      describeCluster: () => Promise.resolve({}),
+      disconnect: () => Promise.resolve(),
+      fetchOffsets,
+      fetchTopicOffsets: () => Promise.resolve([{ partition: 0, low: '0', high: '9' }]),
+    };
+    Object.assign(instance, { consumer: { commitOffsets }, client: { admin: () => admin }, assignmentId: 1 });
+    type Assigning = { assignment(id: number, partitions: number[]): Assignment };
+    const earlier = (instance as unknown as Assigning).assignment(1, [0]);
+    // A commit of the earlier assignment that kafkajs keeps retrying while the group moves on.
+    const recording = earlier.record(0, 5n, 'earlier record').catch(() => undefined);
+    Object.assign(instance, { assignmentId: 2 });
+    const starts = (instance as unknown as Assigning).assignment(2, [0]).starts();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(fetchOffsets).not.toHaveBeenCalled();
+    landCommit();
+    await recording;
+    expect((await starts).get(0)).toEqual({ offset: 7n, metadata: 'm' });
+    expect(fetchOffsets).toHaveBeenCalledTimes(1);
   });
 });

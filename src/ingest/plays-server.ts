@@ -97,6 +97,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private assignmentId = 0;
   /** Per partition, the last batch's turn to put: a partition's rows reach the sink in offset order. */
   private readonly putTurns = new Map<number, Promise<void>>();
+  /** Offset commits kafkajs has not yet answered or given up on. */
+  private readonly commitsInFlight = new Set<Promise<void>>();
   /** The admin client withAdmin keeps (of the current Kafka client), while it connects or once connected. */
   private admin: { of: object; connecting: Promise<Admin> } | null = null;
 
@@ -237,6 +239,11 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       partitions,
       starts: async () => {
         current();
+        // kafkajs retries a failed commit, across a rejoin too, under the new generation: one made for
+        // an earlier assignment could land after this read and replace the record this one makes.
+        // Read once those have landed or failed.
+        await Promise.allSettled([...this.commitsInFlight]);
+        current();
         const starts = await this.readStarts(partitions);
         current();
         return starts;
@@ -245,11 +252,19 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         current();
         const consumer = this.consumer;
         if (consumer === null) throw new AssignmentEnded('the consumer is gone');
-        await consumer.commitOffsets([{ topic: this.topic, partition, offset: offset.toString(), metadata }]);
+        await this.commitOffsets(consumer, [{ topic: this.topic, partition, offset: offset.toString(), metadata }]);
         // kafkajs drops a commit silently once its consumer stopped (which ends the assignment too).
         current();
       },
     };
+  }
+
+  /** Commits offsets, keeping the commit in commitsInFlight until kafkajs stops retrying it. */
+  private commitOffsets(consumer: Consumer, offsets: Parameters<Consumer['commitOffsets']>[0]): Promise<void> {
+    const commit = consumer.commitOffsets(offsets);
+    this.commitsInFlight.add(commit);
+    void commit.finally(() => this.commitsInFlight.delete(commit)).catch(() => undefined);
+    return commit;
   }
 
   /** The group's committed offsets (the earliest offset where there is none) and their metadata. */
@@ -526,7 +541,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       .filter((o): o is { partition: number; offset: string; metadata: string | null } => o.metadata !== undefined);
     if (offsets.length === 0) return;
     try {
-      await consumer.commitOffsets(
+      await this.commitOffsets(
+        consumer,
         offsets.map(({ partition, offset, metadata }) => ({ topic: this.topic, partition, offset, metadata })),
       );
       // kafkajs drops a commit silently when its consumer has stopped: only one made while this
