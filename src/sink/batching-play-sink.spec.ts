@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import type { AppConfig } from '../config/config.module.js';
 import type { DeadLetter, DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { BatchingPlaySink } from './batching-play-sink.js';
-import type { RowChunk } from './play-sink.js';
+import type { Assignment, RowChunk } from './play-sink.js';
 import type { PlayTable } from './play-table.js';
 import { WriteFault, type AppendResult, type PlayWriter } from './play-writer.js';
 import { forEachRow, rowOf, type Segment } from './rows.js';
@@ -41,6 +41,7 @@ function chunk(count: number, first = 0): RowChunk & { doneCount: number } {
 class FakeWriter implements PlayWriter {
   readonly api = 'storage-write' as const;
   laneOf?: (chunk: RowChunk) => string;
+  open?: (assignment: Assignment) => void;
   readonly delivery = 'at-least-once' as const;
   readonly requests: string[][] = [];
   /** Answers the next requests, in order; then every request is written whole. */
@@ -59,7 +60,7 @@ class FakeWriter implements PlayWriter {
   }
 }
 
-function sinkWith(writer: FakeWriter, settings: Partial<AppConfig> = {}) {
+function sinkWith(writer: FakeWriter, settings: Partial<AppConfig> = {}, tableReady = Promise.resolve()) {
   const letters: DeadLetter[] = [];
   const config = {
     SINK_BATCH_MAX_ROWS: 4,
@@ -70,7 +71,11 @@ function sinkWith(writer: FakeWriter, settings: Partial<AppConfig> = {}) {
     SINK_RETRY_MAX_DELAY_MS: 100,
     ...settings,
   } as AppConfig;
-  const table = { health: { status: 'ready', detail: 'ready' }, whenReady: () => Promise.resolve(), id: 'p.d.t' };
+  const table = {
+    health: { status: 'ready', detail: 'ready' },
+    whenReady: () => tableReady,
+    id: 'p.d.t',
+  };
   const deadLetters = {
     put: (batch: readonly DeadLetter[]) => {
       letters.push(...batch);
@@ -213,6 +218,21 @@ describe('BatchingPlaySink', () => {
     expect(writer.requests).toEqual([Array.from({ length: 10 }, (_, i) => `r${i}`)]);
     expect(await sink.flush(soon())).toBe(true);
     expect(writer.requests[1]).toEqual(Array.from({ length: 6 }, (_, i) => `r${100 + i}`));
+  });
+
+  it("gives a writer the assignment's starts only once the table exists (its streams are made in it)", async () => {
+    const writer = new FakeWriter();
+    let opened: Assignment | undefined;
+    writer.open = (assignment) => (opened = assignment);
+    let tableMade!: () => void;
+    const { sink } = sinkWith(writer, {}, new Promise<void>((resolve) => (tableMade = resolve)));
+    const starts = vi.fn(() => Promise.resolve(new Map([[0, { offset: 0n, metadata: null }]])));
+    sink.open({ id: 1, partitions: [0], starts, record: () => Promise.resolve() });
+    const read = opened!.starts();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(starts).not.toHaveBeenCalled();
+    tableMade();
+    expect((await read).get(0)).toEqual({ offset: 0n, metadata: null });
   });
 
   it('waits in put while SINK_MAX_BUFFERED_ROWS rows are held', async () => {

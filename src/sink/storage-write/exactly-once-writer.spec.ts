@@ -34,12 +34,20 @@ class CommittedStreams {
   readonly streams = new Map<string, Stream>();
   readonly requests: Request[] = [];
   fault: Fault = () => false;
+  /** CreateWriteStream answers NOT_FOUND (a table not yet made) this many times first. */
+  missingTable = 0;
   private created = 0;
   private readonly server = new Server();
 
   async start(): Promise<string> {
     this.server.addService(writeApiService(), {
-      CreateWriteStream: (_: unknown, callback: (error: null, stream: unknown) => void) => {
+      CreateWriteStream: (
+        _: unknown,
+        callback: (error: { code: number; details: string } | null, stream?: unknown) => void,
+      ) => {
+        if (this.missingTable > 0 && this.missingTable--) {
+          return callback({ code: status.NOT_FOUND, details: 'Not found: Table p:d.t' });
+        }
         const name = `${TABLE}/streams/s${++this.created}`;
         this.streams.set(name, { rows: [], finalized: false });
         callback(null, { name, type: 'COMMITTED' });
@@ -159,6 +167,20 @@ describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
     expect(streams.requests.map((r) => r.offset?.value)).toEqual(['0', '3']);
     expect(decodeStreamRecord(writer.commitMetadata(0, 3n))).toEqual({ stream, rows: 3, carried: 0 });
     expect(decodeStreamRecord(writer.commitMetadata(0, 5n))).toEqual({ stream, rows: 5, carried: 0 });
+  });
+
+  it('once its stream opens after a failure (the table not yet made), says writes work again, with no append needed', async () => {
+    streams.missingTable = 1;
+    const said: string[] = [];
+    writer.attach({
+      failed: (fault) => said.push(`failed: ${fault.action}`),
+      succeeded: () => said.push('succeeded'),
+      deadLetter: () => Promise.resolve(),
+    });
+    assign({ offset: 0n, metadata: null });
+    await vi.waitFor(() => expect(records).toHaveLength(1), { timeout: 5_000 });
+    await vi.waitFor(() => expect(said).toEqual(['failed: stop', 'succeeded']), { timeout: 5_000 });
+    expect(streams.requests).toEqual([]);
   });
 
   it('an answer lost after the rows were written: sent again, refused as ALREADY_EXISTS, counted written; nothing twice, order kept', async () => {

@@ -268,6 +268,8 @@ class PartitionLane {
         this.checkpoints = [];
         this.checkpoint(start.offset, 0, skip);
         this.state = 'open';
+        // BigQuery answers again: a failure reported while opening (e.g. the table missing) is over.
+        this.context.reporter().succeeded();
         logger.log(
           `partition ${this.partition}: writing from offset ${start.offset} to stream ${shortName(this.stream)}` +
             (skip > 0 ? `, skipping the next ${skip} plays (already written)` : ''),
