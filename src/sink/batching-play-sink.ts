@@ -316,14 +316,8 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     });
     if (okChunk !== null && chunkOk > 0) (okChunk as RowChunk).done(chunkOk);
     this.written.inc(written);
-    this.deadLetters.put(
-      invalid.map(({ chunk, row, detail }) => ({
-        source: chunk.source(row),
-        reason: 'bigquery_invalid',
-        detail,
-        done: () => chunk.done(1),
-      })),
-    );
+    // Each is done once its letter is produced; nothing here waits for that.
+    void this.reporter.deadLetter(invalid);
     // With the invalid rows out of the way, the others are written again.
     return again;
   }
