@@ -299,7 +299,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const client = this.client;
     if (client === null) throw new Error('no Kafka client');
     if (this.admin?.of !== client) {
-      this.dropAdmin();
+      void this.dropAdmin();
       const connecting = (async () => {
         const admin = client.admin();
         await admin.connect();
@@ -313,21 +313,20 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     try {
       return await use(await kept.connecting);
     } catch (error) {
-      if (this.admin === kept) this.dropAdmin();
+      if (this.admin === kept) void this.dropAdmin();
       throw error;
     }
   }
 
-  private dropAdmin(): void {
-    const connecting = this.admin?.connecting;
-    this.admin = null;
-    void connecting?.then((admin) => admin.disconnect()).catch(() => undefined);
-  }
-
-  override async close(): Promise<void> {
+  /** Forgets the kept admin client; resolves once it is disconnected. */
+  private async dropAdmin(): Promise<void> {
     const connecting = this.admin?.connecting;
     this.admin = null;
     await connecting?.then((admin) => admin.disconnect()).catch(() => undefined);
+  }
+
+  override async close(): Promise<void> {
+    await this.dropAdmin();
     await super.close();
   }
 
