@@ -8,6 +8,8 @@
 // service's HTTP port during drains, 3000), --freshness-port N (39300). --only memory runs the memory
 // section alone, --memory-repeat N times on one preloaded topic; --only drains runs B's drains alone
 // (each sink, instant and at the round trip, --repeat times, alternated); neither writes an output file.
+// Each drain of B prints (stderr) its time from the join, when its first and last rows came in, and the
+// CPU seconds the service, the broker and this process (its stand-ins) spent on it.
 // --service-logs DIR keeps each service run's log lines there.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -172,6 +174,21 @@ async function committed(topic: string, groupId: string): Promise<number> {
   return (offsets?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
 }
 
+/** CPU seconds (user + system) a process has used so far, 0 if it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+const brokerPid = (): number => Number(fs.readFileSync(path.join(depsDir, 'kafka.pid'), 'utf8').trim());
+const benchCpu = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
+
 function rssMb(pid: number): number {
   try {
     return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -311,11 +328,26 @@ async function drainService(
   const run = startService(topic, sink, endpoints);
   try {
     const joinedAt = await run.joinedAt;
-    while ((await rows()) < count || (await committed(topic, run.groupId)) < count) {
+    const cpuAtJoin = [cpuSeconds(run.child.pid!), cpuSeconds(brokerPid()), benchCpu()];
+    let firstRowAt = 0;
+    let allRowsAt = 0;
+    // The stand-in's count is local and cheap to poll often; the group's offsets are read once all rows are in.
+    for (;;) {
+      const written = await rows();
+      if (written > 0 && firstRowAt === 0) firstRowAt = Date.now();
+      if (written >= count && allRowsAt === 0) allRowsAt = Date.now();
+      if (written >= count && (await committed(topic, run.groupId)) >= count) break;
       if (run.child.exitCode !== null) throw new Error('the service exited during the drain');
-      await sleep(50);
+      await sleep(10);
     }
-    return { rate: count / ((Date.now() - joinedAt) / 1000), peakRssMb: run.peakRssMb() };
+    const drainedAt = Date.now();
+    const cpu = [cpuSeconds(run.child.pid!), cpuSeconds(brokerPid()), benchCpu()].map((c, i) => c - cpuAtJoin[i]!);
+    say(
+      `${sink}${endpoints === slow ? ` at ${ROUND_TRIP_MS} ms` : ''}: ${drainedAt - joinedAt} ms from the join ` +
+        `(first row in at ${firstRowAt - joinedAt} ms, all at ${allRowsAt - joinedAt} ms, then committed); ` +
+        `CPU seconds: service ${cpu[0]!.toFixed(2)}, broker ${cpu[1]!.toFixed(2)}, benchmark and stand-ins ${cpu[2]!.toFixed(2)}`,
+    );
+    return { rate: count / ((drainedAt - joinedAt) / 1000), peakRssMb: run.peakRssMb() };
   } finally {
     await run.stop();
   }
@@ -363,6 +395,9 @@ const emulator: Endpoints = {
 const counterOf = (sink: Sink, endpoints: Endpoints): FakeBigQuery | FakeStorageWrite =>
   endpoints === slow ? (sink === IA ? slowFake : slowFakeWrite) : sink === IA ? fake : fakeWrite;
 
+/** The sinks in round `round`'s order: each goes first in turn, so none always meets the machine coldest. */
+const inTurn = (round: number): Sink[] => SINKS.map((_, j) => SINKS[(j + round) % SINKS.length]!);
+
 async function drainWith(topic: string, sink: Sink, endpoints: Endpoints, count = N) {
   const counter = counterOf(sink, endpoints);
   counter.reset();
@@ -399,8 +434,10 @@ try {
     await preload(topic, N);
     const service = perSink<number[]>(() => []);
     const atRoundTrip = perSink<number[]>(() => []);
+    // Not counted: the first drain of a new topic meets a cold broker (the full run's A takes that turn).
+    await drainWith(topic, DEFAULT_SINK, instant);
     for (let i = 0; i < REPEAT; i++) {
-      for (const sink of SINKS) {
+      for (const sink of inTurn(i)) {
         service[sink].push((await drainWith(topic, sink, instant)).rate);
         atRoundTrip[sink].push((await drainWith(topic, sink, slow)).rate);
       }
@@ -433,7 +470,7 @@ try {
     const original: number[] = [];
     for (let i = 0; i < REPEAT; i++) {
       bare.push(await drainBare(topic));
-      for (const sink of SINKS) {
+      for (const sink of inTurn(i)) {
         const b = await drainWith(topic, sink, instant);
         service[sink].push(b.rate);
         requestsPer1000[sink] = b.requestsPer1000;
@@ -609,7 +646,7 @@ try {
 Measured by \`npm run bench\` (bench/run.ts) in one run on one machine, side by side, against one local
 single-node Kafka broker (deps:up). A topic of ${N.toLocaleString('en')} plays in the original format
 (${PARTITIONS} partitions) is drained from offset 0 by a fresh consumer group each time; each drain is
-repeated ${REPEAT} times and the median is reported. Rates are counted from the consumer's group join to
+repeated ${REPEAT} times (in each round the sinks go in turn, none always first) and the median is reported. Rates are counted from the consumer's group join to
 the last play (B: to the last row written **and** every offset committed). The figures are also written to
 \`bench-results.json\` (not committed).
 
