@@ -235,7 +235,7 @@ export const envSchema = z
       'Longest a row waits for its batch to fill before it is written anyway.',
     ),
     SINK_MAX_IN_FLIGHT: optional(int(1, 64, 0)).describe(
-      'Requests under way at once (for storage-write: appends on the one connection); unset: 16 for insert-all, 8 for storage-write, enough to keep up across a ~75 ms round trip.',
+      'Requests under way at once on each connection (storage-write: appends per write stream; exactly-once has one per partition, at-least-once one in all); unset: 16 for insert-all, 8 for storage-write, enough to keep up across a ~75 ms round trip.',
     ),
     SINK_MAX_BUFFERED_ROWS: int(1, 1_000_000, 20_000).describe(
       'Rows held in memory (buffered or being written) before consumption pauses.',

@@ -220,6 +220,32 @@ describe('BatchingPlaySink', () => {
     expect(writer.requests[1]).toEqual(Array.from({ length: 6 }, (_, i) => `r${100 + i}`));
   });
 
+  it('keeps SINK_MAX_IN_FLIGHT requests under way per lane (a connection each), not across lanes', async () => {
+    const writer = new FakeWriter();
+    writer.laneOf = (c: RowChunk) => String(c.partition);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    writer.append = async function (this: FakeWriter, segments) {
+      const result = FakeWriter.prototype.append.call(this, segments);
+      await held;
+      return result;
+    };
+    const { sink } = sinkWith(writer, { SINK_BATCH_MAX_ROWS: 2, SINK_MAX_IN_FLIGHT: 2, SINK_LINGER_MS: 60_000 });
+    for (const partition of [0, 1, 2]) await sink.put({ ...chunk(6, partition * 100), partition });
+    const done = sink.flush(soon());
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Two requests of each lane's first four rows; their last two rows wait for a lane's turn.
+    expect(writer.requests.map((rows) => rows[0])).toEqual(['r0', 'r2', 'r100', 'r102', 'r200', 'r202']);
+    release();
+    expect(await done).toBe(true);
+    expect(
+      writer.requests
+        .map((rows) => rows[0])
+        .slice(6)
+        .sort(),
+    ).toEqual(['r104', 'r204', 'r4']);
+  });
+
   it("gives a writer the assignment's starts only once the table exists (its streams are made in it)", async () => {
     const writer = new FakeWriter();
     let opened: Assignment | undefined;

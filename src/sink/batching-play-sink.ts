@@ -18,6 +18,8 @@ interface Lane {
   segments: Segment[];
   rows: number;
   bytes: number;
+  /** Its requests under way: the in-flight limit is per lane, as BigQuery's is per connection. */
+  inFlight: number;
 }
 
 /**
@@ -33,7 +35,7 @@ interface Lane {
 export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   private readonly logger = new Logger(BatchingPlaySink.name);
   private readonly policy: WriterDefaults;
-  /** Rows not yet sent, by lane; a lane is dropped when empty, so the map's order is oldest first. */
+  /** Rows not yet sent, by lane; a lane is dropped when it holds nothing and has nothing under way. */
   private readonly lanes = new Map<string, Lane>();
   private bufferedRowCount = 0;
   private bufferedBytes = 0;
@@ -95,7 +97,7 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     if (count > 0) {
       const key = this.writer.laneOf?.(chunk) ?? '';
       let lane = this.lanes.get(key);
-      if (lane === undefined) this.lanes.set(key, (lane = { segments: [], rows: 0, bytes: 0 }));
+      if (lane === undefined) this.lanes.set(key, (lane = { segments: [], rows: 0, bytes: 0, inFlight: 0 }));
       // Each row with the separator that follows it.
       const bytes = chunk.ends[count - 1]! + 1;
       lane.segments.push({ chunk, from: 0, to: count });
@@ -145,14 +147,15 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
       this.bufferedRowCount + this.inFlightRows >= this.config.SINK_MAX_BUFFERED_ROWS;
     // A lane's fair share: with one lane per partition, lanes that each wait for a full request would
     // fill the buffer together and then all send at once, every round trip, instead of in turn.
-    const enough = Math.min(maxRows, Math.ceil(this.config.SINK_MAX_BUFFERED_ROWS / (2 * this.lanes.size)));
+    let holding = 0;
+    for (const lane of this.lanes.values()) if (lane.rows > 0) holding++;
+    const enough = Math.min(maxRows, Math.ceil(this.config.SINK_MAX_BUFFERED_ROWS / (2 * holding)));
     for (const [key, lane] of this.lanes) {
-      if (this.inFlightRequests >= maxInFlight) break;
-      while (lane.rows > 0 && this.inFlightRequests < maxInFlight) {
+      while (lane.rows > 0 && lane.inFlight < maxInFlight) {
         if (!due && lane.rows < enough && lane.bytes < maxBytes) break;
-        this.send(this.takeBatch(lane, maxRows, maxBytes));
+        this.send(lane, this.takeBatch(lane, maxRows, maxBytes));
       }
-      if (lane.rows === 0) this.lanes.delete(key);
+      if (lane.rows === 0 && lane.inFlight === 0) this.lanes.delete(key);
     }
     if (this.bufferedRowCount === 0) {
       this.lingerExpired = false;
@@ -199,11 +202,13 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     return taken;
   }
 
-  private send(batch: Segment[]): void {
+  private send(lane: Lane, batch: Segment[]): void {
     const rows = rowCount(batch);
+    lane.inFlight++;
     this.inFlightRequests++;
     this.inFlightRows += rows;
     void this.write(batch).finally(() => {
+      lane.inFlight--;
       this.inFlightRequests--;
       this.inFlightRows -= rows;
       this.bufferedRows.set(this.bufferedRowCount + this.inFlightRows);
