@@ -232,7 +232,7 @@ export const envSchema = z
       'Bytes of rows per request at most (BigQuery refuses requests over 10 MB); unset: 9000000 for insert-all, 1000000 for storage-write (requests of about 1 MB, as the Write API advises under load).',
     ),
     SINK_LINGER_MS: int(0, 60_000, 200).describe(
-      'Longest a row waits for its batch to fill before it is written anyway.',
+      'Longest a row waits for its batch to fill before it is written anyway. Rows that end a backlog (their partition is caught up after being behind) do not wait.',
     ),
     SINK_MAX_IN_FLIGHT: optional(int(1, 64, 0)).describe(
       'Requests under way at once on each connection (storage-write: appends per write stream; exactly-once has one per partition, at-least-once one in all); unset: 16 for insert-all, 8 for storage-write, enough to keep up across a ~75 ms round trip.',

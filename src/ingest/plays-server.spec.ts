@@ -65,10 +65,14 @@ function server(
 
 const encoding = createRowEncoding();
 let nextOffset = 0;
-/** A kafkajs eachBatch payload of `count` messages of partition 0 (plays, or `value` for each). */
+/**
+ * A kafkajs eachBatch payload of `count` messages of partition 0 (plays, or `value` for each), with
+ * `behind` more messages in the partition after it.
+ */
 function payload(
   count: number,
   value: (i: number) => string = () => JSON.stringify({ ...PLAY, timestamp: new Date().toISOString() }),
+  behind = 0,
 ) {
   const messages = Array.from({ length: count }, (_, i) => ({
     offset: String(nextOffset++),
@@ -77,7 +81,7 @@ function payload(
     headers: {},
   }));
   return {
-    batch: { topic: 'plays', partition: 0, messages },
+    batch: { topic: 'plays', partition: 0, messages, highWatermark: String(nextOffset + behind) },
     isRunning: () => true,
     isStale: () => false,
     resolveOffset: vi.fn(),
@@ -212,5 +216,23 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
     await recording;
     expect((await starts).get(0)).toEqual({ offset: 7n, metadata: 'm' });
     expect(fetchOffsets).toHaveBeenCalledTimes(1);
+  });
+
+  it('marks the batch that takes a partition to its end after a backlog, and only that one', async () => {
+    const { instance, sink } = server();
+    const play = () => JSON.stringify({ ...PLAY, timestamp: new Date().toISOString() });
+    await internals(instance).onBatch(payload(2, play, 0)); // caught up from the start: no backlog
+    await internals(instance).onBatch(payload(3, play, 6)); // behind
+    await internals(instance).onBatch(payload(3, play, 3)); // behind
+    await internals(instance).onBatch(payload(3, play, 0)); // the backlog ends
+    await internals(instance).onBatch(payload(2, play, 0)); // caught up: trickling in
+    await internals(instance).onBatch(payload(2, play, 5)); // a burst
+    await Promise.all(internals(instance).inProgress);
+    expect(sink.chunks.map((chunk) => chunk.endsBacklog)).toEqual([false, false, false, true, false, false]);
+    // The burst ends in a batch of dead letters only: the sink is still told, with no rows.
+    await internals(instance).onBatch(payload(5, () => 'not json', 0));
+    await Promise.all(internals(instance).inProgress);
+    expect(sink.chunks.at(-1)).toMatchObject({ endsBacklog: true, ends: new Int32Array(0) });
+    expect(internals(instance).ledger.committable()).toEqual([{ partition: 0, offset: String(nextOffset) }]);
   });
 });

@@ -95,6 +95,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private readonly inProgress = new Set<Promise<void>>();
   /** Counts this member's assignments (one per join of the group); chunks carry the one they were taken in. */
   private assignmentId = 0;
+  /** Partitions whose last batch taken left messages behind it in the log. */
+  private readonly behind = new Set<number>();
   /** Per partition, the last batch's turn to put: a partition's rows reach the sink in offset order. */
   private readonly putTurns = new Map<number, Promise<void>>();
   /** Offset commits kafkajs has not yet answered or given up on. */
@@ -183,6 +185,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       // took before is forgotten and never committed, whoever owns the partition now.
       this.ledger.clear();
       this.putTurns.clear();
+      this.behind.clear();
       this.owned = new Set(payload.memberAssignment[this.topic] ?? []);
       const now = Date.now();
       this.progressAt.clear();
@@ -382,7 +385,19 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
 
     // The sink waits while full, calling this now and then; rebalances are noticed by the loop above.
     const keepAlive = () => payload.heartbeat().catch(() => undefined);
-    const taken: TakenBatch = { assignment: this.assignmentId, lastOffset: BigInt(last), done, dropped: settle };
+    // The batch reaches the partition's end after batches that did not: a backlog ends here, and its
+    // last rows need not wait for more to fill their request (while caught up, rows trickle in and do).
+    const atEnd = BigInt(last) + 1n >= BigInt(batch.highWatermark);
+    const endsBacklog = atEnd && this.behind.has(partition);
+    if (atEnd) this.behind.delete(partition);
+    else this.behind.add(partition);
+    const taken: TakenBatch = {
+      assignment: this.assignmentId,
+      lastOffset: BigInt(last),
+      endsBacklog,
+      done,
+      dropped: settle,
+    };
     const work = this.putBatch(held, keysAndHeaders(messages), taken, keepAlive);
     this.inProgress.add(work);
     void work.finally(() => this.inProgress.delete(work));
@@ -397,7 +412,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private async putBatch(
     held: HeldBytes,
     extras: Map<number, Pick<SourceMessage, 'key' | 'headers'>> | null,
-    { assignment, lastOffset, done, dropped }: TakenBatch,
+    { assignment, lastOffset, endsBacklog, done, dropped }: TakenBatch,
     keepAlive: () => Promise<void>,
   ): Promise<void> {
     const { packed } = held;
@@ -426,7 +441,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       this.deadLetters.put(
         invalid.map(({ index, reason, detail }) => ({ source: sourceOf(index), reason, detail, done: () => done(1) })),
       );
-      if (rowEnds.length === 0) return;
+      // A batch of dead letters only may still end a backlog: the sink then sends what it holds.
+      if (rowEnds.length === 0 && !endsBacklog) return;
       await this.sink.put(
         {
           rows: Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength),
@@ -434,6 +450,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
           source: (row) => sourceOf(rowMessages[row]!),
           partition,
           lastOffset,
+          endsBacklog,
           assignment,
           done,
           dropped,
@@ -627,6 +644,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
 interface TakenBatch {
   assignment: number;
   lastOffset: bigint;
+  /** It ends a backlog of its partition (see RowChunk.endsBacklog). */
+  endsBacklog: boolean;
   /** That many more messages are written or dead-lettered. */
   done: (finished: number) => void;
   /** That many more rows will not be written by this member: only their memory is released. */

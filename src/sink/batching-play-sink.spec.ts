@@ -246,6 +246,28 @@ describe('BatchingPlaySink', () => {
     ).toEqual(['r104', 'r204', 'r4']);
   });
 
+  it('sends a lane at once when a backlog ends in it, without waiting for its share or the linger', async () => {
+    const writer = new FakeWriter();
+    writer.laneOf = (c: RowChunk) => String(c.partition);
+    const { sink } = sinkWith(writer, { SINK_BATCH_MAX_ROWS: 100, SINK_MAX_BUFFERED_ROWS: 40, SINK_LINGER_MS: 60_000 });
+    await sink.put({ ...chunk(3, 100), partition: 1 });
+    await sink.put(chunk(3));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(writer.requests).toEqual([]);
+    // Partition 0's backlog ends: its lane goes, partition 1's keeps waiting for more.
+    await sink.put({ ...chunk(2, 3), endsBacklog: true });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(writer.requests).toEqual([['r0', 'r1', 'r2', 'r3', 'r4']]);
+    // A backlog that ends in a batch without rows (dead letters only) sends what the lane holds.
+    await sink.put({ ...chunk(0, 103), partition: 1, endsBacklog: true });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(writer.requests[1]).toEqual(['r100', 'r101', 'r102']);
+    // Rows after the end trickle in again: they wait.
+    await sink.put(chunk(1, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(writer.requests).toHaveLength(2);
+  });
+
   it("gives a writer the assignment's starts only once the table exists (its streams are made in it)", async () => {
     const writer = new FakeWriter();
     let opened: Assignment | undefined;

@@ -20,6 +20,8 @@ interface Lane {
   bytes: number;
   /** Its requests under way: the in-flight limit is per lane, as BigQuery's is per connection. */
   inFlight: number;
+  /** A backlog ended in it (RowChunk.endsBacklog): its rows go at once, without waiting to fill a request. */
+  ending: boolean;
 }
 
 /**
@@ -94,10 +96,17 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
 
   async put(chunk: RowChunk, keepAlive?: () => Promise<void>): Promise<void> {
     const count = chunk.ends.length;
+    const key = this.writer.laneOf?.(chunk) ?? '';
+    if (chunk.endsBacklog) {
+      const lane = this.lanes.get(key);
+      if (lane !== undefined) lane.ending = true;
+    }
     if (count > 0) {
-      const key = this.writer.laneOf?.(chunk) ?? '';
       let lane = this.lanes.get(key);
-      if (lane === undefined) this.lanes.set(key, (lane = { segments: [], rows: 0, bytes: 0, inFlight: 0 }));
+      if (lane === undefined) {
+        lane = { segments: [], rows: 0, bytes: 0, inFlight: 0, ending: chunk.endsBacklog === true };
+        this.lanes.set(key, lane);
+      }
       // Each row with the separator that follows it.
       const bytes = chunk.ends[count - 1]! + 1;
       lane.segments.push({ chunk, from: 0, to: count });
@@ -152,9 +161,10 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     const enough = Math.min(maxRows, Math.ceil(this.config.SINK_MAX_BUFFERED_ROWS / (2 * holding)));
     for (const [key, lane] of this.lanes) {
       while (lane.rows > 0 && lane.inFlight < maxInFlight) {
-        if (!due && lane.rows < enough && lane.bytes < maxBytes) break;
+        if (!due && !lane.ending && lane.rows < enough && lane.bytes < maxBytes) break;
         this.send(lane, this.takeBatch(lane, maxRows, maxBytes));
       }
+      if (lane.rows === 0) lane.ending = false;
       if (lane.rows === 0 && lane.inFlight === 0) this.lanes.delete(key);
     }
     if (this.bufferedRowCount === 0) {

@@ -14,6 +14,12 @@ export interface RowChunk {
   /** The partition the rows came from, and the last offset of the batch they were decoded from. */
   partition: number;
   lastOffset: bigint;
+  /**
+   * The batch took its partition to the end of the log after batches that did not (a backlog, a
+   * burst, a catch-up after an outage ends): no more rows are coming soon to fill a request, so the
+   * sink writes what it holds at once instead of lingering.
+   */
+  endsBacklog?: boolean;
   /** The assignment (see PlaySink.open) in which the batch was taken. */
   assignment: number;
   /**
