@@ -2,9 +2,9 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import type { AppConfig } from '../config/config.module.js';
 import type { DeadLetter, DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { BatchingPlaySink } from './batching-play-sink.js';
-import type { Assignment, RowChunk } from './play-sink.js';
+import type { RowChunk } from './play-sink.js';
 import type { PlayTable } from './play-table.js';
-import { WriteFault, type AppendResult, type PlayWriter } from './play-writer.js';
+import { WriteFault, type AppendResult, type PlayWriter, type WriterAssignment } from './play-writer.js';
 import { forEachRow, rowOf, type Segment } from './rows.js';
 
 // The batcher with a writer of our own that answers as a test says: BigQuery's behaviour is tested
@@ -41,7 +41,7 @@ function chunk(count: number, first = 0): RowChunk & { doneCount: number } {
 class FakeWriter implements PlayWriter {
   readonly api = 'storage-write' as const;
   laneOf?: (chunk: RowChunk) => string;
-  open?: (assignment: Assignment) => void;
+  open?: (assignment: WriterAssignment) => void;
   readonly delivery = 'at-least-once' as const;
   readonly requests: string[][] = [];
   /** Answers the next requests, in order; then every request is written whole. */
@@ -270,17 +270,21 @@ describe('BatchingPlaySink', () => {
 
   it("gives a writer the assignment's starts only once the table exists (its streams are made in it)", async () => {
     const writer = new FakeWriter();
-    let opened: Assignment | undefined;
+    let opened: WriterAssignment | undefined;
     writer.open = (assignment) => (opened = assignment);
     let tableMade!: () => void;
     const { sink } = sinkWith(writer, {}, new Promise<void>((resolve) => (tableMade = resolve)));
     const starts = vi.fn(() => Promise.resolve(new Map([[0, { offset: 0n, metadata: null }]])));
     sink.open({ id: 1, partitions: [0], starts, record: () => Promise.resolve() });
     const read = opened!.starts();
+    let ready = false;
+    void opened!.tableReady().then(() => (ready = true));
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(starts).not.toHaveBeenCalled();
+    expect(ready).toBe(false);
     tableMade();
     expect((await read).get(0)).toEqual({ offset: 0n, metadata: null });
+    expect(ready).toBe(true);
   });
 
   it('waits in put while SINK_MAX_BUFFERED_ROWS rows are held', async () => {

@@ -87,7 +87,8 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
 
   open(assignment: Assignment): void {
     // A writer's streams are made in the table: not before it exists (at start the service may be creating it).
-    this.writer.open?.({ ...assignment, starts: () => this.table.whenReady().then(() => assignment.starts()) });
+    const tableReady = () => this.table.whenReady();
+    this.writer.open?.({ ...assignment, tableReady, starts: () => tableReady().then(() => assignment.starts()) });
   }
 
   commitMetadata(partition: number, offset: bigint): string | null | undefined {

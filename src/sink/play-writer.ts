@@ -62,6 +62,12 @@ export interface WriteReporter {
  * it), reporting through `attach`'s reporter; it rejects only with `abandon` (the partition moved
  * on) or when the sink stops.
  */
+/** An assignment as the sink hands it to its writer: its starts are read once the table exists. */
+export interface WriterAssignment extends Assignment {
+  /** Resolves once the table exists: a writer's streams are made in it. */
+  tableReady(): Promise<void>;
+}
+
 export interface PlayWriter {
   readonly api: SinkApi;
   readonly delivery: Delivery;
@@ -73,7 +79,7 @@ export interface PlayWriter {
   /** The lane a chunk's rows belong to: one request holds rows of one lane. Unset: one lane. */
   laneOf?(chunk: RowChunk): string;
   /** A new assignment of partitions (see PlaySink.open). */
-  open?(assignment: Assignment): void;
+  open?(assignment: WriterAssignment): void;
   /** See PlaySink.commitMetadata. Unset: no metadata. */
   commitMetadata?(partition: number, offset: bigint): string | null | undefined;
   attach?(reporter: WriteReporter): void;

@@ -2,8 +2,8 @@ import { credentials, Server, status, type ServerDuplexStream } from '@grpc/grpc
 import { PassThroughClient } from 'google-auth-library';
 import type { Counter } from '../../metrics/metrics.js';
 import { GRPC } from '../faults.js';
-import type { Assignment, PartitionStart, RowChunk } from '../play-sink.js';
-import { WriteFault } from '../play-writer.js';
+import type { PartitionStart, RowChunk } from '../play-sink.js';
+import { WriteFault, type WriterAssignment } from '../play-writer.js';
 import { BigQueryWriteClient } from './client-parts.js';
 import { rowOf } from '../rows.js';
 import { ExactlyOnceWriter } from './exactly-once-writer.js';
@@ -119,10 +119,11 @@ describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
   let fallbacks: number;
   let records: { partition: number; offset: bigint; metadata: string; rowsThen?: number }[];
 
-  function assign(start: PartitionStart, id = 1): Assignment {
-    const assignment: Assignment = {
+  function assign(start: PartitionStart, id = 1): WriterAssignment {
+    const assignment: WriterAssignment = {
       id,
       partitions: [0],
+      tableReady: () => Promise.resolve(),
       starts: () => Promise.resolve(new Map([[0, start]])),
       record: (partition, offset, metadata) => {
         const rowsThen = [...streams.streams.values()].at(-1)?.rows.length;

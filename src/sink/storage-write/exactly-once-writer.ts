@@ -3,8 +3,15 @@ import { Logger } from '@nestjs/common';
 import { errorText } from '../../errors.js';
 import type { Counter } from '../../metrics/metrics.js';
 import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer, type FaultAction } from '../faults.js';
-import { AssignmentEnded, type Assignment, type PartitionStart, type RowChunk } from '../play-sink.js';
-import { WriteFault, type AppendResult, type PlayWriter, type RowFault, type WriteReporter } from '../play-writer.js';
+import { AssignmentEnded, type PartitionStart, type RowChunk } from '../play-sink.js';
+import {
+  WriteFault,
+  type AppendResult,
+  type PlayWriter,
+  type RowFault,
+  type WriteReporter,
+  type WriterAssignment,
+} from '../play-writer.js';
 import { forEachRow, rowOf, type Segment } from '../rows.js';
 import { AppendConnection, type AppendRowsResponse } from './append-connection.js';
 import type { BigQueryWriteClient } from './client-parts.js';
@@ -37,7 +44,7 @@ export class ExactlyOnceWriter implements PlayWriter {
   readonly api = 'storage-write';
   readonly delivery = 'exactly-once';
   private readonly logger = new Logger('ExactlyOnceWriter');
-  private assignment: Assignment | null = null;
+  private assignment: WriterAssignment | null = null;
   private readonly lanes = new Map<number, PartitionLane>();
   private reporter: WriteReporter = {
     failed: () => undefined,
@@ -65,7 +72,7 @@ export class ExactlyOnceWriter implements PlayWriter {
     return `${chunk.assignment}/${chunk.partition}`;
   }
 
-  open(assignment: Assignment): void {
+  open(assignment: WriterAssignment): void {
     for (const lane of this.lanes.values()) lane.close(`partition ${lane.partition} was reassigned`);
     this.lanes.clear();
     this.assignment = assignment;
@@ -189,7 +196,7 @@ class PartitionLane {
   constructor(
     private readonly context: LaneContext,
     readonly partition: number,
-    private readonly assignment: Assignment,
+    private readonly assignment: WriterAssignment,
     private readonly starts: () => Promise<ReadonlyMap<number, PartitionStart>>,
   ) {
     void this.openStream();
@@ -252,18 +259,31 @@ class PartitionLane {
    */
   private async openStream(): Promise<void> {
     const { logger } = this.context;
+    // This owner's stream does not depend on what the recorded one holds: it is made while the start
+    // is read and the recorded stream finalized (an assignment's first append waits for all three).
+    // Once made, it is kept for the next attempt; a failed creation is tried again.
+    let creating: Promise<string> | null = null;
+    const created = () =>
+      (creating ??= this.assignment
+        .tableReady()
+        .then(() => this.createStream())
+        .catch((error: unknown) => {
+          creating = null;
+          throw error;
+        }));
     for (let attempt = 1; this.state === 'opening'; attempt++) {
       try {
+        created().catch(() => undefined);
         const start = (await this.starts()).get(this.partition);
         if (start === undefined) throw new Error(`no committed offset was read for partition ${this.partition}`);
         const skip = await this.writtenAfter(start);
         if (this.state !== 'opening') return;
-        const created = await this.createStream();
+        const stream = await created();
         if (this.state !== 'opening') return;
-        const record = { stream: created, rows: 0, carried: skip };
+        const record = { stream, rows: 0, carried: skip };
         await this.assignment.record(this.partition, start.offset, encodeStreamRecord(record));
         if (this.state !== 'opening') return;
-        this.useStream(created);
+        this.useStream(stream);
         this.skip = skip;
         this.checkpoints = [];
         this.checkpoint(start.offset, 0, skip);
