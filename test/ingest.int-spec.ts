@@ -138,6 +138,29 @@ describe.each(SINK_APIS)('ingest with SINK_API=%s (real broker, real emulator, t
     );
   });
 
+  it('writes the end of a backlog at once, without waiting out a long linger; plays trickling in after it wait', async () => {
+    const names = await setUp();
+    // Not a multiple of any request size: the last rows fill no request, and the linger is a minute.
+    const backlog = Array.from({ length: 12_345 }, (_, i) => ({ value: JSON.stringify(play(i)) }));
+    await produce(names.topic, backlog, 2_000);
+    service = await start(names, { SINK_LINGER_MS: '60000' });
+    await eventually(
+      () => committedTotal(admin, names),
+      (n) => n === backlog.length,
+      30_000,
+    );
+    expect(await countRows(names)).toBe(backlog.length);
+    // Caught up now: plays that trickle in wait for their request to fill (or the linger).
+    await produce(
+      names.topic,
+      [0, 1, 2].map((i) => ({ value: JSON.stringify(play(backlog.length + i)) })),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(await countRows(names)).toBe(backlog.length);
+    expect(await service.stop('SIGTERM')).toBe(0);
+    expect(await countRows(names)).toBe(backlog.length + 3);
+  });
+
   it('on SIGTERM writes what it holds, commits exactly that, exits 0, and redelivers nothing on restart', async () => {
     const names = await setUp(3);
     // A long linger: at SIGTERM the plays are still buffered, so the graceful stop must flush them.
