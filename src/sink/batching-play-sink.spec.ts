@@ -60,6 +60,13 @@ class FakeWriter implements PlayWriter {
   }
 }
 
+/** A writer with one lane per partition, as the exactly-once writer has. */
+function laneWriter(): FakeWriter {
+  const writer = new FakeWriter();
+  writer.laneOf = (c: RowChunk) => String(c.partition);
+  return writer;
+}
+
 function sinkWith(writer: FakeWriter, settings: Partial<AppConfig> = {}, tableReady = Promise.resolve()) {
   const letters: DeadLetter[] = [];
   const config = {
@@ -208,8 +215,7 @@ describe('BatchingPlaySink', () => {
   });
 
   it('sends a lane once it holds its share of the buffer, not a full request, without waiting for the linger', async () => {
-    const writer = new FakeWriter();
-    writer.laneOf = (c: RowChunk) => String(c.partition);
+    const writer = laneWriter();
     // Two lanes share 40 buffered rows: a lane is due at 40 / (2 * 2) = 10 rows.
     const { sink } = sinkWith(writer, { SINK_BATCH_MAX_ROWS: 100, SINK_MAX_BUFFERED_ROWS: 40, SINK_LINGER_MS: 60_000 });
     await sink.put({ ...chunk(6, 100), partition: 1 });
@@ -221,8 +227,7 @@ describe('BatchingPlaySink', () => {
   });
 
   it('keeps SINK_MAX_IN_FLIGHT requests under way per lane (a connection each), not across lanes', async () => {
-    const writer = new FakeWriter();
-    writer.laneOf = (c: RowChunk) => String(c.partition);
+    const writer = laneWriter();
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     writer.append = async function (this: FakeWriter, segments) {
@@ -247,8 +252,7 @@ describe('BatchingPlaySink', () => {
   });
 
   it('sends a lane at once when a backlog ends in it, without waiting for its share or the linger', async () => {
-    const writer = new FakeWriter();
-    writer.laneOf = (c: RowChunk) => String(c.partition);
+    const writer = laneWriter();
     const { sink } = sinkWith(writer, { SINK_BATCH_MAX_ROWS: 100, SINK_MAX_BUFFERED_ROWS: 40, SINK_LINGER_MS: 60_000 });
     await sink.put({ ...chunk(3, 100), partition: 1 });
     await sink.put(chunk(3));
