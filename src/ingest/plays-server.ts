@@ -445,7 +445,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       if (rowEnds.length === 0 && !endsBacklog) return;
       await this.sink.put(
         {
-          rows: Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength),
+          // Without rows, the batch's letters may all be done already, and its bytes freed.
+          rows: rowEnds.length === 0 ? Buffer.alloc(0) : Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength),
           ends: rowEnds,
           source: (row) => sourceOf(rowMessages[row]!),
           partition,
