@@ -45,9 +45,10 @@ describe.each(SINK_APIS)('resilience with SINK_API=%s (real broker, real emulato
     );
 
     for (let crash = 0; crash < 2; crash++) {
-      // One small request at a time: the emulator takes rows slowly enough that both kills land
-      // mid-drain, with a request in flight (at the defaults the whole backlog can land first).
-      service = await start(names, { SINK_MAX_IN_FLIGHT: '1', SINK_BATCH_MAX_ROWS: '500' });
+      // Small requests, one at a time on each connection (exactly-once has one per partition): the
+      // emulator takes rows slowly enough that both kills land mid-drain, with requests in flight (at
+      // the defaults the whole backlog can land first).
+      service = await start(names, { SINK_MAX_IN_FLIGHT: '1', SINK_BATCH_MAX_ROWS: '100' });
       // Let it write part of the backlog, then kill it without warning.
       const before = await countRows(names);
       await eventually(
