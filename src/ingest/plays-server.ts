@@ -358,7 +358,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     // Checked last: nothing below awaits before the batch is recorded, so none of these can change.
     if (this.stopping || !payload.isRunning() || payload.isStale()) return;
     const last = messages[messages.length - 1]!.offset;
-    const finish = this.ledger.take(partition, BigInt(last), messages.length);
+    const lastOffset = BigInt(last);
+    const finish = this.ledger.take(partition, lastOffset, messages.length);
     const release = this.budget.charge(cost);
     this.heldBytes.set(this.budget.heldBytes);
     const packed = packBatch(topic, partition, messages, new Date().toISOString());
@@ -387,13 +388,13 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const keepAlive = () => payload.heartbeat().catch(() => undefined);
     // The batch reaches the partition's end after batches that did not: a backlog ends here, and its
     // last rows need not wait for more to fill their request (while caught up, rows trickle in and do).
-    const atEnd = BigInt(last) + 1n >= BigInt(batch.highWatermark);
+    const atEnd = lastOffset + 1n >= BigInt(batch.highWatermark);
     const endsBacklog = atEnd && this.behind.has(partition);
     if (atEnd) this.behind.delete(partition);
     else this.behind.add(partition);
     const taken: TakenBatch = {
       assignment: this.assignmentId,
-      lastOffset: BigInt(last),
+      lastOffset,
       endsBacklog,
       done,
       dropped: settle,

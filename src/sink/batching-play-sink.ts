@@ -98,16 +98,10 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   async put(chunk: RowChunk, keepAlive?: () => Promise<void>): Promise<void> {
     const count = chunk.ends.length;
     const key = this.writer.laneOf?.(chunk) ?? '';
-    if (chunk.endsBacklog) {
-      const lane = this.lanes.get(key);
-      if (lane !== undefined) lane.ending = true;
-    }
+    let lane = this.lanes.get(key);
     if (count > 0) {
-      let lane = this.lanes.get(key);
-      if (lane === undefined) {
-        lane = { segments: [], rows: 0, bytes: 0, inFlight: 0, ending: chunk.endsBacklog === true };
-        this.lanes.set(key, lane);
-      }
+      if (lane === undefined)
+        this.lanes.set(key, (lane = { segments: [], rows: 0, bytes: 0, inFlight: 0, ending: false }));
       // Each row with the separator that follows it.
       const bytes = chunk.ends[count - 1]! + 1;
       lane.segments.push({ chunk, from: 0, to: count });
@@ -116,6 +110,8 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
       this.bufferedRowCount += count;
       this.bufferedBytes += bytes;
     }
+    // A chunk without rows (dead letters only) may still end the backlog of what its lane holds.
+    if (chunk.endsBacklog && lane !== undefined) lane.ending = true;
     this.bufferedRows.set(this.bufferedRowCount + this.inFlightRows);
     this.dispatch();
     while (this.bufferedRowCount + this.inFlightRows >= this.config.SINK_MAX_BUFFERED_ROWS) {

@@ -52,6 +52,12 @@ export interface WriteReporter {
   deadLetter(rows: readonly { chunk: RowChunk; row: number; detail: string }[]): Promise<void>;
 }
 
+/** An assignment as the sink hands it to its writer: its starts are read once the table exists. */
+export interface WriterAssignment extends Assignment {
+  /** Resolves once the table exists: a writer's streams are made in it. */
+  tableReady(): Promise<void>;
+}
+
 /**
  * One way of writing rows to the plays table: its transport and its error classification. Batching,
  * flow control, retries and done-counting are the sink's (BatchingPlaySink), written once.
@@ -62,12 +68,6 @@ export interface WriteReporter {
  * it), reporting through `attach`'s reporter; it rejects only with `abandon` (the partition moved
  * on) or when the sink stops.
  */
-/** An assignment as the sink hands it to its writer: its starts are read once the table exists. */
-export interface WriterAssignment extends Assignment {
-  /** Resolves once the table exists: a writer's streams are made in it. */
-  tableReady(): Promise<void>;
-}
-
 export interface PlayWriter {
   readonly api: SinkApi;
   readonly delivery: Delivery;
