@@ -102,7 +102,7 @@ function chunk(first: number, count: number, assignment = 1): RowChunk {
   return {
     rows: Buffer.from(names.join(',')),
     ends,
-    source: () => ({}) as never,
+    source: (row) => ({ offset: String(first + row) }) as never,
     partition: 0,
     lastOffset: BigInt(first + count - 1),
     assignment,
@@ -258,6 +258,84 @@ describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
     expect(result.rowFaults).toEqual([expect.objectContaining({ index: 2, action: 'dead-lettered' })]);
     expect(onlyStream().rows).toEqual(['p0', 'p1', 'p3', 'p4']);
     expect(streams.requests.map((r) => r.offset?.value)).toEqual(['0', '0', '2']);
+  });
+
+  it('a refused row: no commit carries a record while the count of it is being recorded (the commit point is already past it)', async () => {
+    let landRefusal!: () => void;
+    const landed: string[] = [];
+    const assignment: WriterAssignment = {
+      id: 1,
+      partitions: [0],
+      tableReady: () => Promise.resolve(),
+      starts: () => Promise.resolve(new Map([[0, { offset: 0n, metadata: null }]])),
+      record: (_partition, offset, metadata) => {
+        landed.push(`${offset} ${metadata}`);
+        // The stream's own record lands at once; the refusal's when the test says.
+        return landed.length === 1 ? Promise.resolve() : new Promise<void>((resolve) => (landRefusal = resolve));
+      },
+    };
+    writer.open(assignment);
+    streams.fault = (request, call) => {
+      const bad = (request.protoRows?.rows?.serializedRows ?? []).map(String).indexOf('p3');
+      if (bad < 0) return false;
+      call.write({
+        error: { code: GRPC.INVALID_ARGUMENT, message: 'Errors found while processing rows.' },
+        rowErrors: [{ index: bad, code: 1, message: 'Missing required field: user_id.' }],
+      });
+      return true;
+    };
+    const appends = [0, 3, 6].map((first) => writer.append(whole(chunk(first, 3))));
+    await vi.waitFor(() => expect(landed).toHaveLength(2), { timeout: 5_000 });
+    // The letter is produced, so the consumer's commit point may be at 6 or 9 already: a record taken
+    // now would count p3 as a play after the commit point, and the next owner would skip p6 too.
+    expect(writer.commitMetadata(0, 6n)).toBeUndefined();
+    expect(writer.commitMetadata(0, 9n)).toBeUndefined();
+    landRefusal();
+    await Promise.all(appends);
+    const stream = [...streams.streams.keys()][0]!;
+    expect(decodeStreamRecord(writer.commitMetadata(0, 6n))).toEqual({ stream, rows: 5, carried: 0 });
+    expect(decodeStreamRecord(writer.commitMetadata(0, 9n))).toEqual({ stream, rows: 8, carried: 0 });
+  });
+
+  it('its stream lost (expired): the rest goes to a new stream, recorded before its first append with what the lost one held counted as carried', async () => {
+    assign({ offset: 0n, metadata: null });
+    await writer.append(whole(chunk(0, 3)));
+    const lost = [...streams.streams.keys()][0]!;
+    streams.streams.delete(lost);
+    streams.fault = (_request, call, stream) => {
+      if (stream !== undefined) return false;
+      call.write({ error: { code: GRPC.NOT_FOUND, message: `Requested stream ${lost} not found` } });
+      return true;
+    };
+    await writer.append(whole(chunk(3, 2)));
+    const fresh = [...streams.streams.keys()].find((name) => name !== lost)!;
+    // Recorded while the new stream was still empty, at the oldest commit point the lane keeps: the
+    // 3 plays the lost stream holds are carried.
+    expect(records.at(-1)).toEqual({
+      partition: 0,
+      offset: 0n,
+      metadata: encodeStreamRecord({ stream: fresh, rows: 0, carried: 3 }),
+      rowsThen: 0,
+    });
+    expect(streams.streams.get(fresh)!.rows).toEqual(['p3', 'p4']);
+    expect(decodeStreamRecord(writer.commitMetadata(0, 3n))).toEqual({ stream: fresh, rows: 0, carried: 0 });
+    expect(decodeStreamRecord(writer.commitMetadata(0, 5n))).toEqual({ stream: fresh, rows: 2, carried: 0 });
+    // Every append was answered: nothing can be in the lost stream twice.
+    expect(fallbacks).toBe(0);
+  });
+
+  it('rows of messages before its start (kafkajs fetched from an older committed offset than the one read) are done without being appended', async () => {
+    assign({ offset: 10n, metadata: null });
+    const results = await Promise.all([
+      writer.append(whole(chunk(5, 3))), // 5-7: all before the start
+      writer.append(whole(chunk(8, 4))), // 8-11: 8 and 9 before it
+      writer.append(whole(chunk(12, 2))),
+    ]);
+    expect(results.map((r) => r.rowFaults)).toEqual([[], [], []]);
+    expect(onlyStream().rows).toEqual(['p10', 'p11', 'p12', 'p13']);
+    const stream = [...streams.streams.keys()][0]!;
+    expect(writer.commitMetadata(0, 8n)).toBeUndefined();
+    expect(decodeStreamRecord(writer.commitMetadata(0, 12n))).toEqual({ stream, rows: 2, carried: 0 });
   });
 
   it('takes over from a recorded stream: finalizes it and skips the plays it holds past the commit point', async () => {

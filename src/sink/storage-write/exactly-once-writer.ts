@@ -187,7 +187,17 @@ class PartitionLane {
   private sent = 0;
   private unanswered = 0;
   private recovering: { delayMs: number; lost: boolean } | null = null;
-  private recordingRefusal = false;
+  /**
+   * The lane is committing a record of its own (a refusal's count, a replacement stream): until it
+   * lands no commit may carry a record, which could count what the lane's record changes.
+   */
+  private recording = false;
+  /** The assignment's start: messages before it were handled by earlier owners. */
+  private start = 0n;
+  /** Rows from messages before `start` may still come (kafkajs fetched from an older committed offset). */
+  private beforeStart = true;
+  /** Stream offsets up to which an append went unanswered (a broken connection): written or not, unknown. */
+  private uncertainUntil = 0;
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   private wake: (() => void) | null = null;
@@ -221,7 +231,7 @@ class PartitionLane {
 
   /** The record for a commit at `offset`, or undefined while there is none to make (the stream is not yet recorded). */
   recordAt(offset: bigint): string | undefined {
-    if (this.state !== 'open') return undefined;
+    if (this.state !== 'open' || this.recording) return undefined;
     let at = -1;
     for (let i = 0; i < this.checkpoints.length && this.checkpoints[i]!.next <= offset; i++) at = i;
     if (at < 0) return undefined;
@@ -280,16 +290,18 @@ class PartitionLane {
         if (this.state !== 'opening') return;
         const stream = await created();
         if (this.state !== 'opening') return;
+        // BigQuery answers again: a failure reported while opening (e.g. the table missing) is over.
+        // (The record below waits for the consumer's first batch, which an idle topic may not bring.)
+        this.context.reporter().succeeded();
         const record = { stream, rows: 0, carried: skip };
         await this.assignment.record(this.partition, start.offset, encodeStreamRecord(record));
         if (this.state !== 'opening') return;
         this.useStream(stream);
+        this.start = start.offset;
         this.skip = skip;
         this.checkpoints = [];
         this.checkpoint(start.offset, 0, skip);
         this.state = 'open';
-        // BigQuery answers again: a failure reported while opening (e.g. the table missing) is over.
-        this.context.reporter().succeeded();
         logger.log(
           `partition ${this.partition}: writing from offset ${start.offset} to stream ${shortName(this.stream)}` +
             (skip > 0 ? `, skipping the next ${skip} plays (already written)` : ''),
@@ -335,13 +347,14 @@ class PartitionLane {
 
   /** Sends what can be sent, in order; a run of refused rows waits until everything before it is written. */
   private pump(): void {
-    if (this.state !== 'open' || this.recovering !== null || this.recordingRefusal || this.connection === null) return;
+    if (this.state !== 'open' || this.recovering !== null || this.recording || this.connection === null) return;
     while (this.sent < this.items.length) {
       const item = this.items[this.sent]!;
       if (item.refused !== undefined) {
         if (this.sent === 0) void this.deadLetterRefused(item);
         return;
       }
+      if (this.beforeStart && this.passBeforeStart(item)) continue;
       if (this.skip > 0 && this.skipRows(item)) continue;
       item.offset = this.nextOffset;
       this.nextOffset += item.serialized.length;
@@ -372,9 +385,50 @@ class PartitionLane {
     return true;
   }
 
+  /**
+   * Drops, as done, the rows of messages before the assignment's start. kafkajs fetches from the
+   * committed offset it read when the group formed; if a commit landed after that read (one sent
+   * before the rebalance), the start read later is past it, and the record counts from there: those
+   * messages are handled already, and appending them would write them twice. True if the whole item was.
+   */
+  private passBeforeStart(item: Item): boolean {
+    const before = new Set<number>();
+    let index = 0;
+    for (const { chunk, from, to } of item.request.rows) {
+      if (!this.beforeStart) break;
+      if (chunk.lastOffset < this.start) {
+        for (let row = from; row < to; row++) before.add(index++);
+        continue;
+      }
+      for (let row = from; row < to; row++, index++) {
+        if (BigInt(chunk.source(row).offset) >= this.start) {
+          this.beforeStart = false;
+          break;
+        }
+        before.add(index);
+      }
+    }
+    if (before.size === 0) return false;
+    const kept = item.index.map((index) => !before.has(index));
+    item.serialized = item.serialized.filter((_, i) => kept[i]);
+    item.index = item.index.filter((_, i) => kept[i]);
+    item.chunkEnds = item.chunkEnds.filter(({ index }) => !before.has(index));
+    this.context.logger.warn(
+      `partition ${this.partition}: ${before.size} plays before the start offset ${this.start} were fetched again; passed over (already handled)`,
+    );
+    if (item.serialized.length > 0) return false;
+    this.items.splice(this.sent, 1);
+    this.finish(item);
+    return true;
+  }
+
   private answered(item: Item, response: AppendRowsResponse | undefined, error: unknown): void {
     if (this.state !== 'open') return;
     this.unanswered--;
+    // No answer (a broken connection, a timeout): the rows may be in the stream or not.
+    if (error !== undefined) {
+      this.uncertainUntil = Math.max(this.uncertainUntil, item.offset + item.serialized.length);
+    }
     if (this.recovering !== null || item !== this.items[0]) {
       // A later append of a failed run (refused, or on the same broken connection): sent again after.
       return this.recovered();
@@ -401,6 +455,8 @@ class PartitionLane {
         );
         return this.close(`partition ${this.partition} was taken over`, 'fenced');
       case 'lost':
+        // Records of the lost stream cannot be counted any more: none is committed until the new one's.
+        this.recording = true;
         this.recovering = { delayMs: 0, lost: true };
         return this.recovered();
       case 'resend':
@@ -457,7 +513,8 @@ class PartitionLane {
    * letters first, then a record that counts them, then the rows after them may be appended.
    */
   private async deadLetterRefused(item: Item): Promise<void> {
-    this.recordingRefusal = true;
+    // Before the letters are done (they move the commit point past the refused plays).
+    this.recording = true;
     const refs: { chunk: RowChunk; row: number; detail: string }[] = [];
     const wanted = new Map(item.index.map((index, i) => [index, item.refused![i]!]));
     forEachRow(item.request.rows, (chunk, row, index) => {
@@ -468,28 +525,32 @@ class PartitionLane {
     if (this.state !== 'open') return;
     this.refused += refs.length;
     const at = this.checkpoints[0]!;
-    for (let attempt = 1; this.state === 'open'; attempt++) {
-      try {
-        await this.assignment.record(this.partition, at.next, encodeStreamRecord(this.recordOf(at)));
-        break;
-      } catch (error) {
-        if (error instanceof AssignmentEnded) return this.close(error.message);
-        await this.backoff(
-          attempt,
-          `recording refused rows of partition ${this.partition}: ${errorText(error)}`,
-          error,
-        );
-      }
-    }
-    if (this.state !== 'open') return;
+    if (!(await this.recordUntilLanded(at.next, this.recordOf(at), 'recording refused rows'))) return;
     for (const [i, index] of item.index.entries()) {
       item.request.faults.push({ index, action: 'dead-lettered', detail: item.refused![i]! });
     }
     for (const { next } of item.chunkEnds) this.checkpoint(next, this.end, 0);
     this.items.shift();
     this.finish(item);
-    this.recordingRefusal = false;
+    this.recording = false;
     this.pump();
+  }
+
+  /** Commits the lane's own record at `offset`, retrying while the lane is open; false once it is not. */
+  private async recordUntilLanded(offset: bigint, record: StreamRecord, what: string): Promise<boolean> {
+    for (let attempt = 1; this.state === 'open'; attempt++) {
+      try {
+        await this.assignment.record(this.partition, offset, encodeStreamRecord(record));
+        return this.state === 'open';
+      } catch (error) {
+        if (error instanceof AssignmentEnded) {
+          this.close(error.message);
+          return false;
+        }
+        await this.backoff(attempt, `${what} of partition ${this.partition}: ${errorText(error)}`, error);
+      }
+    }
+    return false;
   }
 
   /** The head item is written: done, and its chunks' checkpoints taken. */
@@ -541,17 +602,33 @@ class PartitionLane {
   }
 
   /**
-   * The stream is gone (expired, or an emulator restarted): what it held since the last commit cannot
-   * be counted any more. The rest goes to a new stream; a restart before the next commit writes that
-   * stretch again (counted in exactly_once_fallbacks_total).
+   * The stream is gone (expired, or an emulator restarted). What it held is known (`end` rows), so the
+   * lane's checkpoints are counted again in a new stream: each one's rows of the old stream after it
+   * become plays carried. The new stream is recorded before its first append, as an assignment's first
+   * is. Only rows whose append went unanswered may be in the old stream unbeknown: they are written
+   * again (counted in exactly_once_fallbacks_total).
    */
   private async replaceStream(): Promise<void> {
-    this.fallBack(0, `its stream ${shortName(this.stream)} no longer exists`);
+    if (this.uncertainUntil > this.end) {
+      this.fallBack(0, `its stream ${shortName(this.stream)} no longer exists, with appends unanswered`);
+    } else {
+      this.context.logger.warn(
+        `partition ${this.partition}: its stream ${shortName(this.stream)} no longer exists; going on in a new one`,
+      );
+    }
     for (let attempt = 1; this.state === 'open'; attempt++) {
       try {
         const created = await this.createStream();
         if (this.state !== 'open') return;
+        const held = this.end;
+        this.checkpoints = this.checkpoints.map((at) => {
+          const { rows, carried } = this.recordOf(at);
+          return { stream: created, rows: 0, carried: carried + held - rows, next: at.next, refusedAt: this.refused };
+        });
+        const first = this.checkpoints[0]!;
+        if (!(await this.recordUntilLanded(first.next, this.recordOf(first), 'recording the new stream'))) return;
         this.useStream(created);
+        this.recording = false;
         this.recovering = null;
         this.pump();
         return;
@@ -576,6 +653,7 @@ class PartitionLane {
     this.connection = new AppendConnection(this.context.client, stream, PLAY_ROW_DESCRIPTOR, APPEND_TIMEOUT_MS);
     this.end = 0;
     this.nextOffset = 0;
+    this.uncertainUntil = 0;
   }
 
   private async backoff(attempt: number, message: string, error: unknown): Promise<void> {
