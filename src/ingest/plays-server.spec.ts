@@ -2,7 +2,7 @@ import kafkajs from 'kafkajs';
 import { Counter, Gauge } from 'prom-client';
 import { parseEnv } from '../config/parse-env.js';
 import type { DeadLetter, DeadLetters } from '../dead-letters/dead-letters.service.js';
-import type { Assignment, PlaySink, RowChunk } from '../sink/play-sink.js';
+import { AssignmentEnded, type Assignment, type PlaySink, type RowChunk } from '../sink/play-sink.js';
 import { createRowEncoding } from '../sink/insert-all/row-encoding.js';
 import { decodeBatch, type PackedBatch } from './play-batch.js';
 import type { PlayDecoder } from './play-decoder.js';
@@ -86,6 +86,7 @@ function payload(
     isStale: () => false,
     resolveOffset: vi.fn(),
     heartbeat: vi.fn(() => Promise.resolve()),
+    commitOffsetsIfNecessary: vi.fn((_offsets: unknown) => Promise.resolve()),
   };
 }
 
@@ -203,11 +204,12 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
       fetchOffsets,
       fetchTopicOffsets: () => Promise.resolve([{ partition: 0, low: '0', high: '9' }]),
     };
-    Object.assign(instance, { consumer: { commitOffsets }, client: { admin: () => admin }, assignmentId: 1 });
+    Object.assign(instance, { committer: commitOffsets, client: { admin: () => admin }, assignmentId: 1 });
     type Assigning = { assignment(id: number, partitions: number[]): Assignment };
     const earlier = (instance as unknown as Assigning).assignment(1, [0]);
-    // A commit of the earlier assignment that kafkajs keeps retrying while the group moves on.
+    // A commit of the earlier assignment still in flight while the group moves on.
     const recording = earlier.record(0, 5n, 'earlier record').catch(() => undefined);
+    await vi.waitFor(() => expect(commitOffsets).toHaveBeenCalled());
     Object.assign(instance, { assignmentId: 2 });
     const starts = (instance as unknown as Assigning).assignment(2, [0]).starts();
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -216,6 +218,53 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
     await recording;
     expect((await starts).get(0)).toEqual({ offset: 7n, metadata: 'm' });
     expect(fetchOffsets).toHaveBeenCalledTimes(1);
+  });
+
+  it("commits once, as the member kafkajs is now, never through kafkajs' retrying commitOffsets; a failed commit goes again only while the partition is owned", async () => {
+    const { instance } = server();
+    const kafkajsCommit = vi.fn(() => Promise.resolve());
+    Object.assign(instance, { consumer: { commitOffsets: kafkajsCommit } });
+    const batch = payload(10);
+    const notCoordinator = new kafkajs.KafkaJSProtocolError({
+      type: 'NOT_COORDINATOR',
+      message: 'This is not the correct coordinator for this group',
+      retriable: true,
+    } as unknown as Error);
+    batch.commitOffsetsIfNecessary.mockImplementation(() => Promise.reject(notCoordinator));
+    await internals(instance).onBatch(batch);
+    await Promise.all(internals(instance).inProgress);
+    await (instance as unknown as { commit(): Promise<void> }).commit();
+    expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
+    expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledWith({
+      topics: [
+        { topic: 'tony-allen-plays', partitions: [{ partition: 0, offset: String(nextOffset), metadata: null }] },
+      ],
+    });
+    // The group moves on: the commit that failed is not sent again, by the service or by kafkajs.
+    (instance as unknown as { lostGroup(): void }).lostGroup();
+    await (instance as unknown as { commit(): Promise<void> }).commit();
+    expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
+    expect(kafkajsCommit).not.toHaveBeenCalled();
+  });
+
+  it("an assignment's record waits for the run's first batch (its way to commit), and is never sent once the assignment is over", async () => {
+    const { instance } = server();
+    type Assigning = { assignment(id: number, partitions: number[]): Assignment };
+    Object.assign(instance, { assignmentId: 1 });
+    const assignment = (instance as unknown as Assigning).assignment(1, [0]);
+    const recorded = assignment.record(0, 0n, 'record of assignment 1');
+    const first = payload(1);
+    await internals(instance).onBatch(first);
+    await recorded;
+    expect(first.commitOffsetsIfNecessary).toHaveBeenCalledWith({
+      topics: [
+        { topic: 'tony-allen-plays', partitions: [{ partition: 0, offset: '0', metadata: 'record of assignment 1' }] },
+      ],
+    });
+    // A new generation: the record of the one before is refused before anything is sent.
+    Object.assign(instance, { assignmentId: 2 });
+    await expect(assignment.record(0, 1n, 'late record')).rejects.toBeInstanceOf(AssignmentEnded);
+    expect(first.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
   });
 
   it('marks the batch that takes a partition to its end after a backlog, and only that one', async () => {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { ServerKafka } from '@nestjs/microservices';
-import type { Admin, Consumer, EachBatchPayload } from '@nestjs/microservices/external/kafka.interface.js';
+import type { Admin, Consumer, EachBatchPayload, Offsets } from '@nestjs/microservices/external/kafka.interface.js';
 import kafkajs from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
@@ -99,8 +99,19 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private readonly behind = new Set<number>();
   /** Per partition, the last batch's turn to put: a partition's rows reach the sink in offset order. */
   private readonly putTurns = new Map<number, Promise<void>>();
-  /** Offset commits kafkajs has not yet answered or given up on. */
+  /** Offset commits the broker has not yet answered. */
   private readonly commitsInFlight = new Set<Promise<void>>();
+  /**
+   * Sends one OffsetCommit as the member kafkajs is at the moment of the call (its current generation),
+   * with no retry: eachBatch's commitOffsetsIfNecessary(offsets) of the running consumer. kafkajs'
+   * consumer.commitOffsets retries a failed commit for seconds, across a rejoin too, then under the new
+   * generation: a commit of an assignment that is over could land after the partition's next owner read
+   * its start, and replace that owner's record. One attempt under the generation it was made for is
+   * refused by the broker once the group has moved on; the service tries again only while the
+   * assignment lasts (the commit loop, the sink's record retries).
+   */
+  private committer: CommitRequest | null = null;
+  private committerWaiters: (() => void)[] = [];
   /** The admin client withAdmin keeps (of the current Kafka client), while it connects or once connected. */
   private admin: { of: object; connecting: Promise<Admin> } | null = null;
 
@@ -200,10 +211,15 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     // Until the next join this member owns nothing: nothing may be committed for a partition that may
     // be someone else's by now.
     consumer.on(REBALANCING, () => this.lostGroup());
-    consumer.on(DISCONNECT, () => this.lostGroup());
-    consumer.on(consumer.events.STOP, () => this.lostGroup());
-    consumer.on(CRASH, ({ payload }) => {
+    // The run ends: its way to commit goes with it (a restarted run is a new member).
+    const runEnded = () => {
       this.lostGroup();
+      this.committer = null;
+    };
+    consumer.on(DISCONNECT, runEnded);
+    consumer.on(consumer.events.STOP, runEnded);
+    consumer.on(CRASH, ({ payload }) => {
+      runEnded();
       // The table says what to do; the description says, for a person, which setting is wrong and with which broker.
       const fault = classifyKafkaError(payload.error, this.topic);
       const described = describeKafkaError(payload.error, this.config.KAFKA_BROKERS);
@@ -253,21 +269,34 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       },
       record: async (partition, offset, metadata) => {
         current();
-        const consumer = this.consumer;
-        if (consumer === null) throw new AssignmentEnded('the consumer is gone');
-        await this.commitOffsets(consumer, [{ topic: this.topic, partition, offset: offset.toString(), metadata }]);
-        // kafkajs drops a commit silently once its consumer stopped (which ends the assignment too).
+        const committer = await this.currentCommitter();
+        // Checked again right before the one attempt: it goes out under this assignment's generation.
+        current();
+        await this.commitOffsets(committer, [{ partition, offset: offset.toString(), metadata }]);
         current();
       },
     };
   }
 
-  /** Commits offsets, keeping the commit in commitsInFlight until kafkajs stops retrying it. */
-  private commitOffsets(consumer: Consumer, offsets: Parameters<Consumer['commitOffsets']>[0]): Promise<void> {
-    const commit = consumer.commitOffsets(offsets);
+  /** Sends one commit (see `committer`), keeping it in commitsInFlight until the broker answers. */
+  private commitOffsets(
+    committer: CommitRequest,
+    offsets: { partition: number; offset: string; metadata: string | null }[],
+  ): Promise<void> {
+    // kafkajs passes each partition's metadata on to the OffsetCommit request (its type leaves it out).
+    const commit = committer({ topics: [{ topic: this.topic, partitions: offsets }] });
     this.commitsInFlight.add(commit);
     void commit.finally(() => this.commitsInFlight.delete(commit)).catch(() => undefined);
     return commit;
+  }
+
+  /**
+   * The running consumer's way to commit. A (re)started run has one from its first batch on; until
+   * then there is nothing to write either (an assignment's record precedes its first append).
+   */
+  private async currentCommitter(): Promise<CommitRequest> {
+    while (this.committer === null) await new Promise<void>((resolve) => this.committerWaiters.push(resolve));
+    return this.committer;
   }
 
   /** The group's committed offsets (the earliest offset where there is none) and their metadata. */
@@ -342,6 +371,10 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
    * not yet taken then is fetched again.
    */
   private async onBatch(payload: EachBatchPayload): Promise<void> {
+    // An arrow function of kafkajs' runner, bound to it already.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    this.committer = payload.commitOffsetsIfNecessary;
+    if (this.committerWaiters.length > 0) for (const wake of this.committerWaiters.splice(0)) wake();
     const { batch } = payload;
     const { topic, partition } = batch;
     const messages = batch.messages;
@@ -545,8 +578,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   }
 
   private async commitOnce(): Promise<void> {
-    const consumer = this.consumer;
-    if (consumer === null) return;
+    const committer = this.committer;
+    if (committer === null) return;
     const offsets = this.ledger
       .committable()
       .filter(({ partition }) => this.owned.has(partition))
@@ -559,12 +592,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       .filter((o): o is { partition: number; offset: string; metadata: string | null } => o.metadata !== undefined);
     if (offsets.length === 0) return;
     try {
-      await this.commitOffsets(
-        consumer,
-        offsets.map(({ partition, offset, metadata }) => ({ topic: this.topic, partition, offset, metadata })),
-      );
-      // kafkajs drops a commit silently when its consumer has stopped: only one made while this
-      // member still owns the partitions counts.
+      await this.commitOffsets(committer, offsets);
+      // Only a commit made while this member still owns the partitions counts.
       if (!this.joined) return;
       for (const { partition, offset } of offsets) this.ledger.markCommitted(partition, offset);
       this.commitOutage.succeeded();
@@ -641,6 +670,9 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     );
   }
 }
+
+/** Sends one OffsetCommit request (eachBatch's commitOffsetsIfNecessary with explicit offsets). */
+type CommitRequest = (offsets: Offsets) => Promise<void>;
 
 /** A batch as taken: the assignment it was taken in, its last offset, and how its messages are settled. */
 interface TakenBatch {
