@@ -23,7 +23,7 @@ let seen = 0;
 const finishedAt = await new Promise<number>((resolve) => {
   void consumer.run({
     eachBatch: ({ batch }) => {
-      for (const message of batch.messages) if (decodePlay(message.value).ok) valid++;
+      for (const message of batch.messages) if (decodePlay(message.value, Number(message.timestamp)).ok) valid++;
       seen += batch.messages.length;
       if (seen >= count) resolve(Date.now());
       return Promise.resolve();

@@ -25,7 +25,7 @@ class PlaysController {
     const context = ctx as KafkaContext;
     const message = context.getMessage();
     // NestJS has already parsed the JSON value; validate it the same way the pipeline does.
-    const decoded = decodePlay(Buffer.from(JSON.stringify(value)));
+    const decoded = decodePlay(Buffer.from(JSON.stringify(value)), Number(message.timestamp));
     if (!decoded.ok) return;
     const insertId = `${context.getTopic()}/${context.getPartition()}/${message.offset}`;
     await table.insert([{ insertId, json: decoded.play }], { raw: true });

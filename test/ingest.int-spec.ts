@@ -104,6 +104,40 @@ describe.each(SINK_APIS)('ingest with SINK_API=%s (real broker, real emulator, t
     );
   });
 
+  it("judges a play's timestamp against its message's Kafka timestamp, not the clock", async () => {
+    const names = await setUp();
+    service = await start(names);
+    const year = 365 * 86_400_000;
+    const now = Date.now();
+    const utc = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+    const sentAt = String(now - 6 * year);
+    // One request: the last message's recent timestamp keeps the segment from time-based retention.
+    await produce(names.topic, [
+      // Half a year after its message was sent, 5.5 years before the clock: a play. (Real BigQuery
+      // refuses rows that old at write time, as bigquery_invalid; the emulator does not.)
+      { key: 'old-play', timestamp: sentAt, value: JSON.stringify(play(0, { timestamp: utc(now - 5.5 * year) })) },
+      // Six years after its message was sent, now by the clock: not a play.
+      { key: 'after-its-message', timestamp: sentAt, value: JSON.stringify(play(1)) },
+      { key: 'current', value: JSON.stringify(play(2)) },
+    ]);
+
+    const [letter] = await readTopic(names.dlqTopic, 1);
+    expect(letter!.key?.toString()).toBe('after-its-message');
+    expect(letter!.headers[DEAD_LETTER_HEADERS.reason]?.toString()).toBe('timestamp_out_of_range');
+    expect(letter!.headers[DEAD_LETTER_HEADERS.detail]?.toString()).toContain(new Date(Number(sentAt)).toISOString());
+    const rows = await eventually(
+      () => queryRows<{ kafka_offset: number }>(names, 'SELECT kafka_offset FROM $table ORDER BY kafka_offset'),
+      (found) => found.length === 2,
+      30_000,
+    );
+    expect(rows.map((row) => row.kafka_offset)).toEqual([0, 2]);
+    await eventually(
+      () => committedTotal(admin, names),
+      (n) => n === 3,
+      10_000,
+    );
+  });
+
   it('dead-letters a row BigQuery itself rejects while the rest of its batch is written', async () => {
     const names = await setUp();
     // A stricter table than ours: event_id REQUIRED, so BigQuery rejects the plays without one.

@@ -1,3 +1,4 @@
+import { deliveryOf } from './env.schema.js';
 import { ConfigValidationError, parseEnv } from './parse-env.js';
 
 const minimal = { BIGQUERY_PROJECT_ID: 'plays-local' };
@@ -70,6 +71,19 @@ describe('parseEnv', () => {
 
   it('rejects a port that is not a number', () => {
     expect(problemsOf({ ...minimal, PORT: 'abc' })).toEqual(['PORT must be a whole number (got "abc")']);
+  });
+
+  it('refuses exactly-once with insert-all, which de-duplicates only best-effort', () => {
+    expect(problemsOf({ ...minimal, SINK_API: 'insert-all', SINK_DELIVERY: 'exactly-once' })).toEqual([
+      expect.stringMatching(/^SINK_DELIVERY exactly-once needs SINK_API=storage-write/),
+    ]);
+    expect(deliveryOf(parseEnv({ ...minimal, SINK_API: 'insert-all', SINK_DELIVERY: 'at-least-once' }))).toBe(
+      'at-least-once',
+    );
+    expect(deliveryOf(parseEnv({ ...minimal, SINK_API: 'insert-all' }))).toBe('at-least-once');
+    expect(deliveryOf(parseEnv({ ...minimal, SINK_API: 'storage-write', SINK_DELIVERY: 'exactly-once' }))).toBe(
+      'exactly-once',
+    );
   });
 
   it('requires SASL credentials with a mechanism and never echoes secrets', () => {

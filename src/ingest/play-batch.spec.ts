@@ -21,7 +21,8 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
     null,
     play({ song_id: 7, song_name: 'upside-down' }),
   ];
-  const messages = values.map((value, i) => ({ offset: String(1_000 + i), value }));
+  const sentAt = String(now.getTime());
+  const messages = values.map((value, i) => ({ offset: String(1_000 + i), timestamp: sentAt, value }));
   const ingestedAt = '2026-11-25T07:00:00.000Z';
   const rowsOf = (decoded: ReturnType<typeof decodeBatch>) => {
     const rows = Buffer.from(decoded.rows);
@@ -36,7 +37,7 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
     const invalid = new Map(decoded.invalid.map((entry) => [entry.index, entry]));
     let k = 0;
     messages.forEach(({ offset, value }, i) => {
-      const expected = decodePlay(value);
+      const expected = decodePlay(value, now.getTime());
       if (!expected.ok) {
         expect(invalid.get(i), `message ${i}`).toEqual({ index: i, reason: expected.reason, detail: expected.detail });
         return;
@@ -67,7 +68,7 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
       ['upside-down', undefined, 1_000 + messages.length - 1],
     ]);
     rows.forEach((row, k) => {
-      const expected = decodePlay(messages[decoded.rowMessages[k]!]!.value);
+      const expected = decodePlay(messages[decoded.rowMessages[k]!]!.value, now.getTime());
       if (!expected.ok) throw new Error('a row of a message that is not a play');
       const offset = messages[decoded.rowMessages[k]!]!.offset;
       expect(row).toEqual(Buffer.from(protoRows.createEncoder('plays', 4, ingestedAt).row(expected.play, offset)));
@@ -86,10 +87,12 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
     let at = 0;
     const views = messages.map(({ offset, value }) => ({
       offset,
+      timestamp: sentAt,
       value: value === null ? null : response.subarray(at, (at += value.length)),
     }));
     const separate = messages.map(({ offset, value }) => ({
       offset,
+      timestamp: sentAt,
       value: value === null ? null : Buffer.from(new Uint8Array(value).buffer),
     }));
     for (const batch of [views, separate]) {
@@ -119,12 +122,59 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
     expect(() => freeBytes(packed.values)).not.toThrow();
   });
 
+  it('packs each message’s Kafka timestamp, in the batch’s one buffer, across to the decoder thread', () => {
+    const packed = packBatch(
+      'plays',
+      0,
+      [
+        { offset: '0', timestamp: '1667460133000', value: play({}) },
+        { offset: '1', timestamp: '-1', value: null },
+        // A message of the oldest format has no timestamp at all.
+        { offset: '2', timestamp: undefined as unknown as string, value: play({}) },
+      ],
+      ingestedAt,
+    );
+    expect([...packed.timestamps]).toEqual([1667460133000, -1, Number.NaN]);
+    // What a worker thread receives (piscina posts the batch: a structured clone).
+    expect([...structuredClone(packed).timestamps]).toEqual([1667460133000, -1, Number.NaN]);
+    freeBytes(packed.values);
+    expect(packed.timestamps).toHaveLength(0);
+  });
+
+  it('judges each play against its own message’s Kafka timestamp, the same whatever the clock says', () => {
+    const year = 365 * 86_400_000;
+    const played = Date.parse('2022-11-03T07:22:13Z');
+    const value = Buffer.from(JSON.stringify(ORIGINAL_PLAY));
+    const sent = [
+      played + 5 * year, // the play is 5 years old: a play
+      played + 5 * year + 1, // a millisecond more: too old
+      played - year, // the play is a year ahead: a play
+      played - year - 1, // a millisecond more: too far ahead
+      -1, // no timestamp: no window check
+    ];
+    const batch = sent.map((ms, i) => ({ offset: String(i), timestamp: String(ms), value }));
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      for (const clock of [played, played + 5 * year + 86_400_000, played + 10 * year, played - 2 * year]) {
+        vi.setSystemTime(clock);
+        const decoded = decodeBatch(packBatch('plays', 0, batch, ingestedAt), jsonRows);
+        expect([...decoded.rowMessages], new Date(clock).toISOString()).toEqual([0, 2, 4]);
+        expect(decoded.invalid.map(({ index, reason }) => [index, reason])).toEqual([
+          [1, 'timestamp_out_of_range'],
+          [3, 'timestamp_out_of_range'],
+        ]);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('keeps offsets beyond 2^53 exact (as strings) in rows and sources', () => {
     const big = ['9007199254740993', '9007199254740995'];
     const packed = packBatch(
       'plays',
       1,
-      big.map((offset) => ({ offset, value: play({}) })),
+      big.map((offset) => ({ offset, timestamp: sentAt, value: play({}) })),
       ingestedAt,
     );
     expect(big.map((_, i) => offsetOf(packed, i))).toEqual(big);

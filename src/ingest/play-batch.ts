@@ -17,6 +17,11 @@ export interface PackedBatch {
    * else as kafkajs' strings.
    */
   offsets: Float64Array | string[];
+  /**
+   * Each message's Kafka timestamp (ms since the epoch), which its play is validated against; -1 or
+   * NaN for a message without one (see decodePlay).
+   */
+  timestamps: Float64Array;
   /** The bytes the values are in (possibly with bytes between them). */
   values: Uint8Array<ArrayBuffer>;
   /** Where each message's value starts in `values`; -1 for a message without a value (a tombstone). */
@@ -40,7 +45,7 @@ export interface DecodedBatch {
 export function packBatch(
   topic: string,
   partition: number,
-  messages: readonly { offset: string; value: Buffer | null }[],
+  messages: readonly { offset: string; timestamp: string; value: Buffer | null }[],
   ingestedAt: string,
 ): PackedBatch {
   const count = messages.length;
@@ -62,14 +67,18 @@ export function packBatch(
   }
   shared &&= source !== null && high - low <= 2 * total + 65_536;
   const size = source === null ? 0 : shared ? high - low : total;
-  const memory = new ArrayBuffer(16 * count + size);
-  const starts = new Int32Array(memory, 8 * count, count);
-  const ends = new Int32Array(memory, 12 * count, count);
-  const values = new Uint8Array(memory, 16 * count, size);
+  const memory = new ArrayBuffer(24 * count + size);
+  const timestamps = new Float64Array(memory, 8 * count, count);
+  const starts = new Int32Array(memory, 16 * count, count);
+  const ends = new Int32Array(memory, 20 * count, count);
+  const values = new Uint8Array(memory, 24 * count, size);
   if (shared) values.set(new Uint8Array(source!, low, size));
   let at = 0;
   for (let i = 0; i < count; i++) {
-    const value = messages[i]!.value;
+    const message = messages[i]!;
+    // kafkajs gives a string; a message of the oldest format has none (NaN here).
+    timestamps[i] = Number(message.timestamp);
+    const value = message.value;
     if (value === null) {
       starts[i] = ends[i] = -1;
     } else if (shared) {
@@ -89,7 +98,7 @@ export function packBatch(
   } else {
     offsets = messages.map(({ offset }) => offset);
   }
-  return { topic, partition, offsets, values, starts, ends, ingestedAt };
+  return { topic, partition, offsets, timestamps, values, starts, ends, ingestedAt };
 }
 
 /** The offset of message `i` of a packed batch, as Kafka (and insertIds) spell it. */
@@ -131,7 +140,7 @@ let scratch = Buffer.allocUnsafeSlow(1 << 20);
  * by the garbage collector.
  */
 export function decodeBatch(batch: PackedBatch, encoding: RowEncoding): DecodedBatch {
-  const { offsets, starts, ends } = batch;
+  const { offsets, timestamps, starts, ends } = batch;
   const values = Buffer.from(batch.values.buffer, batch.values.byteOffset, batch.values.byteLength);
   const encode = encoding.createEncoder(batch.topic, batch.partition, batch.ingestedAt);
   const separator = encoding.separator;
@@ -139,12 +148,11 @@ export function decodeBatch(batch: PackedBatch, encoding: RowEncoding): DecodedB
   const rowEnds = new Int32Array(ends.length);
   const rowMessages = new Int32Array(ends.length);
   const invalid: DecodedBatch['invalid'] = [];
-  const now = Date.now();
   let count = 0;
   let at = 0;
   for (let i = 0; i < ends.length; i++) {
     const start = starts[i]!;
-    const decoded = decodePlay(start === -1 ? null : values.subarray(start, ends[i]), now);
+    const decoded = decodePlay(start === -1 ? null : values.subarray(start, ends[i]), timestamps[i]!);
     if (!decoded.ok) {
       invalid.push({ index: i, reason: decoded.reason, detail: decoded.detail });
       continue;

@@ -31,6 +31,53 @@ describe('decodePlay', () => {
     expect(decoded).toMatchObject({ ok: true, play: { timestamp: utc } });
   });
 
+  describe('judges the timestamp against the message’s Kafka timestamp, never the clock', () => {
+    const year = 365 * 86_400_000;
+    const played = Date.parse('2022-11-03T07:22:13Z');
+    const original = bytes(ORIGINAL_PLAY);
+    afterEach(() => vi.useRealTimers());
+
+    it('within 5 years before and 1 year after the message’s timestamp, to the millisecond', () => {
+      expect(decodePlay(original, played + 5 * year).ok).toBe(true);
+      expect(decodePlay(original, played + 5 * year + 1)).toMatchObject({
+        ok: false,
+        reason: 'timestamp_out_of_range',
+      });
+      expect(decodePlay(original, played - year).ok).toBe(true);
+      expect(decodePlay(original, played - year - 1)).toMatchObject({ ok: false, reason: 'timestamp_out_of_range' });
+    });
+
+    it('gives the same answer for the same message as the clock crosses either edge', () => {
+      const sentAt = [played, played + 4 * year, played + 5 * year + 1];
+      const answers = () => sentAt.map((ms) => decodePlay(original, ms));
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(played);
+      const first = answers();
+      expect(first.map((decoded) => decoded.ok)).toEqual([true, true, false]);
+      for (const clock of [played + 5 * year + 1, played + 30 * year, played - year - 1, played - 30 * year]) {
+        vi.setSystemTime(clock);
+        expect(answers(), new Date(clock).toISOString()).toEqual(first);
+      }
+    });
+
+    it('says which message time the play was judged against', () => {
+      const decoded = decodePlay(original, Date.parse('2028-01-01T00:00:00Z'));
+      expect(decoded.ok || decoded.detail).toMatch(/Kafka timestamp 2028-01-01T00:00:00\.000Z/);
+      // A producer's absurd timestamp still makes a detail, not an exception.
+      const absurd = decodePlay(original, 9.2e18);
+      expect(absurd.ok || absurd.detail).toMatch(/Kafka timestamp 9200000000000000000 ms/);
+    });
+
+    it('checks no window for a message without a timestamp (-1, or none), whatever the play’s time', () => {
+      for (const time of ['1900-01-01 00:00:00', '2022-11-03 07:22:13', '9999-12-31 23:59:59'])
+        for (const messageTime of [-1, Number.NaN])
+          expect(
+            decodePlay(bytes({ ...ORIGINAL_PLAY, timestamp: time }), messageTime).ok,
+            `${time} ${messageTime}`,
+          ).toBe(true);
+    });
+  });
+
   const cases = badPlays(new Date(now));
   it('covers at least 25 kinds of bad input', () => {
     expect(new Set(cases.map((c) => c.name)).size).toBeGreaterThanOrEqual(25);

@@ -54,15 +54,27 @@ export const MAX_EVENT_ID_LENGTH = 128;
 
 const DAY_MS = 86_400_000;
 // BigQuery streams into a day-partitioned table only rows between ~5 years ago and ~1 year ahead.
+// The window is judged around the message's Kafka timestamp, never the clock (see decodePlay).
 const STREAMING_PAST_MS = 5 * 365 * DAY_MS;
 const STREAMING_FUTURE_MS = 365 * DAY_MS;
+/** The largest time a Date can hold (ms), so a detail can always spell the message's time. */
+const MAX_DATE_MS = 8.64e15;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const invalid = (reason: InvalidReason, detail: string): Decoded => ({ ok: false, reason, detail });
 
-/** Decodes one Kafka message value into a play, or says precisely why it is not one. */
-export function decodePlay(value: Buffer | null, now: number = Date.now()): Decoded {
+/**
+ * Decodes one Kafka message value into a play, or says precisely why it is not one.
+ *
+ * `messageTime` is the message's Kafka timestamp (ms since the epoch: kafkajs' `message.timestamp`,
+ * CreateTime or LogAppendTime, fixed once the message is stored). The play's timestamp must be
+ * within BigQuery's streaming window around it, not around the clock: the answer is then the same
+ * whoever decodes the message, whenever, which the exactly-once writer relies on when it counts the
+ * plays earlier owners wrote. A message without a timestamp (Kafka's -1, or none at all: NaN) gets
+ * no window check here; BigQuery judges its play when it is written.
+ */
+export function decodePlay(value: Buffer | null, messageTime: number): Decoded {
   if (value === null) return invalid('tombstone', 'the message has no value (a tombstone)');
 
   let text: string;
@@ -126,10 +138,14 @@ export function decodePlay(value: Buffer | null, now: number = Date.now()): Deco
       `"timestamp" ${JSON.stringify(timestamp.slice(0, 64))} is not "YYYY-MM-DD HH:MM:SS" (UTC) or ISO-8601 with a zone`,
     );
   }
-  if (parsed.ms < now - STREAMING_PAST_MS || parsed.ms > now + STREAMING_FUTURE_MS) {
+  if (
+    messageTime >= 0 &&
+    (parsed.ms < messageTime - STREAMING_PAST_MS || parsed.ms > messageTime + STREAMING_FUTURE_MS)
+  ) {
+    const sent = messageTime <= MAX_DATE_MS ? new Date(messageTime).toISOString() : `${messageTime} ms`;
     return invalid(
       'timestamp_out_of_range',
-      `"timestamp" ${parsed.iso} is outside BigQuery's streaming window (5 years back, 1 year ahead)`,
+      `"timestamp" ${parsed.iso} is outside BigQuery's streaming window (5 years back, 1 year ahead) of the message's Kafka timestamp ${sent}`,
     );
   }
 

@@ -25,8 +25,9 @@ export type WriteClientSettings = Pick<
  *
  * Why not the package's managed writer (`managedwriter`: WriterClient, StreamConnection, JSONWriter):
  * it is marked EXPERIMENTAL; it has no flow control; its in-band retries are off by default and,
- * when on, resend the newest pending write rather than the failed one (StreamConnection.handleRetry
- * pops the queue), which reorders appends; and its open issues (#561 "write after a stream was
+ * when on, send the failed write again behind the writes already in flight
+ * (StreamConnection.handleRetry takes the oldest pending write, the one answered, and send() queues
+ * it as the newest), which reorders appends; and its open issues (#561 "write after a stream was
  * destroyed", #577 "No connection established") are in exactly the paths an outage takes. The
  * batcher already owns batching, in-flight limits and retries, so all we need is an ordered bidi
  * stream (AppendConnection, ~100 lines) on the stable surface.
