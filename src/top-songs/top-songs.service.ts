@@ -119,7 +119,7 @@ export class TopSongs {
   private readonly topSongsAnswers: AnswerCache<TopSongsAnswer>;
   private readonly artistsAnswers: AnswerCache<ArtistsAnswer>;
   private readonly overTimeAnswers: AnswerCache<PlaysOverTimeAnswer>;
-  private readonly maxBytesBilled: string | undefined;
+  private readonly maxBytesBilled: string;
   private failing = false;
 
   constructor(
@@ -130,7 +130,7 @@ export class TopSongs {
     this.bigquery = createBigQuery(config, { autoRetry: false });
     this.tableId = tableId(config.BIGQUERY_PROJECT_ID, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE);
     this.table = tableRef(this.tableId);
-    this.maxBytesBilled = config.DASHBOARD_MAX_BYTES_BILLED?.toString();
+    this.maxBytesBilled = config.DASHBOARD_MAX_BYTES_BILLED.toString();
     this.budget = new QueryBudget(config.DASHBOARD_MAX_QUERIES_PER_SECOND, config.DASHBOARD_MAX_QUERY_WAIT_MS);
     this.topSongsAnswers = new AnswerCache(config.DASHBOARD_CACHE_MS);
     this.artistsAnswers = new AnswerCache(config.DASHBOARD_CACHE_MS);
