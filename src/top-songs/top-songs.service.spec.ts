@@ -116,6 +116,11 @@ describe('TopSongs against BigQuery', () => {
       }),
       'the plays table plays-local.music.tony_allen_plays does not exist yet',
     ],
+    [
+      'a missing table, as a failed job says it',
+      Object.assign(new Error('Not found: Dataset plays-local:music'), { errors: [{ reason: 'notFound' }] }),
+      'the plays table plays-local.music.tony_allen_plays does not exist yet',
+    ],
   ])("answers %s with a category, not BigQuery's text, which goes to the log", async (_, error, said) => {
     const { warnings } = fakeBigQuery(() => Promise.reject(error));
     const message = await failure(new TopSongs(config, histogram).topSongs(request));

@@ -340,7 +340,8 @@ const QUERY_FAULTS: QueryFault[] = [
     says: () => `BigQuery gave no answer within ${QUERY_TIMEOUT_MS / 1000}s; the query was cancelled`,
   },
   {
-    matches: (error) => codeOf(error) === 404,
+    // A 404 from jobs.query; a job that failed reports the reason in its status instead.
+    matches: (error) => codeOf(error) === 404 || reasonsOf(error).includes('notFound'),
     says: (tableId) => `the plays table ${tableId} does not exist yet`,
   },
   {
