@@ -273,6 +273,11 @@ describe('docker-compose.yaml', () => {
     expect(appEnv.SIMULATOR_ENABLED).toBe('true');
   });
 
+  it("states the dashboard's BigQuery bounds: the per-replica query ceiling and the bytes a query may bill", () => {
+    expect(Number(appEnv.DASHBOARD_MAX_QUERIES_PER_SECOND)).toBe(defaultOf('DASHBOARD_MAX_QUERIES_PER_SECOND'));
+    expect(Number(appEnv.DASHBOARD_MAX_BYTES_BILLED)).toBe(defaultOf('DASHBOARD_MAX_BYTES_BILLED'));
+  });
+
   it('points the app at the kafka and bigquery services', () => {
     const kafkaEnv = composeEnv(kafka!);
     const advertised = (kafkaEnv.KAFKA_ADVERTISED_LISTENERS ?? '').split(',').map((l) => l.replace(/^\w+:\/\//, ''));
@@ -445,6 +450,21 @@ describe('deploy/k8s', () => {
     expect(spec.template.metadata.labels).toMatchObject(spec.selector.matchLabels);
     const pdb = ofKind('PodDisruptionBudget')[0]!.spec as { selector: { matchLabels: Record<string, string> } };
     expect(spec.template.metadata.labels).toMatchObject(pdb.selector.matchLabels);
+  });
+
+  it("caps the dashboard's BigQuery bytes a query and says next to replicas that the query ceiling is per pod", () => {
+    expect(Number(env.DASHBOARD_MAX_BYTES_BILLED)).toBeGreaterThan(0);
+    const perPod = Number(env.DASHBOARD_MAX_QUERIES_PER_SECOND);
+    expect(perPod).toBeGreaterThan(0);
+    // The comment lines right above `replicas:` do the arithmetic with the values in force.
+    const lines = read('deploy/k8s/deployment.yaml').split('\n');
+    const at = lines.findIndex((line) => /^\s+replicas:/.test(line));
+    let start = at;
+    while (start > 0 && /^\s+#/.test(lines[start - 1]!)) start--;
+    const comment = lines.slice(start, at).join(' ');
+    expect(comment).toMatch(/DASHBOARD_MAX_QUERIES_PER_SECOND.*per pod/);
+    const replicas = spec.replicas ?? 1;
+    expect(comment).toContain(`${replicas} replicas × ${perPod} = ${replicas * perPod} queries a`);
   });
 
   it('gives the flush on SIGTERM longer than SHUTDOWN_TIMEOUT_MS', () => {

@@ -51,6 +51,8 @@ describe('health endpoints and metrics (the service as a process)', () => {
         expect(Date.now() - stoppedAt).toBeLessThan(20_000);
         expect(down.body.error?.kafka_consumer?.status).toBe('down');
         expect(down.body.error?.kafka_consumer?.reason).toBeTruthy();
+        // A category for anyone who can reach the port; the broker's address only in the log.
+        expect(JSON.stringify(down.body)).not.toContain(deps.KAFKA_BROKERS);
         expect((await probe(service, '/health/live')).status).toBe(200);
       } finally {
         await startDep('kafka');
@@ -82,7 +84,14 @@ describe('health endpoints and metrics (the service as a process)', () => {
           (r) => r.status === 503,
           20_000,
         );
-        expect(down.body.error?.bigquery_writes?.reason).toMatch(/writes failing for \d+s/);
+        expect(down.body.error?.bigquery_writes?.reason).toMatch(
+          /^bigquery writes failing for \d+s \(the log says why\)$/,
+        );
+        // BigQuery's (here the client's) own error text, with the address it failed to reach, is in the log only.
+        const written = /write of \d+ rows failed \(attempt \d+\): (.+?); retrying/.exec(service.log)?.[1];
+        expect(written, service.log).toBeTruthy();
+        expect(JSON.stringify(down.body)).not.toContain(written);
+        expect(JSON.stringify(down.body)).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|UNAVAILABLE/);
         expect((await probe(service, '/health/live')).status).toBe(200);
       } finally {
         await startDep('emulator');

@@ -316,8 +316,9 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
   it.each([
     ['/api/top-songs?window=15', /^window must be a whole number and a unit/],
     ['/api/top-songs?window=1w', /^window must be a whole number and a unit/],
-    ['/api/top-songs?window=0s', /^window must be from 1s to 366d/],
-    ['/api/top-songs?window=400d', /^window must be from 1s to 366d/],
+    ['/api/top-songs?window=0s', /^window must be from 1s to 31d/],
+    ['/api/top-songs?window=32d', /^window must be from 1s to 31d; got "32d"$/],
+    ['/api/artists?window=366d', /^window must be from 1s to 31d; got "366d"$/],
     ['/api/top-songs?limit=0', /^limit must be a whole number from 1 to 100; got "0"$/],
     ['/api/top-songs?limit=ten', /^limit must be a whole number from 1 to 100; got "ten"$/],
     ['/api/top-songs?limit=1&limit=2', /^limit must be given once$/],
@@ -331,7 +332,7 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
     ['/api/artists?limit=1001', /^limit must be a whole number from 1 to 1000; got "1001"$/],
     ['/api/plays-over-time?songs=0', /^songs must be a whole number from 1 to 10; got "0"$/],
     ['/api/plays-over-time?songs=11', /^songs must be a whole number from 1 to 10; got "11"$/],
-    ['/api/plays-over-time?window=367d', /^window must be from 1s to 366d/],
+    ['/api/plays-over-time?window=400d', /^window must be from 1s to 31d; got "400d"$/],
     [
       '/api/plays-over-time?window=5x&songs=20&artist=(2000 characters)',
       /^window must be .*; songs must be .*; artist must be .*got 2000 characters$/,

@@ -81,16 +81,19 @@ export function artistsSinceQuery(table: string): string {
  * `all_plays` every song's. Buckets without plays have no row; the caller fills in the zeros.
  */
 export function playsOverTimeQuery(table: string, filter: { artist: boolean }): string {
-  const window = where({ ...filter, until: true });
-  // DIV over TIMESTAMP_DIFF, not TIMESTAMP_BUCKET: both BigQuery and the emulator run it the same
-  // (the emulator drops the parentheses of DIV(a - b, c)).
+  // The table is read once: a CTE named twice (the top songs, then their buckets) is run, and billed,
+  // twice. So each play is kept once per song with its timestamp (the earliest, should its rows
+  // differ), counted per bucket, and the songs' totals and ranks come from window functions over
+  // those counts. DIV over TIMESTAMP_DIFF, not TIMESTAMP_BUCKET: both BigQuery and the emulator run it
+  // the same (the emulator drops the parentheses of DIV(a - b, c)).
   return (
-    `WITH top AS (SELECT song_name, ${PLAYS} AS song_plays, SUM(${PLAYS}) OVER () AS all_plays ` +
-    `FROM ${table} WHERE ${window} ` +
-    'GROUP BY song_name ORDER BY song_plays DESC, song_name LIMIT @songs) ' +
-    `SELECT song_name, song_plays, all_plays, ` +
-    `DIV(TIMESTAMP_DIFF(timestamp, @since, SECOND), @bucket_seconds) AS bucket, ${PLAYS} AS plays ` +
-    `FROM ${table} JOIN top USING (song_name) WHERE ${window} ` +
-    'GROUP BY song_name, song_plays, all_plays, bucket'
+    `WITH plays AS (SELECT song_name, MIN(timestamp) AS played_at FROM ${table} ` +
+    `WHERE ${where({ ...filter, until: true })} GROUP BY song_name, ${DISTINCT_PLAY}), ` +
+    'buckets AS (SELECT song_name, DIV(TIMESTAMP_DIFF(played_at, @since, SECOND), @bucket_seconds) AS bucket, ' +
+    'COUNT(*) AS plays, SUM(COUNT(*)) OVER (PARTITION BY song_name) AS song_plays, ' +
+    'SUM(COUNT(*)) OVER () AS all_plays FROM plays GROUP BY song_name, bucket), ' +
+    'ranked AS (SELECT song_name, song_plays, all_plays, bucket, plays, ' +
+    'DENSE_RANK() OVER (ORDER BY song_plays DESC, song_name) AS song_rank FROM buckets) ' +
+    'SELECT song_name, song_plays, all_plays, bucket, plays FROM ranked WHERE song_rank <= @songs'
   );
 }

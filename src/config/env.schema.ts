@@ -261,8 +261,8 @@ export const envSchema = z
     DASHBOARD_MAX_QUERY_WAIT_MS: int(0, 60_000, 2_000).describe(
       'Longest a question waits for its turn under DASHBOARD_MAX_QUERIES_PER_SECOND; beyond, the API answers 429 with Retry-After.',
     ),
-    DASHBOARD_MAX_BYTES_BILLED: optional(int(10_485_760, Number.MAX_SAFE_INTEGER, 0)).describe(
-      "BigQuery's maximumBytesBilled for each top-songs query: a query that would bill more fails (503) instead; unset means no cap.",
+    DASHBOARD_MAX_BYTES_BILLED: int(10_485_760, Number.MAX_SAFE_INTEGER, 1_073_741_824).describe(
+      "BigQuery's maximumBytesBilled for each top-songs query: a query that would bill more fails (503) instead. The default, 1 GiB, holds a 15-minute window of a table of a million plays a day (100-200 MB: about 100 bytes a play, its day partitions) five times over, and a 30-day window of about 300,000 plays a day; it stops a runaway (an unpartitioned table, a far larger one) at about $0.006 a query (on-demand, $6.25 a TiB). Raise it for a bigger table (at most 9007199254740991, in effect no cap).",
     ),
     GOOGLE_APPLICATION_CREDENTIALS: z
       .string()

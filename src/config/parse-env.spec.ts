@@ -30,6 +30,19 @@ describe('parseEnv', () => {
     expect(env.BIGQUERY_API_ENDPOINT).toBeUndefined();
   });
 
+  it("caps the bytes a dashboard query may bill by default, and takes a higher cap or BigQuery's 10 MiB minimum", () => {
+    expect(parseEnv(minimal).DASHBOARD_MAX_BYTES_BILLED).toBe(1_073_741_824);
+    expect(parseEnv({ ...minimal, DASHBOARD_MAX_BYTES_BILLED: '' }).DASHBOARD_MAX_BYTES_BILLED).toBe(1_073_741_824);
+    expect(parseEnv({ ...minimal, DASHBOARD_MAX_BYTES_BILLED: '10485760' }).DASHBOARD_MAX_BYTES_BILLED).toBe(
+      10_485_760,
+    );
+    const lifted = parseEnv({ ...minimal, DASHBOARD_MAX_BYTES_BILLED: String(Number.MAX_SAFE_INTEGER) });
+    expect(lifted.DASHBOARD_MAX_BYTES_BILLED).toBe(Number.MAX_SAFE_INTEGER);
+    expect(problemsOf({ ...minimal, DASHBOARD_MAX_BYTES_BILLED: '1000' })).toEqual([
+      'DASHBOARD_MAX_BYTES_BILLED must be at least 10485760 (got "1000")',
+    ]);
+  });
+
   it('types numbers, booleans and lists', () => {
     const env = parseEnv({ ...minimal, PORT: '8080', KAFKA_SSL: 'true', KAFKA_BROKERS: 'a:1, b:2,,' });
     expect(env.PORT).toBe(8080);

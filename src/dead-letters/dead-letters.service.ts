@@ -9,7 +9,7 @@ import {
 import type { IHeaders, Message } from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
-import { classifyKafkaError } from '../kafka/kafka-faults.js';
+import { classifyKafkaError, faultSummary } from '../kafka/kafka-faults.js';
 import { OutageLog } from '../logging/outage-log.js';
 import { InjectMetric, METRIC, type Counter } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
@@ -67,6 +67,8 @@ export interface DeadLettersHealth {
   failingSince: number | null;
   /** Why writes fail now (with what to change when it is permanent), or null. */
   problem: string | null;
+  /** The same for anyone to read (readiness): our own words, no broker address nor error text; or null. */
+  summary: string | null;
 }
 
 /**
@@ -94,6 +96,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   private configError: string | null = null;
   private configErrorSince: number | null = null;
   private problem: string | null = null;
+  private problemSummary: string | null = null;
   private maxBatchBytes = DEFAULT_MAX_MESSAGE_BYTES - BATCH_OVERHEAD_BYTES;
   private limitKnown = false;
   private sending: Promise<void> | null = null;
@@ -144,6 +147,8 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
       queuedBytes: this.queuedBytes,
       failingSince: this.configErrorSince ?? this.outage.failingSince,
       problem: this.configError ?? this.problem,
+      // The configuration error is in our words already: sizes, the topic and the setting to raise.
+      summary: this.configError ?? this.problemSummary,
     };
   }
 
@@ -175,12 +180,14 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
         await this.sendSplitting(batch);
         attempt = 0;
         this.problem = null;
+        this.problemSummary = null;
         this.outage.succeeded();
       } catch (error) {
         // A fault for the whole request: what was not sent goes back to the front, in order.
         this.queue.unshift(...batch.filter((q) => !q.sent && !this.refused.includes(q)));
         const fault = classifyKafkaError(error, this.topic.name);
         this.problem = `${errorText(error)}${fault.fix ? `; to fix: ${fault.fix}` : ''}`;
+        this.problemSummary = faultSummary(error, fault);
         this.outage.failed(`${batch.length} letter(s): ${errorText(error)}`, fault.reason, fault.fix);
         const delay = Math.min(this.retryCapMs, 250 * 2 ** Math.min(attempt++, 16)) * (0.5 + Math.random() / 2);
         await sleep(delay);

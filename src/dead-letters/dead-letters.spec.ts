@@ -136,6 +136,10 @@ describe('DeadLetters', () => {
     const done = vi.fn();
     service.put(Array.from({ length: 10 }, (_, i) => letter(i, 100, done)));
     await vi.waitFor(() => expect(service.health.problem).toContain('grant'));
+    // For readiness: the kind and what to change, not the broker's words.
+    expect(service.health.summary).toBe(
+      "kafka error (TOPIC_AUTHORIZATION_FAILED); to fix: grant this client's principal Write/Read (and Describe) on topic plays.dlq",
+    );
     expect(await service.flush(soon())).toBe(true);
     expect(topic.written.map((m) => m.headers!['dlq.source.offset'])).toEqual(
       Array.from({ length: 10 }, (_, i) => String(i)),

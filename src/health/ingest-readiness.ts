@@ -11,7 +11,9 @@ export const FETCH_STALE_MS = 10_000;
 
 /**
  * Readiness of the ingest, from the state its own parts keep (consumer events, table check, write
- * outcomes): no probe opens a connection of its own.
+ * outcomes): no probe opens a connection of its own. Anyone who reaches the port can read it, so each
+ * reason is a category in our own words: never a broker's address nor Kafka's or BigQuery's error
+ * text, which the parts write to the log when the fault starts.
  */
 @Injectable()
 export class IngestReadiness {
@@ -37,11 +39,13 @@ export class IngestReadiness {
     const check = this.indicators.check('kafka_consumer');
     const { joined, crashed, cannotStart, lastFetchAt, assigned, stalled, heldBytes, budgetBytes } =
       this.consumer.health;
-    if (cannotStart !== null) return check.down({ reason: cannotStart.text, kind: cannotStart.kind });
-    if (crashed !== null) return check.down({ reason: `consumer crashed: ${crashed}` });
+    if (cannotStart !== null) return check.down({ reason: cannotStart.summary, kind: cannotStart.kind });
+    if (crashed !== null) return check.down({ reason: 'kafka consumer crashed (the log says why)' });
     if (!joined) return check.down({ reason: 'not in the consumer group (joining, rebalancing or disconnected)' });
     if (lastFetchAt === null || now - lastFetchAt > FETCH_STALE_MS) {
-      return check.down({ reason: `no fetch from the broker for more than ${FETCH_STALE_MS / 1000}s` });
+      return check.down({
+        reason: `kafka unreachable: no fetch from the broker for more than ${FETCH_STALE_MS / 1000}s`,
+      });
     }
     if (stalled.length > 0) {
       return check.down({
@@ -58,17 +62,33 @@ export class IngestReadiness {
   private bigQueryTable(): HealthIndicatorResult {
     const check = this.indicators.check('bigquery_table');
     const { status, detail } = this.table.health;
-    return status === 'ready' ? check.up() : check.down({ reason: detail });
+    switch (status) {
+      case 'ready':
+        return check.up();
+      // The schema's problems, in our words (missing or mistyped columns).
+      case 'incompatible':
+        return check.down({ reason: detail });
+      case 'unreachable':
+        return check.down({ reason: 'bigquery unreachable: cannot check the table (the log says why)' });
+      case 'checking':
+        return check.down({ reason: 'bigquery table not checked yet' });
+    }
   }
 
   private bigQueryWrites(now: number): HealthIndicatorResult {
     const check = this.indicators.check('bigquery_writes');
-    const { failingSince, lastError, bufferedRows, writable, detail } = this.sink.health;
+    const { failingSince, bufferedRows, writable } = this.sink.health;
     // A fault that retrying cannot fix (a permission, a missing table) is said at once, not after the threshold.
-    if (!writable && this.table.health.status === 'ready') return check.down({ reason: detail, bufferedRows });
+    if (!writable && this.table.health.status === 'ready') {
+      return check.down({
+        reason:
+          'bigquery write failing: refused until a setting, permission or the table is fixed (the log says which)',
+        bufferedRows,
+      });
+    }
     if (failingSince !== null && now - failingSince > this.config.READINESS_WRITE_FAILURE_MS) {
       return check.down({
-        reason: `writes failing for ${Math.round((now - failingSince) / 1000)}s: ${lastError}`,
+        reason: `bigquery writes failing for ${Math.round((now - failingSince) / 1000)}s (the log says why)`,
         bufferedRows,
       });
     }
@@ -77,10 +97,10 @@ export class IngestReadiness {
 
   private deadLetterProducer(): HealthIndicatorResult {
     const check = this.indicators.check('dead_letter_producer');
-    const { connected, failingSince, queued, queuedBytes, problem } = this.deadLetters.health;
+    const { connected, failingSince, queued, queuedBytes, summary } = this.deadLetters.health;
     if (!connected) return check.down({ reason: 'dead-letter producer not connected', queued, queuedBytes });
     if (failingSince !== null) {
-      return check.down({ reason: `dead-letter writes failing: ${problem ?? 'unknown'}`, queued, queuedBytes });
+      return check.down({ reason: `dead-letter writes failing: ${summary ?? 'unknown'}`, queued, queuedBytes });
     }
     return check.up({ queued, queuedBytes });
   }

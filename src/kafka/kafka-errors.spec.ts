@@ -20,6 +20,9 @@ describe('describeKafkaError', () => {
     expect(failure.text).toMatch(
       /^authentication failed with broker 127\.0\.0\.1:9094 .*KAFKA_SASL_PASSWORD.*invalid credentials/,
     );
+    expect(failure.summary).toBe(
+      'kafka authentication failed (check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)',
+    );
   });
 
   it('says the certificate is not trusted, with the broker that sent it, under kafkajs retries', () => {
@@ -31,6 +34,7 @@ describe('describeKafkaError', () => {
     expect(failure).toEqual({
       kind: 'tls',
       text: 'TLS with broker 10.0.0.7:9094 failed: certificate not trusted (check KAFKA_SSL_CA_FILE): Connection error: self-signed certificate in certificate chain',
+      summary: 'kafka TLS failed: certificate not trusted (check KAFKA_SSL_CA_FILE)',
     });
   });
 
@@ -47,6 +51,8 @@ describe('describeKafkaError', () => {
     const failure = describeKafkaError(error, brokers);
     expect(failure.kind).toBe('tls');
     expect(failure.text).toMatch(text);
+    expect(failure.summary).toMatch(text);
+    expect(failure.summary).not.toContain('b:1');
   });
 
   it('calls a refused or reset connection a connection failure, not a TLS one', () => {
@@ -57,6 +63,7 @@ describe('describeKafkaError', () => {
     expect(describeKafkaError(retriesExceeded(cause), brokers)).toEqual({
       kind: 'connection',
       text: 'cannot reach broker 127.0.0.1:9094: Connection error: connect ECONNREFUSED 127.0.0.1:9094',
+      summary: 'kafka unreachable',
     });
   });
 
@@ -66,7 +73,11 @@ describe('describeKafkaError', () => {
       type: 'NOT_COORDINATOR',
       code: 16,
     } as never);
-    expect(describeKafkaError(protocol, brokers)).toEqual({ kind: 'other', text: 'Not coordinator' });
-    expect(describeKafkaError('boom', brokers)).toEqual({ kind: 'other', text: 'boom' });
+    expect(describeKafkaError(protocol, brokers)).toEqual({
+      kind: 'other',
+      text: 'Not coordinator',
+      summary: 'kafka error (NOT_COORDINATOR)',
+    });
+    expect(describeKafkaError('boom', brokers)).toEqual({ kind: 'other', text: 'boom', summary: 'kafka error' });
   });
 });

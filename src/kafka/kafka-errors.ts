@@ -9,8 +9,13 @@ export type KafkaFailureKind = 'authentication' | 'tls' | 'connection' | 'other'
 
 export interface KafkaFailure {
   kind: KafkaFailureKind;
-  /** One line for a log or a readiness reason: what failed, with which broker. Never holds a secret. */
+  /** One line for the log: what failed, with which broker and its error. Never holds a secret. */
   text: string;
+  /**
+   * The same for anyone to read (a readiness reason): what failed and what to check, in our own words;
+   * never a broker's address nor the error's text.
+   */
+  summary: string;
 }
 
 // Node's codes for a certificate it will not trust (OpenSSL's verify errors).
@@ -30,6 +35,8 @@ const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 interface ErrorLike {
   name?: string;
   message?: string;
+  /** kafkajs' protocol errors: Kafka's error type (e.g. NOT_COORDINATOR). */
+  type?: unknown;
   /** Node's error code (a string); kafkajs' protocol errors carry Kafka's numeric code here. */
   code?: unknown;
   broker?: string;
@@ -49,21 +56,34 @@ export function describeKafkaError(error: unknown, brokers: readonly string[]): 
 
   const sasl = chain.find((e) => e.name === 'KafkaJSSASLAuthenticationError');
   if (sasl) {
+    const check = '(check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)';
     return {
       kind: 'authentication',
-      text: `authentication failed with broker ${brokerOf(sasl)} (check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD): ${sasl.message}`,
+      text: `authentication failed with broker ${brokerOf(sasl)} ${check}: ${sasl.message}`,
+      summary: `kafka authentication failed ${check}`,
     };
   }
   for (const e of chain) {
     const problem = typeof e.code === 'string' ? tlsProblem(e.code) : null;
     if (problem !== null)
-      return { kind: 'tls', text: `TLS with broker ${brokerOf(e)} failed: ${problem}: ${e.message}` };
+      return {
+        kind: 'tls',
+        text: `TLS with broker ${brokerOf(e)} failed: ${problem}: ${e.message}`,
+        summary: `kafka TLS failed: ${problem}`,
+      };
   }
   const connection = chain.find((e) => e.name?.startsWith('KafkaJSConnection'));
   if (connection) {
-    return { kind: 'connection', text: `cannot reach broker ${brokerOf(connection)}: ${connection.message}` };
+    return {
+      kind: 'connection',
+      text: `cannot reach broker ${brokerOf(connection)}: ${connection.message}`,
+      summary: 'kafka unreachable',
+    };
   }
-  return { kind: 'other', text: errorText(error) };
+  // The protocol error's type or the error's class: a category, not its message.
+  const first = chain[0];
+  const type = typeof first?.type === 'string' ? first.type : first?.name;
+  return { kind: 'other', text: errorText(error), summary: `kafka error${type ? ` (${type})` : ''}` };
 }
 
 function tlsProblem(code: string): string | null {

@@ -86,4 +86,14 @@ export function classifyKafkaError(error: unknown, topic = 'the topic'): KafkaFa
   return { class: 'transient', reason: first.type ?? first.name ?? 'Error' };
 }
 
+/**
+ * A fault for anyone to read (a readiness reason): what kind it is and, from the table above, what to
+ * change; never a broker's address nor the error's text (those go to the log).
+ */
+export function faultSummary(error: unknown, fault: KafkaFault): string {
+  const described = describeKafkaError(error, []);
+  if (described.kind !== 'other') return described.summary;
+  return `kafka error (${fault.reason})${fault.fix ? `; to fix: ${fault.fix}` : ''}`;
+}
+
 export const isRebalancing = (error: unknown): boolean => classifyKafkaError(error).class === 'rebalancing';

@@ -26,7 +26,8 @@ describe('ParseTopSongsRequest', () => {
     ['15m', 900, '15m'],
     ['24h', 86_400, '24h'],
     ['7d', 604_800, '7d'],
-    ['366d', 366 * 86_400, '366d'],
+    ['31d', 31 * 86_400, '31d'],
+    ['744h', 31 * 86_400, '744h'],
     ['015m', 900, '15m'],
     [' 2h ', 7_200, '2h'],
   ])('reads window=%s as %i seconds', (window, seconds, normal) => {
@@ -37,11 +38,15 @@ describe('ParseTopSongsRequest', () => {
     expect(parse({ limit }).limit).toBe(Number(limit));
   });
 
+  it.each(['32d', '366d', '745h', '2678401s', '0s'])('refuses window=%s: at most a month, 31 days', (window) => {
+    expect(rejection({ window })).toBe(`window must be from 1s to 31d; got "${window}"`);
+  });
+
   it('ignores parameters it does not know', () => {
     expect(parse({ window: '1h', t: '123' })).toEqual({ window: '1h', windowSeconds: 3_600, limit: 10 });
   });
 
-  it.each(['', '15', 'm', '15 m', '1.5h', '-5m', '15min', '2w', 'all', '0s', '367d', '9999999999d'])(
+  it.each(['', '15', 'm', '15 m', '1.5h', '-5m', '15min', '2w', 'all', '0s', '32d', '366d', '745h', '9999999999d'])(
     'refuses window=%j with a message saying what it takes',
     (window) => {
       expect(rejection({ window })).toMatch(/^window must be /);

@@ -34,8 +34,10 @@ export const MAX_ARTISTS = 1_000;
 export const DEFAULT_SONGS = 5;
 export const MAX_SONGS = 10;
 const UNIT_SECONDS = { s: 1, m: 60, h: 3_600, d: 86_400 } as const;
-// BigQuery keeps streamed plays for as long as the table does; a year bounds the scan a viewer can ask for.
-const MAX_WINDOW_SECONDS = 366 * UNIT_SECONDS.d;
+// Anyone can ask, and a window's day partitions are what a query bills: a month (the dashboard offers
+// up to 30 days) bounds the scan, 31 partitions, not the 366 of a year.
+export const MAX_WINDOW_DAYS = 31;
+const MAX_WINDOW_SECONDS = MAX_WINDOW_DAYS * UNIT_SECONDS.d;
 
 const once = (parameter: string) =>
   z.string({ error: (issue) => (issue.input === undefined ? undefined : `${parameter} must be given once`) });
@@ -53,7 +55,7 @@ const windowParameter = once('window')
     }
     const windowSeconds = Number(match[1]) * UNIT_SECONDS[match[2] as keyof typeof UNIT_SECONDS];
     if (windowSeconds < 1 || windowSeconds > MAX_WINDOW_SECONDS) {
-      ctx.addIssue({ code: 'custom', message: `window must be from 1s to 366d; got "${value}"` });
+      ctx.addIssue({ code: 'custom', message: `window must be from 1s to ${MAX_WINDOW_DAYS}d; got "${value}"` });
       return z.NEVER;
     }
     return { window: `${Number(match[1])}${match[2]}`, windowSeconds };

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
 import type { BigQuery } from '@google-cloud/bigquery';
@@ -93,7 +94,7 @@ export interface PlaysOverTimeAnswer extends WindowAnswer {
   series: SongSeries[];
 }
 
-/** BigQuery could not answer (the table does not exist yet, an outage, a timeout). */
+/** BigQuery could not answer (the table does not exist yet, an outage, a timeout); the message is a category anyone may read. */
 export class TopSongsUnavailable extends Error {}
 
 const QUERY_TIMEOUT_MS = 10_000;
@@ -119,7 +120,7 @@ export class TopSongs {
   private readonly topSongsAnswers: AnswerCache<TopSongsAnswer>;
   private readonly artistsAnswers: AnswerCache<ArtistsAnswer>;
   private readonly overTimeAnswers: AnswerCache<PlaysOverTimeAnswer>;
-  private readonly maxBytesBilled: string | undefined;
+  private readonly maxBytesBilled: string;
   private failing = false;
 
   constructor(
@@ -130,7 +131,7 @@ export class TopSongs {
     this.bigquery = createBigQuery(config, { autoRetry: false });
     this.tableId = tableId(config.BIGQUERY_PROJECT_ID, config.BIGQUERY_DATASET, config.BIGQUERY_TABLE);
     this.table = tableRef(this.tableId);
-    this.maxBytesBilled = config.DASHBOARD_MAX_BYTES_BILLED?.toString();
+    this.maxBytesBilled = config.DASHBOARD_MAX_BYTES_BILLED.toString();
     this.budget = new QueryBudget(config.DASHBOARD_MAX_QUERIES_PER_SECOND, config.DASHBOARD_MAX_QUERY_WAIT_MS);
     this.topSongsAnswers = new AnswerCache(config.DASHBOARD_CACHE_MS);
     this.artistsAnswers = new AnswerCache(config.DASHBOARD_CACHE_MS);
@@ -269,14 +270,26 @@ export class TopSongs {
     };
   }
 
-  /** One parameterised query, timed and within QUERY_TIMEOUT_MS; failures become TopSongsUnavailable. */
+  /**
+   * One parameterised query, timed and within QUERY_TIMEOUT_MS; failures become TopSongsUnavailable,
+   * whose message anyone may read: a category, BigQuery's own text only in the log.
+   */
   private async query<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
     const timer = this.queryDuration.startTimer();
     // An absent artist is no parameter at all: the query then has no @artist.
     const defined = Object.fromEntries(Object.entries(params).filter(([, value]) => value !== undefined));
+    // Our own job id, so a query that times out can be cancelled whether or not its insert answered.
+    const jobId = `top_songs_${randomUUID()}`;
     try {
       const [rows] = await withTimeout(
-        this.bigquery.query({ query, params: defined, maximumBytesBilled: this.maxBytesBilled }),
+        this.bigquery.query({
+          query,
+          params: defined,
+          maximumBytesBilled: this.maxBytesBilled,
+          jobId,
+          // BigQuery's own stop, should the cancel below not reach it.
+          jobTimeoutMs: QUERY_TIMEOUT_MS,
+        }),
         QUERY_TIMEOUT_MS,
       );
       timer({ outcome: 'ok' });
@@ -285,22 +298,71 @@ export class TopSongs {
       return rows as T[];
     } catch (error) {
       timer({ outcome: 'error' });
-      const reason =
-        (error as { code?: unknown }).code === 404
-          ? `the plays table ${this.tableId} does not exist yet`
-          : `cannot query BigQuery: ${errorText(error)}`;
+      // Abandoned, it would run on in BigQuery, and bill, with nobody waiting for its answer.
+      if (error instanceof QueryTimedOut) this.cancel(jobId);
+      const fault = QUERY_FAULTS.find((f) => f.matches(error)) ?? OTHER_FAULT;
+      const reason = fault.says(this.tableId, this.maxBytesBilled);
       // Viewers poll every few seconds: say it when it starts, not on every poll.
-      if (!this.failing) this.logger.warn(`top-songs query failed: ${reason}`);
+      if (!this.failing) this.logger.warn(`top-songs query ${jobId} failed: ${reason}: ${errorText(error)}`);
       this.failing = true;
       throw new TopSongsUnavailable(reason);
     }
   }
+
+  private cancel(jobId: string): void {
+    this.bigquery
+      .job(jobId)
+      .cancel()
+      .then(
+        () => this.logger.log(`top-songs query ${jobId} cancelled after ${QUERY_TIMEOUT_MS / 1000}s`),
+        (error: unknown) =>
+          this.logger.warn(`cannot cancel top-songs query ${jobId} (its job timeout stops it): ${errorText(error)}`),
+      );
+  }
 }
+
+class QueryTimedOut extends Error {}
+
+/** What a BigQuery error is, as the API may say it. */
+interface QueryFault {
+  matches: (error: unknown) => boolean;
+  says: (tableId: string, maxBytesBilled: string) => string;
+}
+
+const reasonsOf = (error: unknown) =>
+  ((error as { errors?: { reason?: unknown }[] }).errors ?? []).map((e) => e.reason);
+const codeOf = (error: unknown) => (error as { code?: unknown }).code;
+
+// The first that matches says it; BigQuery's reasons are those of its REST errors.
+const QUERY_FAULTS: QueryFault[] = [
+  {
+    matches: (error) => error instanceof QueryTimedOut,
+    says: () => `BigQuery gave no answer within ${QUERY_TIMEOUT_MS / 1000}s; the query was cancelled`,
+  },
+  {
+    // A 404 from jobs.query; a job that failed reports the reason in its status instead.
+    matches: (error) => codeOf(error) === 404 || reasonsOf(error).includes('notFound'),
+    says: (tableId) => `the plays table ${tableId} does not exist yet`,
+  },
+  {
+    matches: (error) => reasonsOf(error).includes('bytesBilledLimitExceeded'),
+    says: (_, maxBytesBilled) => `the query would bill more than DASHBOARD_MAX_BYTES_BILLED (${maxBytesBilled} bytes)`,
+  },
+  {
+    matches: (error) => codeOf(error) === 401 || reasonsOf(error).includes('accessDenied'),
+    says: () => 'BigQuery refused the query: no permission',
+  },
+  {
+    matches: (error) => reasonsOf(error).some((r) => r === 'quotaExceeded' || r === 'rateLimitExceeded'),
+    says: () => 'BigQuery refused the query: over a quota',
+  },
+];
+const OTHER_FAULT: QueryFault = { matches: () => true, says: () => 'BigQuery could not answer the query' };
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000}s`)), ms);
+    timer = setTimeout(() => reject(new QueryTimedOut(`no answer within ${ms / 1000}s`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

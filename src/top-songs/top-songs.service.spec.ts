@@ -1,0 +1,132 @@
+import { Logger } from '@nestjs/common';
+import { BigQuery, Job } from '@google-cloud/bigquery';
+import { parseEnv } from '../config/parse-env.js';
+import type { Histogram } from '../metrics/metrics.js';
+import { TopSongs, TopSongsUnavailable } from './top-songs.service.js';
+
+// The client faked at its narrowest seam: BigQuery#query (the query job) and Job#cancel (the cancel
+// request), so nothing leaves the process. The emulator runs our queries too fast for them to time out.
+
+const config = parseEnv({
+  BIGQUERY_PROJECT_ID: 'plays-local',
+  BIGQUERY_API_ENDPOINT: 'http://127.0.0.1:9',
+  BIGQUERY_STORAGE_API_ENDPOINT: '127.0.0.1:9',
+});
+const histogram = { startTimer: () => () => 0 } as unknown as Histogram<'outcome'>;
+const request = { window: '15m', windowSeconds: 900, limit: 10 };
+
+interface QueryOptions {
+  jobId: string;
+  jobTimeoutMs?: number;
+  maximumBytesBilled?: string;
+}
+
+function fakeBigQuery(answer: () => Promise<unknown>) {
+  const asked: QueryOptions[] = [];
+  const cancelled: string[] = [];
+  vi.spyOn(BigQuery.prototype, 'query').mockImplementation(((options: QueryOptions) => {
+    asked.push(options);
+    return answer();
+  }) as never);
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- without a callback, cancel() returns a promise; its types pick the callback form
+  vi.spyOn(Job.prototype, 'cancel').mockImplementation(function (this: Job) {
+    cancelled.push(this.id!);
+    return Promise.resolve([{}]);
+  });
+  const warnings: string[] = [];
+  vi.spyOn(Logger.prototype, 'warn').mockImplementation((text: unknown) => void warnings.push(String(text)));
+  vi.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+  return { asked, cancelled, warnings };
+}
+
+/** What the API would answer: the 503's message. */
+async function failure(answer: Promise<unknown>): Promise<string> {
+  const error = await answer.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(TopSongsUnavailable);
+  return (error as Error).message;
+}
+
+describe('TopSongs against BigQuery', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  it('sends each query with the default byte cap and a job timeout, under an id of its own', async () => {
+    const { asked } = fakeBigQuery(() => Promise.resolve([[]]));
+    await new TopSongs(config, histogram).topSongs(request);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toMatchObject({ maximumBytesBilled: '1073741824', jobTimeoutMs: 10_000 });
+    expect(asked[0]!.jobId).toMatch(/^top_songs_[0-9a-f-]{36}$/);
+  });
+
+  it('cancels the job of a query that gets no answer within 10 s, and answers that it timed out', async () => {
+    vi.useFakeTimers();
+    const { asked, cancelled, warnings } = fakeBigQuery(() => new Promise(() => {}));
+    const answer = failure(new TopSongs(config, histogram).topSongs(request));
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(cancelled).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await answer).toBe('BigQuery gave no answer within 10s; the query was cancelled');
+    expect(cancelled).toEqual([asked[0]!.jobId]);
+    expect(warnings.join('\n')).toContain(asked[0]!.jobId);
+  });
+
+  it('does not cancel a query that answered, nor one that failed on its own', async () => {
+    const { cancelled } = fakeBigQuery(() => Promise.reject(Object.assign(new Error('boom'), { code: 500 })));
+    const topSongs = new TopSongs(config, histogram);
+    await failure(topSongs.topSongs(request));
+    expect(cancelled).toEqual([]);
+  });
+
+  it.each([
+    [
+      'an error of its own',
+      Object.assign(new Error('Connection to broker-7.internal.example:9092 refused; backend 10.1.2.3 error'), {
+        code: 500,
+      }),
+      'BigQuery could not answer the query',
+    ],
+    [
+      'the byte cap',
+      Object.assign(
+        new Error('Query exceeded limit for bytes billed: 1073741824. 2147483648 or higher required. (job x-123)'),
+        { code: 400, errors: [{ reason: 'bytesBilledLimitExceeded' }] },
+      ),
+      'the query would bill more than DASHBOARD_MAX_BYTES_BILLED (1073741824 bytes)',
+    ],
+    [
+      'a permission',
+      Object.assign(
+        new Error('Access Denied: Table p:d.t: User sa@p.iam.gserviceaccount.com lacks bigquery.jobs.create'),
+        {
+          code: 403,
+          errors: [{ reason: 'accessDenied' }],
+        },
+      ),
+      'BigQuery refused the query: no permission',
+    ],
+    [
+      'a missing table',
+      Object.assign(new Error('Not found: Table plays-local:music.tony_allen_plays was not found in location EU'), {
+        code: 404,
+      }),
+      'the plays table plays-local.music.tony_allen_plays does not exist yet',
+    ],
+    [
+      'a missing table, as a failed job says it',
+      Object.assign(new Error('Not found: Dataset plays-local:music'), { errors: [{ reason: 'notFound' }] }),
+      'the plays table plays-local.music.tony_allen_plays does not exist yet',
+    ],
+  ])("answers %s with a category, not BigQuery's text, which goes to the log", async (_, error, said) => {
+    const { warnings } = fakeBigQuery(() => Promise.reject(error));
+    const message = await failure(new TopSongs(config, histogram).topSongs(request));
+    expect(message).toBe(said);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(error.message);
+    expect(warnings[0]).toContain(said);
+  });
+});
