@@ -267,6 +267,40 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
     expect(first.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
   });
 
+  it('a JoinGroup answered ends the assignment at once, before kafkajs reports the join: nothing of the old one is committed under the new generation', async () => {
+    const { instance } = server();
+    const listeners = new Map<string, (event: { payload: unknown }) => void>();
+    const events = kafkajs.Kafka.prototype.consumer.call(new kafkajs.Kafka({ brokers: ['127.0.0.1:1'] }), {
+      groupId: 'g',
+    }).events;
+    const consumer = {
+      events,
+      on: (name: string, listener: (event: { payload: unknown }) => void) => listeners.set(name, listener),
+      subscribe: () => Promise.resolve(),
+      run: () => Promise.resolve(),
+    };
+    await instance.bindEvents(consumer as never);
+    const timers = instance as unknown as { commitTimer: NodeJS.Timeout; lagTimer: NodeJS.Timeout };
+    clearInterval(timers.commitTimer);
+    clearInterval(timers.lagTimer);
+    listeners.get(events.GROUP_JOIN)!({
+      payload: { groupId: 'g', memberAssignment: { 'tony-allen-plays': [0] } },
+    });
+    type Assigning = { assignment(id: number, partitions: number[]): Assignment; assignmentId: number };
+    const assigning = instance as unknown as Assigning;
+    const assignment = assigning.assignment(assigning.assignmentId, [0]);
+    const batch = payload(3);
+    await internals(instance).onBatch(batch);
+    await Promise.all(internals(instance).inProgress);
+    await assignment.record(0, 0n, 'record');
+    expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
+    // kafkajs rejoins (no REBALANCING first, as after UNKNOWN_MEMBER_ID): its JoinGroup is answered.
+    listeners.get(events.REQUEST)!({ payload: { apiName: 'JoinGroup' } });
+    await expect(assignment.record(0, 3n, 'late record')).rejects.toBeInstanceOf(AssignmentEnded);
+    await (instance as unknown as { commit(): Promise<void> }).commit();
+    expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
+  });
+
   it('marks the batch that takes a partition to its end after a backlog, and only that one', async () => {
     const { instance, sink } = server();
     const play = () => JSON.stringify({ ...PLAY, timestamp: new Date().toISOString() });

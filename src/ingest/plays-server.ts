@@ -211,6 +211,13 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     // Until the next join this member owns nothing: nothing may be committed for a partition that may
     // be someone else's by now.
     consumer.on(REBALANCING, () => this.lostGroup());
+    // A JoinGroup answered: this member is joining a new generation, so its assignment is over. kafkajs
+    // makes the new generation the one commits go out under before it reports the join (GROUP_JOIN), and
+    // not every rejoin is reported as REBALANCING first; a commit of the old assignment must not slip in
+    // between. (The event fires before kafkajs goes on with the answer.)
+    consumer.on(consumer.events.REQUEST, ({ payload }) => {
+      if (payload.apiName === 'JoinGroup') this.lostGroup();
+    });
     // The run ends: its way to commit goes with it (a restarted run is a new member).
     const runEnded = () => {
       this.lostGroup();
