@@ -35,7 +35,7 @@ export class IngestReadiness {
 
   private kafkaConsumer(now: number): HealthIndicatorResult {
     const check = this.indicators.check('kafka_consumer');
-    const { joined, crashed, cannotStart, lastFetchAt, assigned, stalled, heldBytes, budgetBytes } =
+    const { joined, crashed, cannotStart, lastFetchAt, assigned, stalled, held, heldBytes, budgetBytes } =
       this.consumer.health;
     if (cannotStart !== null) return check.down({ reason: cannotStart.text, kind: cannotStart.kind });
     if (crashed !== null) return check.down({ reason: `consumer crashed: ${crashed}` });
@@ -43,14 +43,17 @@ export class IngestReadiness {
     if (lastFetchAt === null || now - lastFetchAt > FETCH_STALE_MS) {
       return check.down({ reason: `no fetch from the broker for more than ${FETCH_STALE_MS / 1000}s` });
     }
-    if (stalled.length > 0) {
-      return check.down({
-        reason: `partition(s) ${stalled.map((s) => s.partition).join(', ')} stalled: lag, and no commit for more than ${this.config.INGEST_STALL_TIMEOUT_MS / 1000}s`,
-        stalled,
-        partitions: assigned,
-        heldBytes,
-        budgetBytes,
-      });
+    if (stalled.length > 0 || held.length > 0) {
+      const reasons = held.map(
+        (h) =>
+          `partition ${h.partition} holds ${h.uncommitted} uncommitted messages from offset ${h.from}, which is not yet written or dead-lettered: no more are taken from it until it is`,
+      );
+      if (stalled.length > 0) {
+        reasons.push(
+          `partition(s) ${stalled.map((s) => s.partition).join(', ')} stalled: lag, and no commit for more than ${this.config.INGEST_STALL_TIMEOUT_MS / 1000}s`,
+        );
+      }
+      return check.down({ reason: reasons.join('; '), stalled, held, partitions: assigned, heldBytes, budgetBytes });
     }
     return check.up({ partitions: assigned, heldBytes, budgetBytes });
   }

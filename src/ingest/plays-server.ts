@@ -13,7 +13,7 @@ import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metri
 import type { SourceMessage } from '../plays/source-message.js';
 import { AssignmentEnded, PLAY_SINK, type Assignment, type PartitionStart, type PlaySink } from '../sink/play-sink.js';
 import { batchCost, MemoryBudget } from './memory-budget.js';
-import { OffsetLedger } from './offset-ledger.js';
+import { OffsetLedger, type Uncommitted } from './offset-ledger.js';
 import { freeBytes, offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js';
 import { PlayDecoder } from './play-decoder.js';
 
@@ -37,6 +37,17 @@ export interface StalledPartition {
   pending: number;
 }
 
+/** A partition this member takes no more from: it holds INGEST_PARTITION_MAX_UNCOMMITTED messages past its commit point. */
+export interface HeldPartition {
+  partition: number;
+  /** Messages taken past the commit point, finished or not. */
+  uncommitted: number;
+  /** The first of them, which is not yet written or dead-lettered. */
+  from: string;
+  /** Since when (ISO-8601). */
+  since: string;
+}
+
 /** What the consumer is doing, for readiness and metrics. */
 export interface ConsumerHealth {
   /** In the group (joined, not rebalancing or disconnected). */
@@ -50,6 +61,8 @@ export interface ConsumerHealth {
   assigned: number[];
   /** Partitions whose commit point is stuck while they have lag. */
   stalled: StalledPartition[];
+  /** Partitions not taken from until their commit point moves. */
+  held: HeldPartition[];
   /** Bytes held for messages taken and not yet committed, and the budget. */
   heldBytes: number;
   budgetBytes: number;
@@ -68,8 +81,11 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   protected override readonly logger = new Logger(PlaysServer.name);
   private readonly ledger = new OffsetLedger((partition) => {
     this.progressAt.set(partition, Date.now());
+    this.resumeIfRoom(partition);
     this.commitSoon();
   });
+  /** Partitions paused by onBatch for holding too much past their commit point: since when, and how to resume. */
+  private readonly held = new Map<number, { since: number; resume: () => void }>();
   private readonly budget: MemoryBudget;
   private readonly commitOutage = new OutageLog(this.logger, 'committing offsets');
   private readonly takeOutage = new OutageLog(this.logger, 'taking a batch');
@@ -146,6 +162,10 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       lastFetchAt: this.lastFetchAt,
       assigned: [...this.owned].sort((a, b) => a - b),
       stalled: this.stalledPartitions(),
+      held: [...this.held].map(([partition, { since }]) => {
+        const { messages = 0, from = 0n } = this.ledger.uncommittedOf(partition) ?? {};
+        return { partition, uncommitted: messages, from: from.toString(), since: new Date(since).toISOString() };
+      }),
       heldBytes: this.budget.heldBytes,
       budgetBytes: this.budget.limitBytes,
     };
@@ -184,6 +204,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       // A new generation: the group redelivers from its committed offsets, so what this member
       // took before is forgotten and never committed, whoever owns the partition now.
       this.ledger.clear();
+      this.resumeAll();
       this.putTurns.clear();
       this.behind.clear();
       this.owned = new Set(payload.memberAssignment[this.topic] ?? []);
@@ -346,6 +367,14 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const { topic, partition } = batch;
     const messages = batch.messages;
     if (messages.length === 0) return;
+    // A partition whose commit point is stuck (e.g. behind a dead letter the topic refuses) must not
+    // grow its ledger and its writer's checkpoints without bound: its batch is not taken (kafkajs
+    // fetches it again from the last offset resolved) and the partition is paused until its commit
+    // point moves. Waiting here instead would hold up every partition's batches.
+    const uncommitted = this.ledger.uncommittedOf(partition);
+    if (uncommitted !== null && uncommitted.messages >= this.config.INGEST_PARTITION_MAX_UNCOMMITTED) {
+      return this.hold(partition, uncommitted, () => payload.pause());
+    }
     let valueBytes = 0;
     for (const { value } of messages) valueBytes += value?.length ?? 0;
     const cost = batchCost(valueBytes, messages.length);
@@ -359,7 +388,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     if (this.stopping || !payload.isRunning() || payload.isStale()) return;
     const last = messages[messages.length - 1]!.offset;
     const lastOffset = BigInt(last);
-    const finish = this.ledger.take(partition, lastOffset, messages.length);
+    const finish = this.ledger.take(partition, lastOffset, messages.length, BigInt(messages[0]!.offset));
     const release = this.budget.charge(cost);
     this.heldBytes.set(this.budget.heldBytes);
     const packed = packBatch(topic, partition, messages, new Date().toISOString());
@@ -402,6 +431,35 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const work = this.putBatch(held, keysAndHeaders(messages), taken, keepAlive);
     this.inProgress.add(work);
     void work.finally(() => this.inProgress.delete(work));
+  }
+
+  private hold(partition: number, { messages, from }: Uncommitted, pause: () => () => void): void {
+    if (this.stopping || this.held.has(partition)) return;
+    this.held.set(partition, { since: Date.now(), resume: pause() });
+    this.logger.warn(
+      `partition ${partition} holds ${messages} messages past its commit point, from offset ${from}, which is not yet ` +
+        `written or dead-lettered: taking no more from it until it is (INGEST_PARTITION_MAX_UNCOMMITTED); the other partitions go on`,
+    );
+  }
+
+  /** Resumes a held partition once its commit point moved enough to take a batch again. */
+  private resumeIfRoom(partition: number): void {
+    const held = this.held.get(partition);
+    if (held === undefined) return;
+    const uncommitted = this.ledger.uncommittedOf(partition)?.messages ?? 0;
+    if (uncommitted >= this.config.INGEST_PARTITION_MAX_UNCOMMITTED) return;
+    this.held.delete(partition);
+    // A stop pauses every partition: resuming one then would take from it again.
+    if (!this.stopping) held.resume();
+    this.logger.log(`partition ${partition}: its commit point moved; taking from it again`);
+  }
+
+  /** After a rejoin nothing is held any more (the ledger is cleared), but kafkajs keeps partitions paused. */
+  private resumeAll(): void {
+    for (const [partition, { resume }] of this.held) {
+      this.held.delete(partition);
+      if (!this.stopping) resume();
+    }
   }
 
   /**
