@@ -342,4 +342,19 @@ describe('PlaysServer: a partition whose commit point is stuck', () => {
     await internals(instance).onBatch(redelivered);
     expect(redelivered.pause).not.toHaveBeenCalled();
   });
+
+  it('has its kafka_partition_stalled_seconds series removed when it moves to another member', async () => {
+    const { instance, sink, stalled } = server({ INGEST_STALL_TIMEOUT_MS: '5000' });
+    const { join } = await withEvents(instance);
+    join([0]);
+    sink.instant = false;
+    await internals(instance).onBatch(payload(3));
+    await Promise.all(internals(instance).inProgress);
+    internals(instance).reportStalls(Date.now() + 6_000);
+    const series = async (): Promise<Record<string, number>> =>
+      Object.fromEntries((await stalled.get()).values.map((v) => [String(v.labels.partition), v.value]));
+    expect((await series())['0']).toBeGreaterThan(5);
+    join([1]);
+    expect(await series()).toEqual({ 1: 0 });
+  });
 });

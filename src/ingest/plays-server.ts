@@ -86,6 +86,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   });
   /** Partitions paused by onBatch for holding too much past their commit point: since when, and how to resume. */
   private readonly held = new Map<number, { since: number; resume: () => void }>();
+  /** Partitions with a kafka_partition_stalled_seconds series from this member. */
+  private readonly stallReported = new Set<number>();
   private readonly budget: MemoryBudget;
   private readonly commitOutage = new OutageLog(this.logger, 'committing offsets');
   private readonly takeOutage = new OutageLog(this.logger, 'taking a batch');
@@ -211,6 +213,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       const now = Date.now();
       this.progressAt.clear();
       for (const partition of this.owned) this.progressAt.set(partition, now);
+      this.reportStalls(now);
       this.joined = true;
       this.crashed = null;
       this.crashOutage.succeeded();
@@ -571,10 +574,17 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
 
   private reportStalls(now: number): void {
     const stalled = new Map(this.stalledPartitions(now).map((s) => [s.partition, s]));
-    for (const partition of new Set([...this.progressAt.keys(), ...stalled.keys()])) {
+    // A partition that moved away is its new owner's to report: a last value kept here would say it is still stalled.
+    for (const partition of this.stallReported) {
+      if (this.owned.has(partition)) continue;
+      this.stalledSeconds.remove({ topic: this.topic, partition: String(partition) });
+      this.stallReported.delete(partition);
+    }
+    for (const partition of this.owned) {
       const since = stalled.get(partition);
       const seconds = since === undefined ? 0 : (now - Date.parse(since.since)) / 1000;
       this.stalledSeconds.set({ topic: this.topic, partition: String(partition) }, seconds);
+      this.stallReported.add(partition);
     }
   }
 
