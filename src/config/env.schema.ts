@@ -241,7 +241,7 @@ export const envSchema = z
       'Requests under way at once on each connection (storage-write: appends per write stream; exactly-once has one per partition, at-least-once one in all); unset: 16 for insert-all, 8 for storage-write, enough to keep up across a ~75 ms round trip.',
     ),
     SINK_MAX_BUFFERED_ROWS: int(1, 1_000_000, 20_000).describe(
-      'Rows held in memory (buffered or being written) before consumption pauses.',
+      "Rows held in memory (buffered or being written) before consumption pauses; with exactly-once, each partition's rows wait once they hold their share (this over the partitions assigned).",
     ),
     SINK_RETRY_MAX_DELAY_MS: int(100, 600_000, 30_000).describe(
       'Longest wait between retries of a failed write (exponential backoff with jitter, retried without limit).',
