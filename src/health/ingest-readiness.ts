@@ -44,10 +44,7 @@ export class IngestReadiness {
       return check.down({ reason: `no fetch from the broker for more than ${FETCH_STALE_MS / 1000}s` });
     }
     if (stalled.length > 0 || held.length > 0) {
-      const reasons = held.map(
-        (h) =>
-          `partition ${h.partition} holds ${h.uncommitted} uncommitted messages from offset ${h.from}, which is not yet written or dead-lettered: no more are taken from it until it is`,
-      );
+      const reasons = held.map((h) => `${h.reason}: no more are taken from it until it moves on`);
       if (stalled.length > 0) {
         reasons.push(
           `partition(s) ${stalled.map((s) => s.partition).join(', ')} stalled: lag, and no commit for more than ${this.config.INGEST_STALL_TIMEOUT_MS / 1000}s`,

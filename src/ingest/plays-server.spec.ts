@@ -21,10 +21,18 @@ class FakeSink implements PlaySink {
   chunks: RowChunk[] = [];
   instant = true;
   health = { bufferedRows: 0, failingSince: null, lastError: null, writable: true, detail: '' };
+  /** Partitions whose puts wait until `unstick` (their lane holds its share and writes nothing). */
+  stuck = new Set<number>();
+  private waiting: (() => void)[] = [];
   put(chunk: RowChunk): Promise<void> {
     this.chunks.push(chunk);
+    if (this.stuck.has(chunk.partition)) return new Promise((resolve) => this.waiting.push(resolve));
     if (this.instant) chunk.done(chunk.ends.length);
     return Promise.resolve();
+  }
+  unstick(): void {
+    this.stuck.clear();
+    for (const resolve of this.waiting.splice(0)) resolve();
   }
   writeAll(): void {
     for (const chunk of this.chunks.splice(0)) chunk.done(chunk.ends.length);
@@ -356,5 +364,37 @@ describe('PlaysServer: a partition whose commit point is stuck', () => {
     expect((await series())['0']).toBeGreaterThan(5);
     join([1]);
     expect(await series()).toEqual({ 1: 0 });
+  });
+
+  it("takes from the other partitions while one partition's put waits on a sink that takes none of its rows, and holds that one", async () => {
+    vi.useFakeTimers();
+    try {
+      const { instance, sink } = server();
+      Object.assign(instance, { owned: new Set([0, 1]) });
+      const onBatch = (p: ReturnType<typeof payload>) => internals(instance).onBatch(p);
+      sink.stuck.add(0);
+      // The first batch's put waits; three more are decoded and wait behind it: every decoding slot is partition 0's.
+      for (let i = 0; i < 4; i++) await onBatch(payload(5, play));
+      const other = payload(5, play, 0, 1);
+      const taking = onBatch(other);
+      await vi.advanceTimersByTimeAsync(10_000);
+      await taking;
+      expect(other.resolveOffset).toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(10);
+      expect(internals(instance).ledger.committable()).toEqual([{ partition: 1, offset: String(nextOffset) }]);
+
+      // Partition 0 is not taken from until its put goes through.
+      const untaken = payload(5, play);
+      await onBatch(untaken);
+      expect(untaken.pause).toHaveBeenCalled();
+      expect(untaken.resolveOffset).not.toHaveBeenCalled();
+      expect(instance.health.held).toEqual([expect.objectContaining({ partition: 0 })]);
+      sink.unstick();
+      await vi.advanceTimersByTimeAsync(10);
+      expect(untaken.resume).toHaveBeenCalled();
+      expect(instance.health.held).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -13,7 +13,7 @@ import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metri
 import type { SourceMessage } from '../plays/source-message.js';
 import { AssignmentEnded, PLAY_SINK, type Assignment, type PartitionStart, type PlaySink } from '../sink/play-sink.js';
 import { batchCost, MemoryBudget } from './memory-budget.js';
-import { OffsetLedger, type Uncommitted } from './offset-ledger.js';
+import { OffsetLedger } from './offset-ledger.js';
 import { freeBytes, offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js';
 import { PlayDecoder } from './play-decoder.js';
 
@@ -25,6 +25,12 @@ const COMMIT_DELAY_MS = 10;
 // Batches taken from kafkajs and not yet in the sink: enough to keep the decoder and the consumer busy.
 const MAX_BATCHES_IN_DECODE = 4;
 const LAG_INTERVAL_MS = 10_000;
+/**
+ * A partition whose put has waited this long for room in the sink is stuck (its rows do not go
+ * through, e.g. its write stream waits for a dead letter the topic refuses): its batches stop counting
+ * against MAX_BATCHES_IN_DECODE and no more are taken from it, so it does not hold up the others.
+ */
+const STUCK_PUT_MS = 5_000;
 /** Backoff cap when taking a batch fails unexpectedly (e.g. a decoder thread died): the batch is retried. */
 const TAKE_RETRY_MAX_MS = 5_000;
 
@@ -37,9 +43,14 @@ export interface StalledPartition {
   pending: number;
 }
 
-/** A partition this member takes no more from: it holds INGEST_PARTITION_MAX_UNCOMMITTED messages past its commit point. */
+/**
+ * A partition this member takes no more from, until its commit point moves: it holds
+ * INGEST_PARTITION_MAX_UNCOMMITTED messages past it, or its rows do not go into the sink.
+ */
 export interface HeldPartition {
   partition: number;
+  /** Why, for a person. */
+  reason: string;
   /** Messages taken past the commit point, finished or not. */
   uncommitted: number;
   /** The first of them, which is not yet written or dead-lettered. */
@@ -84,7 +95,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     this.resumeIfRoom(partition);
     this.commitSoon();
   });
-  /** Partitions paused by onBatch for holding too much past their commit point: since when, and how to resume. */
+  /** Partitions paused by onBatch (see holdReason): since when, and how to resume. */
   private readonly held = new Map<number, { since: number; resume: () => void }>();
   /** Partitions with a kafka_partition_stalled_seconds series from this member. */
   private readonly stallReported = new Set<number>();
@@ -111,6 +122,10 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private commitAgain = false;
   private commitSoonTimer: NodeJS.Timeout | undefined;
   private readonly inProgress = new Set<Promise<void>>();
+  /** Per partition, its batches in inProgress. */
+  private readonly inProgressOf = new Map<number, number>();
+  /** Per partition, since when its put has been waiting for room in the sink. */
+  private readonly putWaitingSince = new Map<number, { since: number }>();
   /** Counts this member's assignments (one per join of the group); chunks carry the one they were taken in. */
   private assignmentId = 0;
   /** Partitions whose last batch taken left messages behind it in the log. */
@@ -166,7 +181,14 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       stalled: this.stalledPartitions(),
       held: [...this.held].map(([partition, { since }]) => {
         const { messages = 0, from = 0n } = this.ledger.uncommittedOf(partition) ?? {};
-        return { partition, uncommitted: messages, from: from.toString(), since: new Date(since).toISOString() };
+        return {
+          partition,
+          reason:
+            this.holdReason(partition, Date.now()) ?? 'its commit point moved; taken from again at the next fetch',
+          uncommitted: messages,
+          from: from.toString(),
+          since: new Date(since).toISOString(),
+        };
       }),
       heldBytes: this.budget.heldBytes,
       budgetBytes: this.budget.limitBytes,
@@ -371,18 +393,19 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const messages = batch.messages;
     if (messages.length === 0) return;
     // A partition whose commit point is stuck (e.g. behind a dead letter the topic refuses) must not
-    // grow its ledger and its writer's checkpoints without bound: its batch is not taken (kafkajs
-    // fetches it again from the last offset resolved) and the partition is paused until its commit
-    // point moves. Waiting here instead would hold up every partition's batches.
-    const uncommitted = this.ledger.uncommittedOf(partition);
-    if (uncommitted !== null && uncommitted.messages >= this.config.INGEST_PARTITION_MAX_UNCOMMITTED) {
-      return this.hold(partition, uncommitted, () => payload.pause());
-    }
+    // grow its ledger and its writer's checkpoints without bound, nor hold up the others: its batch is
+    // not taken (kafkajs fetches it again from the last offset resolved) and the partition is paused
+    // until its commit point moves. Waiting here instead would hold up every partition's batches.
+    const why = this.holdReason(partition, Date.now());
+    if (why !== null) return this.hold(partition, why, () => payload.pause());
     let valueBytes = 0;
     for (const { value } of messages) valueBytes += value?.length ?? 0;
     const cost = batchCost(valueBytes, messages.length);
-    while (this.inProgress.size >= MAX_BATCHES_IN_DECODE || !this.budget.hasRoomFor(cost)) {
+    while (this.decodingSlotsTaken() >= MAX_BATCHES_IN_DECODE || !this.budget.hasRoomFor(cost)) {
       if (this.stopping || !payload.isRunning() || payload.isStale()) return;
+      // It may be the partition whose batches are stuck in the sink.
+      const stuck = this.holdReason(partition, Date.now());
+      if (stuck !== null) return this.hold(partition, stuck, () => payload.pause());
       await Promise.race([...this.inProgress, this.budget.released(3_000), sleep(3_000)]);
       // A sink that stays full (BigQuery down) must not cost the group membership; a rebalance must not be missed.
       await payload.heartbeat();
@@ -433,28 +456,56 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     };
     const work = this.putBatch(held, keysAndHeaders(messages), taken, keepAlive);
     this.inProgress.add(work);
-    void work.finally(() => this.inProgress.delete(work));
+    this.inProgressOf.set(partition, (this.inProgressOf.get(partition) ?? 0) + 1);
+    void work.finally(() => {
+      this.inProgress.delete(work);
+      const left = this.inProgressOf.get(partition)! - 1;
+      if (left > 0) this.inProgressOf.set(partition, left);
+      else this.inProgressOf.delete(partition);
+    });
   }
 
-  private hold(partition: number, { messages, from }: Uncommitted, pause: () => () => void): void {
+  /** Batches in progress, less those of partitions stuck in the sink: they need no decoding slot to wait. */
+  private decodingSlotsTaken(): number {
+    let taken = this.inProgress.size;
+    if (taken < MAX_BATCHES_IN_DECODE) return taken;
+    const now = Date.now();
+    for (const [partition, { since }] of this.putWaitingSince) {
+      if (now - since >= STUCK_PUT_MS) taken -= this.inProgressOf.get(partition) ?? 0;
+    }
+    return taken;
+  }
+
+  /** Why no more may be taken from a partition now, or null. */
+  private holdReason(partition: number, now: number): string | null {
+    const uncommitted = this.ledger.uncommittedOf(partition);
+    if (uncommitted !== null && uncommitted.messages >= this.config.INGEST_PARTITION_MAX_UNCOMMITTED) {
+      return (
+        `partition ${partition} holds ${uncommitted.messages} uncommitted messages from offset ${uncommitted.from}, ` +
+        `which is not yet written or dead-lettered (INGEST_PARTITION_MAX_UNCOMMITTED)`
+      );
+    }
+    const since = this.putWaitingSince.get(partition)?.since;
+    if (since !== undefined && now - since >= STUCK_PUT_MS) {
+      return `partition ${partition}'s rows have waited ${Math.round((now - since) / 1000)} s for the sink to take them (its writes do not go through)`;
+    }
+    return null;
+  }
+
+  private hold(partition: number, why: string, pause: () => () => void): void {
     if (this.stopping || this.held.has(partition)) return;
     this.held.set(partition, { since: Date.now(), resume: pause() });
-    this.logger.warn(
-      `partition ${partition} holds ${messages} messages past its commit point, from offset ${from}, which is not yet ` +
-        `written or dead-lettered: taking no more from it until it is (INGEST_PARTITION_MAX_UNCOMMITTED); the other partitions go on`,
-    );
+    this.logger.warn(`${why}: taking no more from it until it moves on; the other partitions go on`);
   }
 
-  /** Resumes a held partition once its commit point moved enough to take a batch again. */
+  /** Resumes a held partition once it may be taken from again (see holdReason). */
   private resumeIfRoom(partition: number): void {
     const held = this.held.get(partition);
-    if (held === undefined) return;
-    const uncommitted = this.ledger.uncommittedOf(partition)?.messages ?? 0;
-    if (uncommitted >= this.config.INGEST_PARTITION_MAX_UNCOMMITTED) return;
+    if (held === undefined || this.holdReason(partition, Date.now()) !== null) return;
     this.held.delete(partition);
     // A stop pauses every partition: resuming one then would take from it again.
     if (!this.stopping) held.resume();
-    this.logger.log(`partition ${partition}: its commit point moved; taking from it again`);
+    this.logger.log(`partition ${partition} moved on; taking from it again`);
   }
 
   /** After a rejoin nothing is held any more (the ledger is cleared), but kafkajs keeps partitions paused. */
@@ -505,21 +556,29 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       );
       // A batch of dead letters only may still end a backlog: the sink then sends what it holds.
       if (rowEnds.length === 0 && !endsBacklog) return;
-      await this.sink.put(
-        {
-          // Without rows, the batch's letters may all be done already, and its bytes freed.
-          rows: rowEnds.length === 0 ? Buffer.alloc(0) : Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength),
-          ends: rowEnds,
-          source: (row) => sourceOf(rowMessages[row]!),
-          partition,
-          lastOffset,
-          endsBacklog,
-          assignment,
-          done,
-          dropped,
-        },
-        keepAlive,
-      );
+      // A put of an assignment before may still wait: each put clears only its own mark.
+      const waiting = { since: Date.now() };
+      this.putWaitingSince.set(partition, waiting);
+      await this.sink
+        .put(
+          {
+            // Without rows, the batch's letters may all be done already, and its bytes freed.
+            rows: rowEnds.length === 0 ? Buffer.alloc(0) : Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength),
+            ends: rowEnds,
+            source: (row) => sourceOf(rowMessages[row]!),
+            partition,
+            lastOffset,
+            endsBacklog,
+            assignment,
+            done,
+            dropped,
+          },
+          keepAlive,
+        )
+        .finally(() => {
+          if (this.putWaitingSince.get(partition) === waiting) this.putWaitingSince.delete(partition);
+        });
+      this.resumeIfRoom(partition);
     } catch (error) {
       // The sink's put does not throw; if it ever does, whether it took the rows is unknown, so they
       // stay uncommitted (redelivered after a restart or rebalance) and the partition shows as stalled.
