@@ -12,6 +12,7 @@ import {
   eventually,
   play,
   produce,
+  queryRows,
   readTopic,
   Service,
   setUpTopics,
@@ -202,6 +203,79 @@ describe('bad-input floods and dead-letter faults (real broker, real emulator, t
     );
     expect(fixed.body.info?.dead_letter_producer?.status).toBe('up');
     expect(service.log).toMatch(/takes every letter again/);
+  });
+
+  it('a partition stuck behind a letter the topic refuses holds a bounded span and is paused alone: the others are written and committed, and fixing the topic writes everything once', async () => {
+    const names = await setUpTopics(admin, 3);
+    // Ordinary letters fit; the one huge letter does not, even compressed.
+    await setTopicLimit(names.dlqTopic, 20_000);
+    const limit = 1_000;
+    const perPartition = 3_000;
+    const huge = JSON.stringify(
+      play(0, { event_type: 'song_skipped', context: randomBytes(45_000).toString('base64'), event_id: 'huge' }),
+    );
+    const messages: Message[] = [{ partition: 0, key: 'huge', value: huge }];
+    for (const partition of [0, 1, 2]) {
+      for (let i = 0; i < perPartition; i++) {
+        const n = partition * perPartition + i;
+        messages.push({ partition, value: JSON.stringify(play(n, { event_id: `good-${n}` })) });
+      }
+    }
+    const good = 3 * perPartition;
+    await produce(names.topic, messages, 500);
+    const service = await start(names, {
+      INGEST_PARTITION_MAX_UNCOMMITTED: String(limit),
+      INGEST_STALL_TIMEOUT_MS: '5000',
+    });
+
+    // Partitions 1 and 2 are written and committed to their end while partition 0 is held.
+    const committedOf = async () => {
+      const [topic] = await admin.fetchOffsets({ groupId: names.groupId, topics: [names.topic] });
+      return new Map(topic?.partitions.map((p) => [p.partition, Number(p.offset)]));
+    };
+    await eventually(
+      committedOf,
+      (committed) => committed.get(1) === perPartition && committed.get(2) === perPartition,
+      120_000,
+    );
+    const [others] = await queryRows<{ n: number }>(
+      names,
+      'SELECT COUNT(*) AS n FROM $table WHERE kafka_partition IN (1, 2)',
+    );
+    expect(others?.n).toBe(2 * perPartition);
+    expect((await committedOf()).get(0) ?? -1).toBeLessThanOrEqual(0);
+
+    const held = await eventually(
+      () => probe(service, '/health/ready'),
+      ({ body }) =>
+        /partition 0 holds \d+ uncommitted messages from offset 0/.test(body.error?.kafka_consumer?.reason ?? ''),
+      60_000,
+    );
+    expect(held.status).toBe(503);
+    const heldList = () =>
+      (held.body.error?.kafka_consumer?.held ?? []) as { partition: number; uncommitted: number }[];
+    expect(heldList().map((h) => h.partition)).toEqual([0]);
+    // Bounded: at the limit, plus at most the batch that reached it; and it stays there.
+    const uncommitted = heldList()[0]!.uncommitted;
+    expect(uncommitted).toBeGreaterThanOrEqual(limit);
+    expect(uncommitted).toBeLessThan(limit + 1_000);
+    await sleep(3_000);
+    const later = await probe(service, '/health/ready');
+    expect(later.body.error?.kafka_consumer?.held).toEqual([expect.objectContaining({ partition: 0, uncommitted })]);
+    expect(sample(await metricsOf(service), 'plays_consumed_total')).toBeLessThan(messages.length);
+    expect(service.log).toMatch(/partition 0 holds \d+ uncommitted messages from offset 0.*taking no more from it/);
+
+    // The operator raises the limit: the letter goes, partition 0 is taken from again, and every play is a row once.
+    await setTopicLimit(names.dlqTopic, 1_048_588);
+    await drained(admin, names, good, messages.length);
+    expect(await countRows(names)).toBe(good);
+    expect(byKey(await readTopic(names.dlqTopic, 1)).has('huge')).toBe(true);
+    await eventually(
+      () => probe(service, '/health/ready'),
+      ({ status }) => status === 200,
+      30_000,
+    );
+    expect(service.log).toMatch(/partition 0 moved on; taking from it again/);
   });
 
   it('a rebalance and a SIGKILL in the middle of a flood lose nothing: every letter, every row once, all committed', async () => {
