@@ -43,8 +43,13 @@ export class IngestReadiness {
     if (lastFetchAt === null || now - lastFetchAt > FETCH_STALE_MS) {
       return check.down({ reason: `no fetch from the broker for more than ${FETCH_STALE_MS / 1000}s` });
     }
-    if (stalled.length > 0 || held.length > 0) {
-      const reasons = held.map((h) => `${h.reason}: no more are taken from it until it moves on`);
+    // A partition held for the sink (its writes do not go through) is down only after a write
+    // failure would be: a short BigQuery blip is retried quietly.
+    const down = held.filter(
+      (h) => h.cause === 'uncommitted' || now - Date.parse(h.since) > this.config.READINESS_WRITE_FAILURE_MS,
+    );
+    if (stalled.length > 0 || down.length > 0) {
+      const reasons = down.map((h) => `${h.reason}: no more are taken from it until it moves on`);
       if (stalled.length > 0) {
         reasons.push(
           `partition(s) ${stalled.map((s) => s.partition).join(', ')} stalled: lag, and no commit for more than ${this.config.INGEST_STALL_TIMEOUT_MS / 1000}s`,

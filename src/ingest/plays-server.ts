@@ -49,6 +49,8 @@ export interface StalledPartition {
  */
 export interface HeldPartition {
   partition: number;
+  /** Its uncommitted span reached the limit, or its rows have waited STUCK_PUT_MS for the sink. */
+  cause: HoldCause;
   /** Why, for a person. */
   reason: string;
   /** Messages taken past the commit point, finished or not. */
@@ -58,6 +60,8 @@ export interface HeldPartition {
   /** Since when (ISO-8601). */
   since: string;
 }
+
+export type HoldCause = 'uncommitted' | 'sink';
 
 /** What the consumer is doing, for readiness and metrics. */
 export interface ConsumerHealth {
@@ -181,10 +185,11 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       stalled: this.stalledPartitions(),
       held: [...this.held].map(([partition, { since }]) => {
         const { messages = 0, from = 0n } = this.ledger.uncommittedOf(partition) ?? {};
+        const why = this.holdReason(partition, Date.now());
         return {
           partition,
-          reason:
-            this.holdReason(partition, Date.now()) ?? 'its commit point moved; taken from again at the next fetch',
+          cause: why?.cause ?? 'uncommitted',
+          reason: why?.text ?? `partition ${partition} moved on; taken from again at the next fetch`,
           uncommitted: messages,
           from: from.toString(),
           since: new Date(since).toISOString(),
@@ -477,25 +482,30 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   }
 
   /** Why no more may be taken from a partition now, or null. */
-  private holdReason(partition: number, now: number): string | null {
+  private holdReason(partition: number, now: number): { cause: HoldCause; text: string } | null {
     const uncommitted = this.ledger.uncommittedOf(partition);
     if (uncommitted !== null && uncommitted.messages >= this.config.INGEST_PARTITION_MAX_UNCOMMITTED) {
-      return (
-        `partition ${partition} holds ${uncommitted.messages} uncommitted messages from offset ${uncommitted.from}, ` +
-        `which is not yet written or dead-lettered (INGEST_PARTITION_MAX_UNCOMMITTED)`
-      );
+      return {
+        cause: 'uncommitted',
+        text:
+          `partition ${partition} holds ${uncommitted.messages} uncommitted messages from offset ${uncommitted.from}, ` +
+          `which is not yet written or dead-lettered (INGEST_PARTITION_MAX_UNCOMMITTED)`,
+      };
     }
     const since = this.putWaitingSince.get(partition)?.since;
     if (since !== undefined && now - since >= STUCK_PUT_MS) {
-      return `partition ${partition}'s rows have waited ${Math.round((now - since) / 1000)} s for the sink to take them (its writes do not go through)`;
+      return {
+        cause: 'sink',
+        text: `partition ${partition}'s rows have waited ${Math.round((now - since) / 1000)} s for the sink to take them (its writes do not go through)`,
+      };
     }
     return null;
   }
 
-  private hold(partition: number, why: string, pause: () => () => void): void {
+  private hold(partition: number, why: { text: string }, pause: () => () => void): void {
     if (this.stopping || this.held.has(partition)) return;
     this.held.set(partition, { since: Date.now(), resume: pause() });
-    this.logger.warn(`${why}: taking no more from it until it moves on; the other partitions go on`);
+    this.logger.warn(`${why.text}: taking no more from it until it moves on; the other partitions go on`);
   }
 
   /** Resumes a held partition once it may be taken from again (see holdReason). */
