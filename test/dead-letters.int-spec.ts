@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import kafkajs, { type Message } from 'kafkajs';
+import type { Message } from 'kafkajs';
 import { DEAD_LETTER_HEADERS } from '../src/dead-letters/dead-letters.service.js';
 import { metricsOf, probe, sample } from './support/probes.js';
 import {
@@ -15,6 +15,7 @@ import {
   queryRows,
   readTopic,
   Service,
+  setMaxMessageBytes,
   setUpTopics,
   sleep,
   useAdmin,
@@ -23,6 +24,7 @@ import {
 } from './support/service.js';
 
 const admin = useAdmin();
+const setTopicLimit = (topic: string, bytes: number) => setMaxMessageBytes(admin, topic, bytes);
 
 /** The image's Node flags (Dockerfile), so memory is measured as a deployment runs. */
 const IMAGE_NODE_OPTIONS = /ENV NODE_OPTIONS="([^"]+)"/.exec(
@@ -104,19 +106,6 @@ async function expectEveryLetter(names: Names, messages: Message[], bad: number,
     expect(letter!.headers[DEAD_LETTER_HEADERS.reason]?.toString()).toBe('bad_event_type');
     expect(letter!.headers[DEAD_LETTER_HEADERS.topic]?.toString()).toBe(names.topic);
   }
-}
-
-async function setTopicLimit(topic: string, bytes: number): Promise<void> {
-  await admin.alterConfigs({
-    validateOnly: false,
-    resources: [
-      {
-        type: kafkajs.ConfigResourceTypes.TOPIC,
-        name: topic,
-        configEntries: [{ name: 'max.message.bytes', value: String(bytes) }],
-      },
-    ],
-  });
 }
 
 describe('bad-input floods and dead-letter faults (real broker, real emulator, the service as a process)', () => {
