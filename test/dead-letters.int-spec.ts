@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import kafkajs, { type Message } from 'kafkajs';
+import type { Message } from 'kafkajs';
 import { DEAD_LETTER_HEADERS } from '../src/dead-letters/dead-letters.service.js';
 import { metricsOf, probe, sample } from './support/probes.js';
 import {
@@ -12,8 +12,10 @@ import {
   eventually,
   play,
   produce,
+  queryRows,
   readTopic,
   Service,
+  setMaxMessageBytes,
   setUpTopics,
   sleep,
   useAdmin,
@@ -22,6 +24,7 @@ import {
 } from './support/service.js';
 
 const admin = useAdmin();
+const setTopicLimit = (topic: string, bytes: number) => setMaxMessageBytes(admin, topic, bytes);
 
 /** The image's Node flags (Dockerfile), so memory is measured as a deployment runs. */
 const IMAGE_NODE_OPTIONS = /ENV NODE_OPTIONS="([^"]+)"/.exec(
@@ -103,19 +106,6 @@ async function expectEveryLetter(names: Names, messages: Message[], bad: number,
     expect(letter!.headers[DEAD_LETTER_HEADERS.reason]?.toString()).toBe('bad_event_type');
     expect(letter!.headers[DEAD_LETTER_HEADERS.topic]?.toString()).toBe(names.topic);
   }
-}
-
-async function setTopicLimit(topic: string, bytes: number): Promise<void> {
-  await admin.alterConfigs({
-    validateOnly: false,
-    resources: [
-      {
-        type: kafkajs.ConfigResourceTypes.TOPIC,
-        name: topic,
-        configEntries: [{ name: 'max.message.bytes', value: String(bytes) }],
-      },
-    ],
-  });
 }
 
 describe('bad-input floods and dead-letter faults (real broker, real emulator, the service as a process)', () => {
@@ -202,6 +192,79 @@ describe('bad-input floods and dead-letter faults (real broker, real emulator, t
     );
     expect(fixed.body.info?.dead_letter_producer?.status).toBe('up');
     expect(service.log).toMatch(/takes every letter again/);
+  });
+
+  it('a partition stuck behind a letter the topic refuses holds a bounded span and is paused alone: the others are written and committed, and fixing the topic writes everything once', async () => {
+    const names = await setUpTopics(admin, 3);
+    // Ordinary letters fit; the one huge letter does not, even compressed.
+    await setTopicLimit(names.dlqTopic, 20_000);
+    const limit = 1_000;
+    const perPartition = 3_000;
+    const huge = JSON.stringify(
+      play(0, { event_type: 'song_skipped', context: randomBytes(45_000).toString('base64'), event_id: 'huge' }),
+    );
+    const messages: Message[] = [{ partition: 0, key: 'huge', value: huge }];
+    for (const partition of [0, 1, 2]) {
+      for (let i = 0; i < perPartition; i++) {
+        const n = partition * perPartition + i;
+        messages.push({ partition, value: JSON.stringify(play(n, { event_id: `good-${n}` })) });
+      }
+    }
+    const good = 3 * perPartition;
+    await produce(names.topic, messages, 500);
+    const service = await start(names, {
+      INGEST_PARTITION_MAX_UNCOMMITTED: String(limit),
+      INGEST_STALL_TIMEOUT_MS: '5000',
+    });
+
+    // Partitions 1 and 2 are written and committed to their end while partition 0 is held.
+    const committedOf = async () => {
+      const [topic] = await admin.fetchOffsets({ groupId: names.groupId, topics: [names.topic] });
+      return new Map(topic?.partitions.map((p) => [p.partition, Number(p.offset)]));
+    };
+    await eventually(
+      committedOf,
+      (committed) => committed.get(1) === perPartition && committed.get(2) === perPartition,
+      120_000,
+    );
+    const [others] = await queryRows<{ n: number }>(
+      names,
+      'SELECT COUNT(*) AS n FROM $table WHERE kafka_partition IN (1, 2)',
+    );
+    expect(others?.n).toBe(2 * perPartition);
+    expect((await committedOf()).get(0) ?? -1).toBeLessThanOrEqual(0);
+
+    const held = await eventually(
+      () => probe(service, '/health/ready'),
+      ({ body }) =>
+        /partition 0 holds \d+ uncommitted messages from offset 0/.test(body.error?.kafka_consumer?.reason ?? ''),
+      60_000,
+    );
+    expect(held.status).toBe(503);
+    const heldList = () =>
+      (held.body.error?.kafka_consumer?.held ?? []) as { partition: number; uncommitted: number }[];
+    expect(heldList().map((h) => h.partition)).toEqual([0]);
+    // Bounded: at the limit, plus at most the batch that reached it; and it stays there.
+    const uncommitted = heldList()[0]!.uncommitted;
+    expect(uncommitted).toBeGreaterThanOrEqual(limit);
+    expect(uncommitted).toBeLessThan(limit + 1_000);
+    await sleep(3_000);
+    const later = await probe(service, '/health/ready');
+    expect(later.body.error?.kafka_consumer?.held).toEqual([expect.objectContaining({ partition: 0, uncommitted })]);
+    expect(sample(await metricsOf(service), 'plays_consumed_total')).toBeLessThan(messages.length);
+    expect(service.log).toMatch(/partition 0 holds \d+ uncommitted messages from offset 0.*taking no more from it/);
+
+    // The operator raises the limit: the letter goes, partition 0 is taken from again, and every play is a row once.
+    await setTopicLimit(names.dlqTopic, 1_048_588);
+    await drained(admin, names, good, messages.length);
+    expect(await countRows(names)).toBe(good);
+    expect(byKey(await readTopic(names.dlqTopic, 1)).has('huge')).toBe(true);
+    await eventually(
+      () => probe(service, '/health/ready'),
+      ({ status }) => status === 200,
+      30_000,
+    );
+    expect(service.log).toMatch(/partition 0 moved on; taking from it again/);
   });
 
   it('a rebalance and a SIGKILL in the middle of a flood lose nothing: every letter, every row once, all committed', async () => {

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PLAY_TABLE_SCHEMA } from '../src/sink/play-table.js';
 import { startDep, stopDep, testDeps } from './support/deps.js';
-import { metricsOf, sample } from './support/probes.js';
+import { metricsOf, probe, sample } from './support/probes.js';
 import {
   bigquery,
   committedTotal,
@@ -14,6 +14,7 @@ import {
   produce,
   queryRows,
   Service,
+  setMaxMessageBytes,
   setUpTopics,
   sleep,
   useAdmin,
@@ -554,6 +555,61 @@ describe('exactly-once delivery (real broker, real emulator, the service as a pr
       await stopAll();
       await expectRowsAndLetters(names, messages.length, rejected);
     }, 240_000);
+
+    it.skipIf(DELIVERY === 'at-least-once')(
+      'a partition whose rejected row cannot be dead-lettered (the topic refuses the letter) stops alone: its rows hold only their share, the other partitions are written and committed, and fixing the topic writes every play exactly once',
+      async () => {
+        const names = await setUpTopics(admin, 3);
+        await strictTable(names);
+        // The letter of partition 0's rejected play is too large for the topic, even compressed.
+        await setMaxMessageBytes(admin, names.dlqTopic, 20_000);
+        const rejected = [
+          {
+            partition: 0,
+            key: 'rejected-huge',
+            value: JSON.stringify(play(0, { context: randomBytes(45_000).toString('base64') })),
+          },
+        ];
+        const perPartition = 3_000;
+        const messages = [...rejected];
+        for (const partition of [0, 1, 2]) {
+          for (let i = 1; i <= perPartition; i++) {
+            const n = partition * 10_000 + i;
+            messages.push({ partition, key: `ok-${n}`, value: JSON.stringify(play(n, { event_id: `ok-${n}` })) });
+          }
+        }
+        await produce(names.topic, messages, 500);
+        // A buffer smaller than partition 0's rows: without a share per lane, they fill it and every put waits.
+        const service = await start(names, { SINK_MAX_BUFFERED_ROWS: '1500', READINESS_WRITE_FAILURE_MS: '5000' });
+        await expectDelivery(service);
+
+        const ends = await endOffsets(names);
+        const committed = await until(
+          'partitions 1 and 2 committed to their end',
+          () => committedOffsets(names),
+          (offsets) => offsets[1] === ends[1] && offsets[2] === ends[2],
+          120_000,
+          1_000,
+        );
+        expect(committed[0]).toBe(0);
+        const ready = await until(
+          'readiness names partition 0 as held',
+          () => probe(service, '/health/ready'),
+          ({ body }) => /partition 0's rows have waited/.test(body.error?.kafka_consumer?.reason ?? ''),
+          60_000,
+        );
+        expect(ready.body.error?.kafka_consumer?.held).toEqual([expect.objectContaining({ partition: 0 })]);
+        // Partition 0's lane holds its share (1500 over 3 partitions) and a chunk, not the buffer.
+        expect(sample(await metricsOf(service), 'sink_buffered_rows')).toBeLessThan(1_500);
+
+        // The operator raises the topic's limit: the letter goes, then partition 0's rows after it.
+        await setMaxMessageBytes(admin, names.dlqTopic, 1_048_588);
+        await committedToEnd(names, 120_000);
+        await stopAll();
+        await expectRowsAndLetters(names, messages.length, rejected);
+      },
+      240_000,
+    );
   });
 
   it('a rebalance: a second replica joins mid-drain, then leaves gracefully mid-drain: every play exactly one row', async () => {

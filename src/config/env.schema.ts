@@ -152,6 +152,9 @@ export const envSchema = z
     INGEST_MEMORY_BUDGET_MB: int(4, 4_096, 16).describe(
       'Memory for messages taken and not yet committed (rows buffered or being written, dead letters queued, batches being decoded); when it is full, consumption pauses until writes catch up.',
     ),
+    INGEST_PARTITION_MAX_UNCOMMITTED: int(100, 10_000_000, 100_000).describe(
+      'Messages one partition may have taken past its commit point (e.g. behind a dead letter the topic refuses); at this many, no more are taken from it until its commit point moves, while the other partitions go on. Readiness names it.',
+    ),
     INGEST_STALL_TIMEOUT_MS: int(5_000, 3_600_000, 60_000).describe(
       'A partition with lag whose commit point has not moved for this long is reported as stalled (metric and readiness).',
     ),
@@ -238,7 +241,7 @@ export const envSchema = z
       'Requests under way at once on each connection (storage-write: appends per write stream; exactly-once has one per partition, at-least-once one in all); unset: 16 for insert-all, 8 for storage-write, enough to keep up across a ~75 ms round trip.',
     ),
     SINK_MAX_BUFFERED_ROWS: int(1, 1_000_000, 20_000).describe(
-      'Rows held in memory (buffered or being written) before consumption pauses.',
+      "Rows held in memory (buffered or being written) before consumption pauses; with exactly-once, each partition's rows wait once they hold their share (this over the partitions assigned).",
     ),
     SINK_RETRY_MAX_DELAY_MS: int(100, 600_000, 30_000).describe(
       'Longest wait between retries of a failed write (exponential backoff with jitter, retried without limit).',

@@ -37,7 +37,7 @@ export class IngestReadiness {
 
   private kafkaConsumer(now: number): HealthIndicatorResult {
     const check = this.indicators.check('kafka_consumer');
-    const { joined, crashed, cannotStart, lastFetchAt, assigned, stalled, heldBytes, budgetBytes } =
+    const { joined, crashed, cannotStart, lastFetchAt, assigned, stalled, held, heldBytes, budgetBytes } =
       this.consumer.health;
     if (cannotStart !== null) return check.down({ reason: cannotStart.summary, kind: cannotStart.kind });
     if (crashed !== null) return check.down({ reason: 'kafka consumer crashed (the log says why)' });
@@ -47,14 +47,19 @@ export class IngestReadiness {
         reason: `kafka unreachable: no fetch from the broker for more than ${FETCH_STALE_MS / 1000}s`,
       });
     }
-    if (stalled.length > 0) {
-      return check.down({
-        reason: `partition(s) ${stalled.map((s) => s.partition).join(', ')} stalled: lag, and no commit for more than ${this.config.INGEST_STALL_TIMEOUT_MS / 1000}s`,
-        stalled,
-        partitions: assigned,
-        heldBytes,
-        budgetBytes,
-      });
+    // A partition held for the sink (its writes do not go through) is down only after a write
+    // failure would be: a short BigQuery blip is retried quietly.
+    const down = held.filter(
+      (h) => h.cause === 'uncommitted' || now - Date.parse(h.since) > this.config.READINESS_WRITE_FAILURE_MS,
+    );
+    if (stalled.length > 0 || down.length > 0) {
+      const reasons = down.map((h) => `${h.reason}: no more are taken from it until it moves on`);
+      if (stalled.length > 0) {
+        reasons.push(
+          `partition(s) ${stalled.map((s) => s.partition).join(', ')} stalled: lag, and no commit for more than ${this.config.INGEST_STALL_TIMEOUT_MS / 1000}s`,
+        );
+      }
+      return check.down({ reason: reasons.join('; '), stalled, held, partitions: assigned, heldBytes, budgetBytes });
     }
     return check.up({ partitions: assigned, heldBytes, budgetBytes });
   }

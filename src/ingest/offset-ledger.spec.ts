@@ -96,4 +96,19 @@ describe('OffsetLedger', () => {
       { partition: 1, commitPoint: null, committed: null, pending: 5 },
     ]);
   });
+
+  it('tells what a partition holds past its commit point: the messages behind an unfinished one count, finished or not', () => {
+    const ledger = new OffsetLedger();
+    expect(ledger.uncommittedOf(0)).toBeNull();
+    const first = ledger.take(0, 9n, 10, 0n);
+    const later = Array.from({ length: 5 }, (_, i) => ledger.take(0, BigInt(19 + 10 * i), 10, BigInt(10 + 10 * i)));
+    for (const done of later) done(10);
+    first(9);
+    // One message of the first batch holds back all 60: the ledger keeps an entry for each of their 6 batches.
+    expect(ledger.uncommittedOf(0)).toEqual({ messages: 60, batches: 6, from: 0n });
+    first();
+    expect(ledger.uncommittedOf(0)).toBeNull();
+    ledger.take(0, 69n, 10);
+    expect(ledger.uncommittedOf(0)).toEqual({ messages: 10, batches: 1, from: 60n });
+  });
 });

@@ -12,16 +12,30 @@ export class OffsetLedger {
   constructor(private readonly onProgress: (partition: number) => void = () => undefined) {}
 
   /**
-   * Records that `count` messages ending at `lastOffset` were taken; returns the call that marks
-   * `finished` (default 1) more of them finished. Finishes beyond `count` are ignored.
+   * Records that `count` messages from `firstOffset` to `lastOffset` were taken; returns the call that
+   * marks `finished` (default 1) more of them finished. Finishes beyond `count` are ignored.
    */
-  take(partition: number, lastOffset: bigint, count = 1): (finished?: number) => void {
+  take(
+    partition: number,
+    lastOffset: bigint,
+    count = 1,
+    firstOffset = lastOffset - BigInt(count) + 1n,
+  ): (finished?: number) => void {
     let ledger = this.partitions.get(partition);
     if (ledger === undefined) {
       ledger = new PartitionLedger(() => this.onProgress(partition));
       this.partitions.set(partition, ledger);
     }
-    return ledger.take(lastOffset, count);
+    return ledger.take(firstOffset, lastOffset, count);
+  }
+
+  /**
+   * What one partition holds past its commit point: messages taken (finished or not, as none can be
+   * committed before the oldest unfinished one), the batches they came in (the ledger's entries), and
+   * the first offset of the oldest; null when it holds nothing.
+   */
+  uncommittedOf(partition: number): Uncommitted | null {
+    return this.partitions.get(partition)?.uncommitted() ?? null;
   }
 
   /** Partitions whose commit point moved past what was last committed, with the offset to commit. */
@@ -72,9 +86,17 @@ export class OffsetLedger {
   }
 }
 
+export interface Uncommitted {
+  messages: number;
+  batches: number;
+  from: bigint;
+}
+
 interface Taken {
+  first: bigint;
   /** One past the last offset of the batch: the commit point once it and all before it finished. */
   next: bigint;
+  count: number;
   unfinished: number;
 }
 
@@ -83,6 +105,8 @@ class PartitionLedger {
   private readonly taken: Taken[] = [];
   private head = 0;
   private unfinished = 0;
+  /** Messages of the batches from `head` on. */
+  private uncommittedMessages = 0;
   /** The next offset to commit (one past the last finished run); null until something finished. */
   private commitPoint: bigint | null = null;
   private committed: bigint | null = null;
@@ -93,10 +117,17 @@ class PartitionLedger {
     return this.unfinished;
   }
 
-  take(lastOffset: bigint, count: number): (finished?: number) => void {
-    const entry: Taken = { next: lastOffset + 1n, unfinished: count };
+  uncommitted(): Uncommitted | null {
+    const oldest = this.taken[this.head];
+    if (oldest === undefined) return null;
+    return { messages: this.uncommittedMessages, batches: this.taken.length - this.head, from: oldest.first };
+  }
+
+  take(firstOffset: bigint, lastOffset: bigint, count: number): (finished?: number) => void {
+    const entry: Taken = { first: firstOffset, next: lastOffset + 1n, count, unfinished: count };
     this.taken.push(entry);
     this.unfinished += count;
+    this.uncommittedMessages += count;
     if (count <= 0) this.advance();
     return (finished = 1) => {
       const n = Math.min(finished, entry.unfinished);
@@ -111,6 +142,7 @@ class PartitionLedger {
     const before = this.commitPoint;
     while (this.head < this.taken.length && this.taken[this.head]!.unfinished === 0) {
       this.commitPoint = this.taken[this.head]!.next;
+      this.uncommittedMessages -= this.taken[this.head]!.count;
       this.head++;
     }
     if (this.commitPoint !== before) this.onProgress();

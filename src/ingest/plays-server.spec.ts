@@ -21,10 +21,18 @@ class FakeSink implements PlaySink {
   chunks: RowChunk[] = [];
   instant = true;
   health = { bufferedRows: 0, failingSince: null, lastError: null, writable: true, detail: '' };
+  /** Partitions whose puts wait until `unstick` (their lane holds its share and writes nothing). */
+  stuck = new Set<number>();
+  private waiting: (() => void)[] = [];
   put(chunk: RowChunk): Promise<void> {
     this.chunks.push(chunk);
+    if (this.stuck.has(chunk.partition)) return new Promise((resolve) => this.waiting.push(resolve));
     if (this.instant) chunk.done(chunk.ends.length);
     return Promise.resolve();
+  }
+  unstick(): void {
+    this.stuck.clear();
+    for (const resolve of this.waiting.splice(0)) resolve();
   }
   writeAll(): void {
     for (const chunk of this.chunks.splice(0)) chunk.done(chunk.ends.length);
@@ -48,6 +56,7 @@ function server(
     decode: decode ?? ((batch: PackedBatch) => Promise.resolve(decodeBatch(batch, encoding))),
   } as PlayDecoder;
   const gauge = (name: string, labelNames: string[] = []) => new Gauge({ name, help: name, labelNames, registers: [] });
+  const stalled = gauge('stalled', ['topic', 'partition']);
   const instance = new PlaysServer(
     config,
     sink,
@@ -55,12 +64,12 @@ function server(
     decoder,
     new Counter({ name: 'consumed', help: 'c', registers: [] }),
     gauge('lag', ['topic', 'partition']),
-    gauge('stalled', ['topic', 'partition']),
+    stalled,
     gauge('held'),
   );
   // As after a join that assigned partition 0.
   Object.assign(instance, { owned: new Set([0]), joined: true });
-  return { instance, sink, letters, config };
+  return { instance, sink, letters, config, stalled };
 }
 
 const encoding = createRowEncoding();
@@ -73,6 +82,7 @@ function payload(
   count: number,
   value: (i: number) => string = () => JSON.stringify({ ...PLAY, timestamp: new Date().toISOString() }),
   behind = 0,
+  partition = 0,
 ) {
   const messages = Array.from({ length: count }, (_, i) => ({
     offset: String(nextOffset++),
@@ -80,13 +90,16 @@ function payload(
     value: Buffer.from(value(i)),
     headers: {},
   }));
+  const resume = vi.fn();
   return {
-    batch: { topic: 'plays', partition: 0, messages, highWatermark: String(nextOffset + behind) },
+    batch: { topic: 'plays', partition, messages, highWatermark: String(nextOffset + behind) },
     isRunning: () => true,
     isStale: () => false,
     resolveOffset: vi.fn(),
     heartbeat: vi.fn(() => Promise.resolve()),
     commitOffsetsIfNecessary: vi.fn((_offsets: unknown) => Promise.resolve()),
+    resume,
+    pause: vi.fn(() => resume),
   };
 }
 
@@ -95,6 +108,8 @@ type Internals = {
   ledger: { committable(): { partition: number; offset: string }[]; pending: number };
   inProgress: Set<Promise<void>>;
   stalledPartitions(now: number): { partition: number; pending: number }[];
+  reportStalls(now: number): void;
+  bindEvents(consumer: unknown): Promise<void>;
   budget: { heldBytes: number };
 };
 const internals = (s: PlaysServer) => s as unknown as Internals;
@@ -317,5 +332,161 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
     await Promise.all(internals(instance).inProgress);
     expect(sink.chunks.at(-1)).toMatchObject({ endsBacklog: true, ends: new Int32Array(0) });
     expect(internals(instance).ledger.committable()).toEqual([{ partition: 0, offset: String(nextOffset) }]);
+  });
+});
+
+/** Binds the server's consumer events to a fake consumer; returns how to fire one. */
+async function withEvents(instance: PlaysServer) {
+  const handlers = new Map<string, (event: unknown) => void>();
+  const events = {
+    GROUP_JOIN: 'join',
+    CRASH: 'crash',
+    DISCONNECT: 'disconnect',
+    REBALANCING: 'rebalancing',
+    FETCH: 'fetch',
+    STOP: 'stop',
+  };
+  const consumer = {
+    events,
+    on: (name: string, handler: (event: unknown) => void) => handlers.set(name, handler),
+    subscribe: () => Promise.resolve(),
+    run: () => Promise.resolve(),
+  };
+  await internals(instance).bindEvents(consumer);
+  return {
+    join: (partitions: number[]) =>
+      handlers.get('join')!({ payload: { groupId: 'g', memberAssignment: { 'tony-allen-plays': partitions } } }),
+  };
+}
+
+describe('PlaysServer: a partition whose commit point is stuck', () => {
+  beforeEach(() => {
+    nextOffset = 0;
+    vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    vi.spyOn(console, 'log').mockImplementation(() => undefined);
+  });
+
+  /** A server whose dead letters wait until the test lets them go (as while the dead-letter topic refuses them). */
+  function stuckServer() {
+    const built = server({ INGEST_PARTITION_MAX_UNCOMMITTED: '100' });
+    const refused: DeadLetter[] = [];
+    Object.assign(built.instance, { deadLetters: { put: (l: DeadLetter[]) => refused.push(...l) } });
+    Object.assign(built.instance, { owned: new Set([0, 1]) });
+    return { ...built, refused };
+  }
+  const play = () => JSON.stringify({ ...PLAY, timestamp: new Date().toISOString() });
+  const stuckFirst = (i: number) => (i === 0 ? 'not json' : play());
+
+  it('takes no more from it once it holds INGEST_PARTITION_MAX_UNCOMMITTED messages past its commit point, pausing only it, and resumes once its commit point moves', async () => {
+    const { instance, refused } = stuckServer();
+    const onBatch = (p: ReturnType<typeof payload>) => internals(instance).onBatch(p);
+    await onBatch(payload(10, stuckFirst)); // its first message a dead letter the topic refuses
+    for (let i = 0; i < 9; i++) await onBatch(payload(10, play));
+    await Promise.all(internals(instance).inProgress);
+    expect(refused).toHaveLength(1);
+    expect(internals(instance).ledger.committable()).toEqual([]);
+
+    const untaken = payload(10, play);
+    await onBatch(untaken);
+    expect(untaken.pause).toHaveBeenCalledTimes(1);
+    // Not resolved: kafkajs fetches it again once the partition is resumed.
+    expect(untaken.resolveOffset).not.toHaveBeenCalled();
+    expect(instance.health.held).toEqual([expect.objectContaining({ partition: 0, uncommitted: 100, from: '0' })]);
+    // The ledger stays at the 10 batches taken.
+    expect(
+      (internals(instance).ledger as unknown as { uncommittedOf(p: number): unknown }).uncommittedOf(0),
+    ).toMatchObject({
+      batches: 10,
+    });
+
+    // Another partition goes on.
+    const other = payload(10, play, 0, 1);
+    await onBatch(other);
+    await Promise.all(internals(instance).inProgress);
+    expect(other.resolveOffset).toHaveBeenCalled();
+    expect(internals(instance).ledger.committable()).toEqual([{ partition: 1, offset: String(nextOffset) }]);
+
+    // The letter is written at last: the commit point moves past all 100, and the partition is taken from again.
+    expect(untaken.resume).not.toHaveBeenCalled();
+    refused[0]!.done();
+    expect(untaken.resume).toHaveBeenCalledTimes(1);
+    expect(instance.health.held).toEqual([]);
+    const again = payload(10, play);
+    await onBatch(again);
+    expect(again.pause).not.toHaveBeenCalled();
+    expect(again.resolveOffset).toHaveBeenCalled();
+  });
+
+  it('is resumed by a rejoin, which forgets what it held', async () => {
+    const { instance } = stuckServer();
+    const { join } = await withEvents(instance);
+    for (let i = 0; i < 10; i++) await internals(instance).onBatch(payload(10, i === 0 ? stuckFirst : play));
+    await Promise.all(internals(instance).inProgress);
+    const untaken = payload(10, play);
+    await internals(instance).onBatch(untaken);
+    expect(untaken.pause).toHaveBeenCalled();
+    join([0, 1]);
+    // kafkajs keeps a partition paused across a rebalance.
+    expect(untaken.resume).toHaveBeenCalledTimes(1);
+    expect(instance.health.held).toEqual([]);
+    const redelivered = payload(10, play);
+    await internals(instance).onBatch(redelivered);
+    expect(redelivered.pause).not.toHaveBeenCalled();
+  });
+
+  it('has its kafka_partition_stalled_seconds series removed when it moves to another member', async () => {
+    const { instance, sink, stalled } = server({ INGEST_STALL_TIMEOUT_MS: '5000' });
+    const { join } = await withEvents(instance);
+    join([0]);
+    sink.instant = false;
+    await internals(instance).onBatch(payload(3));
+    await Promise.all(internals(instance).inProgress);
+    internals(instance).reportStalls(Date.now() + 6_000);
+    const series = async (): Promise<Record<string, number>> =>
+      Object.fromEntries((await stalled.get()).values.map((v) => [String(v.labels.partition), v.value]));
+    expect((await series())['0']).toBeGreaterThan(5);
+    join([1]);
+    expect(await series()).toEqual({ 1: 0 });
+  });
+
+  it("takes from the other partitions while one partition's put waits on a sink that takes none of its rows, and holds that one", async () => {
+    vi.useFakeTimers();
+    try {
+      const { instance, sink } = server();
+      Object.assign(instance, { owned: new Set([0, 1]) });
+      const onBatch = (p: ReturnType<typeof payload>) => internals(instance).onBatch(p);
+      sink.stuck.add(0);
+      // The first batch's put waits; three more are decoded and wait behind it: every decoding slot is partition 0's.
+      for (let i = 0; i < 4; i++) await onBatch(payload(5, play));
+      const other = payload(5, play, 0, 1);
+      const taking = onBatch(other);
+      await vi.advanceTimersByTimeAsync(10_000);
+      await taking;
+      expect(other.resolveOffset).toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(10);
+      // Partition 1's commit point moves and goes out; partition 0's does not.
+      expect(other.commitOffsetsIfNecessary).toHaveBeenCalledWith({
+        topics: [
+          {
+            topic: 'tony-allen-plays',
+            partitions: [expect.objectContaining({ partition: 1, offset: String(nextOffset) })],
+          },
+        ],
+      });
+      expect(internals(instance).ledger.committable()).toEqual([]);
+
+      // Partition 0 is not taken from until its put goes through.
+      const untaken = payload(5, play);
+      await onBatch(untaken);
+      expect(untaken.pause).toHaveBeenCalled();
+      expect(untaken.resolveOffset).not.toHaveBeenCalled();
+      expect(instance.health.held).toEqual([expect.objectContaining({ partition: 0 })]);
+      sink.unstick();
+      await vi.advanceTimersByTimeAsync(10);
+      expect(untaken.resume).toHaveBeenCalled();
+      expect(instance.health.held).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

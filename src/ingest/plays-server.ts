@@ -25,6 +25,12 @@ const COMMIT_DELAY_MS = 10;
 // Batches taken from kafkajs and not yet in the sink: enough to keep the decoder and the consumer busy.
 const MAX_BATCHES_IN_DECODE = 4;
 const LAG_INTERVAL_MS = 10_000;
+/**
+ * A partition whose put has waited this long for room in the sink is stuck (its rows do not go
+ * through, e.g. its write stream waits for a dead letter the topic refuses): its batches stop counting
+ * against MAX_BATCHES_IN_DECODE and no more are taken from it, so it does not hold up the others.
+ */
+const STUCK_PUT_MS = 5_000;
 /** Backoff cap when taking a batch fails unexpectedly (e.g. a decoder thread died): the batch is retried. */
 const TAKE_RETRY_MAX_MS = 5_000;
 
@@ -36,6 +42,26 @@ export interface StalledPartition {
   /** Messages taken and not yet written or dead-lettered. */
   pending: number;
 }
+
+/**
+ * A partition this member takes no more from, until its commit point moves: it holds
+ * INGEST_PARTITION_MAX_UNCOMMITTED messages past it, or its rows do not go into the sink.
+ */
+export interface HeldPartition {
+  partition: number;
+  /** Its uncommitted span reached the limit, or its rows have waited STUCK_PUT_MS for the sink. */
+  cause: HoldCause;
+  /** Why, for a person. */
+  reason: string;
+  /** Messages taken past the commit point, finished or not. */
+  uncommitted: number;
+  /** The first of them, which is not yet written or dead-lettered. */
+  from: string;
+  /** Since when (ISO-8601). */
+  since: string;
+}
+
+export type HoldCause = 'uncommitted' | 'sink';
 
 /** What the consumer is doing, for readiness and metrics. */
 export interface ConsumerHealth {
@@ -50,6 +76,8 @@ export interface ConsumerHealth {
   assigned: number[];
   /** Partitions whose commit point is stuck while they have lag. */
   stalled: StalledPartition[];
+  /** Partitions not taken from until their commit point moves. */
+  held: HeldPartition[];
   /** Bytes held for messages taken and not yet committed, and the budget. */
   heldBytes: number;
   budgetBytes: number;
@@ -68,8 +96,13 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   protected override readonly logger = new Logger(PlaysServer.name);
   private readonly ledger = new OffsetLedger((partition) => {
     this.progressAt.set(partition, Date.now());
+    this.resumeIfRoom(partition);
     this.commitSoon();
   });
+  /** Partitions paused by onBatch (see holdReason): since when, and how to resume. */
+  private readonly held = new Map<number, { since: number; resume: () => void }>();
+  /** Partitions with a kafka_partition_stalled_seconds series from this member. */
+  private readonly stallReported = new Set<number>();
   private readonly budget: MemoryBudget;
   private readonly commitOutage = new OutageLog(this.logger, 'committing offsets');
   private readonly takeOutage = new OutageLog(this.logger, 'taking a batch');
@@ -93,6 +126,10 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private commitAgain = false;
   private commitSoonTimer: NodeJS.Timeout | undefined;
   private readonly inProgress = new Set<Promise<void>>();
+  /** Per partition, its batches in inProgress. */
+  private readonly inProgressOf = new Map<number, number>();
+  /** Per partition, since when its put has been waiting for room in the sink. */
+  private readonly putWaitingSince = new Map<number, { since: number }>();
   /** Counts this member's assignments (one per join of the group); chunks carry the one they were taken in. */
   private assignmentId = 0;
   /** Partitions whose last batch taken left messages behind it in the log. */
@@ -157,6 +194,18 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       lastFetchAt: this.lastFetchAt,
       assigned: [...this.owned].sort((a, b) => a - b),
       stalled: this.stalledPartitions(),
+      held: [...this.held].map(([partition, { since }]) => {
+        const { messages = 0, from = 0n } = this.ledger.uncommittedOf(partition) ?? {};
+        const why = this.holdReason(partition, Date.now());
+        return {
+          partition,
+          cause: why?.cause ?? 'uncommitted',
+          reason: why?.text ?? `partition ${partition} moved on; taken from again at the next fetch`,
+          uncommitted: messages,
+          from: from.toString(),
+          since: new Date(since).toISOString(),
+        };
+      }),
       heldBytes: this.budget.heldBytes,
       budgetBytes: this.budget.limitBytes,
     };
@@ -195,12 +244,14 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       // A new generation: the group redelivers from its committed offsets, so what this member
       // took before is forgotten and never committed, whoever owns the partition now.
       this.ledger.clear();
+      this.resumeAll();
       this.putTurns.clear();
       this.behind.clear();
       this.owned = new Set(payload.memberAssignment[this.topic] ?? []);
       const now = Date.now();
       this.progressAt.clear();
       for (const partition of this.owned) this.progressAt.set(partition, now);
+      this.reportStalls(now);
       this.joined = true;
       this.crashed = null;
       this.crashOutage.succeeded();
@@ -386,11 +437,20 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const { topic, partition } = batch;
     const messages = batch.messages;
     if (messages.length === 0) return;
+    // A partition whose commit point is stuck (e.g. behind a dead letter the topic refuses) must not
+    // grow its ledger and its writer's checkpoints without bound, nor hold up the others: its batch is
+    // not taken (kafkajs fetches it again from the last offset resolved) and the partition is paused
+    // until its commit point moves. Waiting here instead would hold up every partition's batches.
+    const why = this.holdReason(partition, Date.now());
+    if (why !== null) return this.hold(partition, why, () => payload.pause());
     let valueBytes = 0;
     for (const { value } of messages) valueBytes += value?.length ?? 0;
     const cost = batchCost(valueBytes, messages.length);
-    while (this.inProgress.size >= MAX_BATCHES_IN_DECODE || !this.budget.hasRoomFor(cost)) {
+    while (this.decodingSlotsTaken() >= MAX_BATCHES_IN_DECODE || !this.budget.hasRoomFor(cost)) {
       if (this.stopping || !payload.isRunning() || payload.isStale()) return;
+      // It may be the partition whose batches are stuck in the sink.
+      const stuck = this.holdReason(partition, Date.now());
+      if (stuck !== null) return this.hold(partition, stuck, () => payload.pause());
       await Promise.race([...this.inProgress, this.budget.released(3_000), sleep(3_000)]);
       // A sink that stays full (BigQuery down) must not cost the group membership; a rebalance must not be missed.
       await payload.heartbeat();
@@ -399,7 +459,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     if (this.stopping || !payload.isRunning() || payload.isStale()) return;
     const last = messages[messages.length - 1]!.offset;
     const lastOffset = BigInt(last);
-    const finish = this.ledger.take(partition, lastOffset, messages.length);
+    const finish = this.ledger.take(partition, lastOffset, messages.length, BigInt(messages[0]!.offset));
     const release = this.budget.charge(cost);
     this.heldBytes.set(this.budget.heldBytes);
     const packed = packBatch(topic, partition, messages, new Date().toISOString());
@@ -441,7 +501,69 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     };
     const work = this.putBatch(held, keysAndHeaders(messages), taken, keepAlive);
     this.inProgress.add(work);
-    void work.finally(() => this.inProgress.delete(work));
+    this.inProgressOf.set(partition, (this.inProgressOf.get(partition) ?? 0) + 1);
+    void work.finally(() => {
+      this.inProgress.delete(work);
+      const left = this.inProgressOf.get(partition)! - 1;
+      if (left > 0) this.inProgressOf.set(partition, left);
+      else this.inProgressOf.delete(partition);
+    });
+  }
+
+  /** Batches in progress, less those of partitions stuck in the sink: they need no decoding slot to wait. */
+  private decodingSlotsTaken(): number {
+    let taken = this.inProgress.size;
+    if (taken < MAX_BATCHES_IN_DECODE) return taken;
+    const now = Date.now();
+    for (const [partition, { since }] of this.putWaitingSince) {
+      if (now - since >= STUCK_PUT_MS) taken -= this.inProgressOf.get(partition) ?? 0;
+    }
+    return taken;
+  }
+
+  /** Why no more may be taken from a partition now, or null. */
+  private holdReason(partition: number, now: number): { cause: HoldCause; text: string } | null {
+    const uncommitted = this.ledger.uncommittedOf(partition);
+    if (uncommitted !== null && uncommitted.messages >= this.config.INGEST_PARTITION_MAX_UNCOMMITTED) {
+      return {
+        cause: 'uncommitted',
+        text:
+          `partition ${partition} holds ${uncommitted.messages} uncommitted messages from offset ${uncommitted.from}, ` +
+          `which is not yet written or dead-lettered (INGEST_PARTITION_MAX_UNCOMMITTED)`,
+      };
+    }
+    const since = this.putWaitingSince.get(partition)?.since;
+    if (since !== undefined && now - since >= STUCK_PUT_MS) {
+      return {
+        cause: 'sink',
+        text: `partition ${partition}'s rows have waited ${Math.round((now - since) / 1000)} s for the sink to take them (its writes do not go through)`,
+      };
+    }
+    return null;
+  }
+
+  private hold(partition: number, why: { text: string }, pause: () => () => void): void {
+    if (this.stopping || this.held.has(partition)) return;
+    this.held.set(partition, { since: Date.now(), resume: pause() });
+    this.logger.warn(`${why.text}: taking no more from it until it moves on; the other partitions go on`);
+  }
+
+  /** Resumes a held partition once it may be taken from again (see holdReason). */
+  private resumeIfRoom(partition: number): void {
+    const held = this.held.get(partition);
+    if (held === undefined || this.holdReason(partition, Date.now()) !== null) return;
+    this.held.delete(partition);
+    // A stop pauses every partition: resuming one then would take from it again.
+    if (!this.stopping) held.resume();
+    this.logger.log(`partition ${partition} moved on; taking from it again`);
+  }
+
+  /** After a rejoin nothing is held any more (the ledger is cleared), but kafkajs keeps partitions paused. */
+  private resumeAll(): void {
+    for (const [partition, { resume }] of this.held) {
+      this.held.delete(partition);
+      if (!this.stopping) resume();
+    }
   }
 
   /**
@@ -484,21 +606,29 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       );
       // A batch of dead letters only may still end a backlog: the sink then sends what it holds.
       if (rowEnds.length === 0 && !endsBacklog) return;
-      await this.sink.put(
-        {
-          // Without rows, the batch's letters may all be done already, and its bytes freed.
-          rows: rowEnds.length === 0 ? Buffer.alloc(0) : Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength),
-          ends: rowEnds,
-          source: (row) => sourceOf(rowMessages[row]!),
-          partition,
-          lastOffset,
-          endsBacklog,
-          assignment,
-          done,
-          dropped,
-        },
-        keepAlive,
-      );
+      // A put of an assignment before may still wait: each put clears only its own mark.
+      const waiting = { since: Date.now() };
+      this.putWaitingSince.set(partition, waiting);
+      await this.sink
+        .put(
+          {
+            // Without rows, the batch's letters may all be done already, and its bytes freed.
+            rows: rowEnds.length === 0 ? Buffer.alloc(0) : Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength),
+            ends: rowEnds,
+            source: (row) => sourceOf(rowMessages[row]!),
+            partition,
+            lastOffset,
+            endsBacklog,
+            assignment,
+            done,
+            dropped,
+          },
+          keepAlive,
+        )
+        .finally(() => {
+          if (this.putWaitingSince.get(partition) === waiting) this.putWaitingSince.delete(partition);
+        });
+      this.resumeIfRoom(partition);
     } catch (error) {
       // The sink's put does not throw; if it ever does, whether it took the rows is unknown, so they
       // stay uncommitted (redelivered after a restart or rebalance) and the partition shows as stalled.
@@ -553,10 +683,17 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
 
   private reportStalls(now: number): void {
     const stalled = new Map(this.stalledPartitions(now).map((s) => [s.partition, s]));
-    for (const partition of new Set([...this.progressAt.keys(), ...stalled.keys()])) {
+    // A partition that moved away is its new owner's to report: a last value kept here would say it is still stalled.
+    for (const partition of this.stallReported) {
+      if (this.owned.has(partition)) continue;
+      this.stalledSeconds.remove({ topic: this.topic, partition: String(partition) });
+      this.stallReported.delete(partition);
+    }
+    for (const partition of this.owned) {
       const since = stalled.get(partition);
       const seconds = since === undefined ? 0 : (now - Date.parse(since.since)) / 1000;
       this.stalledSeconds.set({ topic: this.topic, partition: String(partition) }, seconds);
+      this.stallReported.add(partition);
     }
   }
 

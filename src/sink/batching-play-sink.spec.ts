@@ -310,4 +310,63 @@ describe('BatchingPlaySink', () => {
     await put;
     expect(await sink.flush(soon())).toBe(true);
   });
+
+  describe('a lane per partition: each may hold its share of SINK_MAX_BUFFERED_ROWS', () => {
+    /** Partition 0's appends never answer (its stream is stuck); the others' are written at once. */
+    function stuckLaneSink(settings: Partial<AppConfig> = {}) {
+      const writer = laneWriter();
+      writer.append = function (this: FakeWriter, segments) {
+        if (segments[0]!.chunk.partition === 0) return new Promise<AppendResult>(() => undefined);
+        return FakeWriter.prototype.append.call(this, segments);
+      };
+      const { sink } = sinkWith(writer, { SINK_MAX_BUFFERED_ROWS: 20, SINK_BATCH_MAX_ROWS: 4, ...settings });
+      sink.open({
+        id: 1,
+        partitions: [0, 1],
+        starts: () => Promise.resolve(new Map()),
+        record: () => Promise.resolve(),
+      });
+      return { sink, writer };
+    }
+    const settled = async (put: Promise<void>) =>
+      Promise.race([put.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 100))]);
+
+    it("a stuck lane's put waits at its share, and the other lanes' puts go on", async () => {
+      const { sink, writer } = stuckLaneSink();
+      // 2 lanes of 20 rows: 10 each. Partition 0 holds 25, past its share (and the whole buffer): its put waits.
+      expect(await settled(sink.put(chunk(25)))).toBe(false);
+      // Partition 1 goes on: without shares, its put would wait for room in the buffer partition 0 fills.
+      for (let i = 0; i < 5; i++) {
+        expect(await settled(sink.put({ ...chunk(4, 100 + 4 * i), partition: 1 }))).toBe(true);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(writer.requests.flat().filter((row) => Number(row.slice(1)) >= 100)).toHaveLength(20);
+      expect(sink.health.bufferedRows).toBe(25);
+    });
+
+    it('keeps the total bounded: a lane past its share waits even while the buffer has room', async () => {
+      const { sink } = stuckLaneSink();
+      expect(await settled(sink.put(chunk(6)))).toBe(true);
+      expect(await settled(sink.put(chunk(6, 6)))).toBe(false);
+      expect(sink.health.bufferedRows).toBe(12);
+    });
+
+    it('sends a lane holding its share at once, not after the linger, so its put does not wait it out', async () => {
+      const writer = laneWriter();
+      // 4 lanes of 40 rows: 10 each; with one lane holding rows a request would wait for 20 or the linger.
+      const { sink } = sinkWith(writer, {
+        SINK_MAX_BUFFERED_ROWS: 40,
+        SINK_BATCH_MAX_ROWS: 100,
+        SINK_LINGER_MS: 60_000,
+      });
+      sink.open({
+        id: 1,
+        partitions: [0, 1, 2, 3],
+        starts: () => Promise.resolve(new Map()),
+        record: () => Promise.resolve(),
+      });
+      expect(await settled(sink.put(chunk(12)))).toBe(true);
+      expect(writer.requests).toEqual([Array.from({ length: 12 }, (_, i) => `r${i}`)]);
+    });
+  });
 });

@@ -20,6 +20,7 @@ interface Lane {
   bytes: number;
   /** Its requests under way: the in-flight limit is per lane, as BigQuery's is per connection. */
   inFlight: number;
+  inFlightRows: number;
   /** A backlog ended in it (RowChunk.endsBacklog): its rows go at once, without waiting to fill a request. */
   ending: boolean;
 }
@@ -28,8 +29,8 @@ interface Lane {
  * The write path's one batcher, whichever writer (SINK_API) does the writing: batches rows by count,
  * bytes and linger time, keeps a bounded number of requests in flight, retries without limit with
  * capped exponential backoff and jitter, splits requests refused for their size, dead-letters rows
- * BigQuery rejects, and reports each row done once it is written or dead-lettered. While
- * SINK_MAX_BUFFERED_ROWS rows are held, `put` waits, which pauses consumption and bounds memory.
+ * BigQuery rejects, and reports each row done once it is written or dead-lettered. While a lane holds
+ * its share of SINK_MAX_BUFFERED_ROWS rows, its `put` waits, which pauses consumption and bounds memory.
  * What to do about each fault comes from the writer's classification into the faults table.
  * A writer with lanes (exactly-once: one per partition) gets requests of one lane each, in order.
  */
@@ -43,6 +44,12 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   private bufferedBytes = 0;
   private inFlightRequests = 0;
   private inFlightRows = 0;
+  /**
+   * Rows one lane may hold (buffered or being written) before its `put` waits: with a lane per
+   * partition, a lane that cannot write (its partition's stream stuck) must not fill the buffer and
+   * hold up every other partition's `put`.
+   */
+  private laneShare: number;
   private lingerTimer: NodeJS.Timeout | undefined;
   private lingerExpired = false;
   private flushing = 0;
@@ -66,6 +73,7 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     @InjectMetric(METRIC.sinkInfo) sinkInfo: Gauge<'api' | 'delivery'>,
   ) {
     this.policy = batchPolicy(config, WRITER_DEFAULTS[writer.api]);
+    this.laneShare = config.SINK_MAX_BUFFERED_ROWS;
     sinkInfo.set({ api: writer.api, delivery: writer.delivery }, 1);
     writer.attach?.(this.reporter);
     this.logger.log(
@@ -86,6 +94,8 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   }
 
   open(assignment: Assignment): void {
+    const lanes = this.writer.laneOf === undefined ? 1 : Math.max(1, assignment.partitions.length);
+    this.laneShare = Math.ceil(this.config.SINK_MAX_BUFFERED_ROWS / lanes);
     // A writer's streams are made in the table: not before it exists (at start the service may be creating it).
     const tableReady = () => this.table.whenReady();
     this.writer.open?.({ ...assignment, tableReady, starts: () => tableReady().then(() => assignment.starts()) });
@@ -101,7 +111,7 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     let lane = this.lanes.get(key);
     if (count > 0) {
       if (lane === undefined)
-        this.lanes.set(key, (lane = { segments: [], rows: 0, bytes: 0, inFlight: 0, ending: false }));
+        this.lanes.set(key, (lane = { segments: [], rows: 0, bytes: 0, inFlight: 0, inFlightRows: 0, ending: false }));
       // Each row with the separator that follows it.
       const bytes = chunk.ends[count - 1]! + 1;
       lane.segments.push({ chunk, from: 0, to: count });
@@ -114,7 +124,8 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     if (chunk.endsBacklog && lane !== undefined) lane.ending = true;
     this.bufferedRows.set(this.bufferedRowCount + this.inFlightRows);
     this.dispatch();
-    while (this.bufferedRowCount + this.inFlightRows >= this.config.SINK_MAX_BUFFERED_ROWS) {
+    // Looked up again each time: a lane that emptied is dropped, and the next put makes a new one.
+    while (this.heldBy(key) >= this.laneShare) {
       await this.changed(5_000);
       await keepAlive?.();
     }
@@ -142,6 +153,12 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     await this.writer.close();
   }
 
+  /** Rows a lane holds, buffered or being written. */
+  private heldBy(key: string): number {
+    const lane = this.lanes.get(key);
+    return lane === undefined ? 0 : lane.rows + lane.inFlightRows;
+  }
+
   /** Starts as many requests as the batch policy and the in-flight limit allow. */
   private dispatch(): void {
     const { batchMaxRows: maxRows, batchMaxBytes: maxBytes, maxInFlight } = this.policy;
@@ -158,7 +175,9 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     const enough = Math.min(maxRows, Math.ceil(this.config.SINK_MAX_BUFFERED_ROWS / (2 * holding)));
     for (const [key, lane] of this.lanes) {
       while (lane.rows > 0 && lane.inFlight < maxInFlight) {
-        if (!due && !lane.ending && lane.rows < enough && lane.bytes < maxBytes) break;
+        // A lane holding its share is due too: its put waits for room.
+        const full = lane.rows + lane.inFlightRows >= this.laneShare;
+        if (!due && !full && !lane.ending && lane.rows < enough && lane.bytes < maxBytes) break;
         this.send(lane, this.takeBatch(lane, maxRows, maxBytes));
       }
       if (lane.rows === 0) lane.ending = false;
@@ -212,10 +231,12 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   private send(lane: Lane, batch: Segment[]): void {
     const rows = rowCount(batch);
     lane.inFlight++;
+    lane.inFlightRows += rows;
     this.inFlightRequests++;
     this.inFlightRows += rows;
     void this.write(batch).finally(() => {
       lane.inFlight--;
+      lane.inFlightRows -= rows;
       this.inFlightRequests--;
       this.inFlightRows -= rows;
       this.bufferedRows.set(this.bufferedRowCount + this.inFlightRows);

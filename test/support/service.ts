@@ -249,6 +249,20 @@ export async function readTopic(topic: string, count: number, timeoutMs = 30_000
   return seen;
 }
 
+/** Sets a topic's max.message.bytes (e.g. below a dead letter's size, so the topic refuses it). */
+export async function setMaxMessageBytes(admin: Admin, topic: string, bytes: number): Promise<void> {
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: [
+      {
+        type: kafkajs.ConfigResourceTypes.TOPIC,
+        name: topic,
+        configEntries: [{ name: 'max.message.bytes', value: String(bytes) }],
+      },
+    ],
+  });
+}
+
 /** Committed offsets of a group, summed over partitions. */
 export async function committedTotal(admin: Admin, names: Names): Promise<number> {
   const [topic] = await admin.fetchOffsets({ groupId: names.groupId, topics: [names.topic] });

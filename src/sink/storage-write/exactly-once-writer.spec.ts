@@ -170,6 +170,18 @@ describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
     expect(decodeStreamRecord(writer.commitMetadata(0, 5n))).toEqual({ stream, rows: 5, carried: 0 });
   });
 
+  it('keeps a checkpoint per chunk written past the commit point, no more: bounding what a partition holds uncommitted (INGEST_PARTITION_MAX_UNCOMMITTED) bounds them', async () => {
+    assign({ offset: 0n, metadata: null });
+    const checkpoints = () =>
+      (writer as unknown as { lanes: Map<number, { checkpoints: unknown[] }> }).lanes.get(0)!.checkpoints.length;
+    // A commit point stuck at 0 (a dead letter of offset 0 not yet written): 50 chunks written after it.
+    for (let i = 0; i < 50; i++) await writer.append(whole(chunk(1 + 10 * i, 10)));
+    expect(checkpoints()).toBe(1 + 50);
+    // The commit point moves to the end of the 20th chunk: the checkpoints before it go.
+    expect(writer.commitMetadata(0, 201n)).toBeDefined();
+    expect(checkpoints()).toBe(31);
+  });
+
   it('once its stream opens after a failure (the table not yet made), says writes work again, with no append needed', async () => {
     streams.missingTable = 1;
     const said: string[] = [];
