@@ -97,7 +97,7 @@ describe('Kafka broker (deps:up)', () => {
       void stale.run({
         autoCommit: false,
         eachBatch: async (payload) => {
-          staleCommit ??= payload.commitOffsetsIfNecessary;
+          staleCommit ??= (offsets) => payload.commitOffsetsIfNecessary(offsets);
           // Stuck, with no heartbeat, until its session times out and the partition moves on.
           await released;
         },
@@ -120,7 +120,9 @@ describe('Kafka broker (deps:up)', () => {
       const late = staleCommit!({
         topics: [{ topic: single, partitions: [{ partition: 0, offset: '3', metadata: 'stale owner' } as never] }],
       });
-      await expect(late).rejects.toMatchObject({ type: expect.stringMatching(/UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION/) });
+      await expect(late).rejects.toMatchObject({
+        type: expect.stringMatching(/UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION/) as string,
+      });
       const [committed] = await admin.fetchOffsets({ groupId: group, topics: [single] });
       expect(committed!.partitions).toEqual([{ partition: 0, offset: '10', metadata: 'next owner' }]);
     } finally {
