@@ -210,6 +210,7 @@ export async function countRows(names: Names): Promise<number> {
 }
 
 export interface ConsumedMessage {
+  partition: number;
   key: Buffer | null;
   value: Buffer | null;
   headers: IHeaders;
@@ -233,8 +234,14 @@ export async function readTopic(topic: string, count: number, timeoutMs = 30_000
         return resolve();
       }
       void consumer.run({
-        eachMessage: ({ message }) => {
-          seen.push({ key: message.key, value: message.value, headers: message.headers ?? {}, offset: message.offset });
+        eachMessage: ({ partition, message }) => {
+          seen.push({
+            partition,
+            key: message.key,
+            value: message.value,
+            headers: message.headers ?? {},
+            offset: message.offset,
+          });
           if (seen.length >= count) {
             clearTimeout(timer);
             resolve();
