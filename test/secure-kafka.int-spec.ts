@@ -90,8 +90,14 @@ async function readSecurely(client: Kafka, topic: string, count: number): Promis
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await consumer.run({
-      eachMessage: ({ message }) => {
-        seen.push({ key: message.key, value: message.value, headers: message.headers ?? {}, offset: message.offset });
+      eachMessage: ({ partition, message }) => {
+        seen.push({
+          partition,
+          key: message.key,
+          value: message.value,
+          headers: message.headers ?? {},
+          offset: message.offset,
+        });
         return Promise.resolve();
       },
     });

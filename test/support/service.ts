@@ -24,6 +24,30 @@ export const kafka: Kafka = new kafkajs.Kafka({
   logLevel: kafkajs.logLevel.NOTHING,
 });
 
+/**
+ * The writers the ingest and resilience tests run, as the service's settings: storage-write with each
+ * delivery (exactly-once, its default, on a COMMITTED stream per partition; at-least-once on the
+ * table's `_default` stream) and insert-all (NOTES §6: the emulator serves insertAll and the Write API
+ * alike). The `_default` stream shares the batcher with the others, so it runs the main path and one
+ * crash, not every test, to keep CI's time.
+ */
+export const SINKS = [
+  ['SINK_API=storage-write', { api: 'storage-write', delivery: 'exactly-once', everyTest: true }],
+  [
+    'SINK_API=storage-write SINK_DELIVERY=at-least-once',
+    { api: 'storage-write', delivery: 'at-least-once', everyTest: false },
+  ],
+  ['SINK_API=insert-all', { api: 'insert-all', delivery: 'at-least-once', everyTest: true }],
+] as const;
+export type Sink = (typeof SINKS)[number][1];
+
+/** A sink's settings: SINK_DELIVERY only where it is not the API's default. */
+export function sinkEnv(sink: Sink): Record<string, string> {
+  return sink.api === 'storage-write' && sink.delivery === 'at-least-once'
+    ? { SINK_API: sink.api, SINK_DELIVERY: sink.delivery }
+    : { SINK_API: sink.api };
+}
+
 /** A fresh topic, dead-letter topic, group and dataset for one test, so tests never see each other's data. */
 function freshNames(partitions = 1) {
   const id = randomUUID().replaceAll('-', '').slice(0, 12);
@@ -210,6 +234,7 @@ export async function countRows(names: Names): Promise<number> {
 }
 
 export interface ConsumedMessage {
+  partition: number;
   key: Buffer | null;
   value: Buffer | null;
   headers: IHeaders;
@@ -233,8 +258,14 @@ export async function readTopic(topic: string, count: number, timeoutMs = 30_000
         return resolve();
       }
       void consumer.run({
-        eachMessage: ({ message }) => {
-          seen.push({ key: message.key, value: message.value, headers: message.headers ?? {}, offset: message.offset });
+        eachMessage: ({ partition, message }) => {
+          seen.push({
+            partition,
+            key: message.key,
+            value: message.value,
+            headers: message.headers ?? {},
+            offset: message.offset,
+          });
           if (seen.length >= count) {
             clearTimeout(timer);
             resolve();
