@@ -546,7 +546,7 @@ function emulatorInstall() {
   const home = path.join(cacheDir, `local-bigquery-${pin}`);
   const venv = path.join(home, 'venv');
   const marker = path.join(home, '.complete');
-  if (fs.existsSync(marker)) return { home, command: path.join(venv, 'bin', 'local-bigquery') };
+  if (fs.existsSync(marker)) return { home, python: path.join(venv, 'bin', 'python') };
   const python = python313();
   log(`installing ${EMULATOR} into .cache/ (once, about a minute)`);
   fs.rmSync(home, { recursive: true, force: true });
@@ -564,7 +564,7 @@ function emulatorInstall() {
       throw new DepsError(`installing the BigQuery emulator failed at: ${path.basename(command)} ${args.join(' ')}`);
   }
   fs.writeFileSync(marker, `${pin}\n`);
-  return { home, command: path.join(venv, 'bin', 'local-bigquery') };
+  return { home, python: path.join(venv, 'bin', 'python') };
 }
 
 async function emulatorAnswers(settings) {
@@ -585,7 +585,7 @@ async function startEmulator(dir, settings) {
     );
     return false;
   }
-  const { home, command } = emulatorInstall();
+  const { home, python } = emulatorInstall();
   for (const port of [settings.emulatorPort, settings.emulatorGrpcPort]) {
     if (await portInUse(port))
       throw new DepsError(
@@ -595,12 +595,14 @@ async function startEmulator(dir, settings) {
   const dataDir = path.join(path.resolve(dir), 'emulator');
   fs.mkdirSync(dataDir, { recursive: true });
   log(`starting the BigQuery emulator (${EMULATOR}) on 127.0.0.1:${settings.emulatorPort}`);
-  // HOME is where DuckDB finds the extensions installed with the emulator.
+  // HOME is where DuckDB finds the extensions installed with the emulator. serve.py is the emulator's
+  // own CLI with a stream's appends and finalize made one at a time, as in BigQuery (see that file).
   const { pid, logPath } = startProcess(
     dir,
     'emulator',
-    command,
+    python,
     [
+      path.join(emulatorDir, 'serve.py'),
       'serve',
       '--host=127.0.0.1',
       `--port=${settings.emulatorPort}`,

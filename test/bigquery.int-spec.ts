@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { TableField, TableMetadata } from '@google-cloud/bigquery';
 import { inject } from 'vitest';
 import { createBigQuery } from '../src/bigquery/create-bigquery.js';
+import { AppendConnection, type AppendRowsResponse } from '../src/sink/storage-write/append-connection.js';
+import { rowType } from '../src/sink/storage-write/row-encoding.js';
+import { createWriteClient, tablePathOf } from '../src/sink/storage-write/storage-write-writer.js';
 
 // Proves the emulator that deps:up starts works through @google-cloud/bigquery, the client the
 // service uses: a dataset, a day-partitioned clustered table, insertAll with insertIds, a query.
-const { BIGQUERY_API_ENDPOINT, BIGQUERY_PROJECT_ID } = inject('deps');
+const { BIGQUERY_API_ENDPOINT, BIGQUERY_STORAGE_API_ENDPOINT, BIGQUERY_PROJECT_ID } = inject('deps');
 const bigquery = createBigQuery({
   BIGQUERY_PROJECT_ID,
   BIGQUERY_API_ENDPOINT,
@@ -102,5 +105,83 @@ describe('BigQuery emulator (deps:up)', () => {
       `SELECT COUNT(*) AS n FROM \`${BIGQUERY_PROJECT_ID}.${datasetId}.semantics\``,
     )) as [[{ n: number }]];
     expect(count.n).toBe(2);
+  });
+
+  /*
+   * The exactly-once writer counts on two things of a write stream: a finalize's row_count counts every
+   * append that landed (the next owner skips that many plays), and of two appends at one offset one is
+   * refused. BigQuery does both by taking a stream's appends and its finalize one at a time; the
+   * emulator (local-bigquery 0.3.2) does it only through deps/bigquery-emulator/serve.py.
+   */
+  describe('Storage Write API: a stream takes its appends and its finalize one at a time', () => {
+    const writeClient = createWriteClient({ BIGQUERY_PROJECT_ID, BIGQUERY_STORAGE_API_ENDPOINT });
+    const descriptor = {
+      name: 'Row',
+      field: [{ name: 'x', number: 1, type: 'TYPE_STRING' as const, label: 'LABEL_OPTIONAL' as const }],
+    };
+    const type = rowType(descriptor);
+    const rows = (tag: string, count: number) =>
+      Array.from({ length: count }, (_, i) => type.encode({ x: `${tag}/${i}` }).finish());
+    const landed = async (table: string) => {
+      const [result] = (await bigquery.query(
+        `SELECT SPLIT(x, '/')[OFFSET(0)] AS tag, COUNT(*) AS n FROM \`${BIGQUERY_PROJECT_ID}.${datasetId}.${table}\` GROUP BY tag`,
+      )) as [{ tag: string; n: number }[]];
+      return new Map(result.map(({ tag, n }) => [tag, n]));
+    };
+    const stream = async (table: string) => {
+      const [created] = await writeClient.createWriteStream({
+        parent: tablePathOf(BIGQUERY_PROJECT_ID, datasetId, table),
+        writeStream: { type: 'COMMITTED' },
+      });
+      return created.name!;
+    };
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    afterAll(() => writeClient.close());
+
+    it("a finalize during an append counts all of that append's rows, or the append is refused and none land", async () => {
+      await bigquery.dataset(datasetId).createTable('finalize_race', { schema: [{ name: 'x', type: 'STRING' }] });
+      // The emulator inserts a 5,000-row append for a few hundred ms: finalizes sent at these delays
+      // after it land before, during and after the insert.
+      const delays = [0, 25, 50, 100, 150, 200, 300, 500];
+      const outcomes = await Promise.all(
+        delays.map(async (delay, i) => {
+          const name = await stream('finalize_race');
+          const connection = new AppendConnection(writeClient, name, descriptor, 60_000);
+          const appended = connection.append(rows(`s${i}`, 5_000), 0);
+          await sleep(delay);
+          const [finalized] = await writeClient.finalizeWriteStream({ name });
+          const answer: AppendRowsResponse = await appended;
+          connection.close();
+          return { tag: `s${i}`, rowCount: Number(finalized.rowCount ?? 0), refused: answer.error != null };
+        }),
+      );
+      const counts = await landed('finalize_race');
+      for (const { tag, rowCount, refused } of outcomes) {
+        expect({ tag, rowCount, landed: counts.get(tag) ?? 0 }).toEqual({
+          tag,
+          rowCount: refused ? 0 : 5_000,
+          landed: refused ? 0 : 5_000,
+        });
+      }
+    });
+
+    it('of two appends at one offset on two connections, one lands and the other is refused (ALREADY_EXISTS)', async () => {
+      await bigquery.dataset(datasetId).createTable('offset_race', { schema: [{ name: 'x', type: 'STRING' }] });
+      const rounds = await Promise.all(
+        [0, 1, 2, 3].map(async (i) => {
+          const name = await stream('offset_race');
+          const [a, b] = [0, 1].map(() => new AppendConnection(writeClient, name, descriptor, 60_000));
+          const answers = await Promise.all([a!.append(rows(`r${i}a`, 2_000), 0), b!.append(rows(`r${i}b`, 2_000), 0)]);
+          a!.close();
+          b!.close();
+          return answers.map((answer) => answer.error?.code ?? 0);
+        }),
+      );
+      // gRPC ALREADY_EXISTS is 6.
+      for (const codes of rounds) expect(codes.sort()).toEqual([0, 6]);
+      const counts = await landed('offset_race');
+      expect([...counts.values()].reduce((sum, n) => sum + n, 0)).toBe(4 * 2_000);
+    });
   });
 });

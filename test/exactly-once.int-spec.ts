@@ -48,11 +48,9 @@ const deliveryEnv: Record<string, string> = DELIVERY ? { SINK_DELIVERY: DELIVERY
 /**
  * How long the emulator is frozen. Beyond the writer's append timeout (60 s) the service gives up on
  * the appends in flight and sends them again on a new connection, while the emulator, once resumed,
- * still receives the first copies: PLAYS_TEST_EMULATOR_FREEZE_S=75 tries that path. With
- * local-bigquery 0.3.2 it duplicates rows: its append checks the offset and inserts without a lock
- * per stream (16 gRPC threads), so the two copies at one offset, on two connections, can both pass
- * the check. BigQuery serializes a stream's appends, so that is the emulator's race, not a case the
- * default run can hold the service to.
+ * still receives the first copies: PLAYS_TEST_EMULATOR_FREEZE_S=75 tries that path. Of two copies at
+ * one offset BigQuery lands one and refuses the other (ALREADY_EXISTS); local-bigquery 0.3.2 does so
+ * only through deps/bigquery-emulator/serve.py, which takes a stream's appends one at a time.
  */
 const EMULATOR_FREEZE_S = Number(process.env.PLAYS_TEST_EMULATOR_FREEZE_S ?? 30);
 
@@ -304,9 +302,8 @@ function emulatorProcesses(): number[] {
  * schedule of faults. PLAYS_TEST_SOAK_SEED replays a schedule (the seed is printed, and named in a
  * failure); PLAYS_TEST_SOAK_SECONDS draws more faults (the default fits CI: one of each kind and a
  * second SIGKILL); PLAYS_TEST_SOAK_RATE is the producer's messages a second.
- * A run of plays twice that starts where a partition moved between live members ("writing from offset
- * N" in the new owner's log, plus the plays it skipped) is local-bigquery 0.3.2's finalize not waiting
- * for an append in flight (docs/bigquery-emulator.md), which BigQuery does not do.
+ * It needs the emulator's finalize to count an append in flight or refuse it, as BigQuery does;
+ * local-bigquery 0.3.2 does so only through deps/bigquery-emulator/serve.py (docs/bigquery-emulator.md).
  */
 const SOAK_SEED = Number(process.env.PLAYS_TEST_SOAK_SEED ?? 22);
 const SOAK_SECONDS = Number(process.env.PLAYS_TEST_SOAK_SECONDS ?? 120);
