@@ -9,6 +9,7 @@ import { testDeps } from './support/deps.js';
 import { probe } from './support/probes.js';
 import {
   committedTotal,
+  consumedMessage,
   countRows,
   deps,
   drained,
@@ -91,13 +92,7 @@ async function readSecurely(client: Kafka, topic: string, count: number): Promis
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await consumer.run({
       eachMessage: ({ partition, message }) => {
-        seen.push({
-          partition,
-          key: message.key,
-          value: message.value,
-          headers: message.headers ?? {},
-          offset: message.offset,
-        });
+        seen.push(consumedMessage(partition, message));
         return Promise.resolve();
       },
     });

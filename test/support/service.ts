@@ -241,6 +241,18 @@ export interface ConsumedMessage {
   offset: string;
 }
 
+/** A message as kafkajs' eachMessage gives it, kept for a test to read. */
+export const consumedMessage = (
+  partition: number,
+  message: { key: Buffer | null; value: Buffer | null; headers?: IHeaders; offset: string },
+): ConsumedMessage => ({
+  partition,
+  key: message.key,
+  value: message.value,
+  headers: message.headers ?? {},
+  offset: message.offset,
+});
+
 /** Reads a whole topic from the start (e.g. the dead-letter topic) until `count` messages arrived. */
 export async function readTopic(topic: string, count: number, timeoutMs = 30_000): Promise<ConsumedMessage[]> {
   const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, maxWaitTimeInMs: 200 });
@@ -259,13 +271,7 @@ export async function readTopic(topic: string, count: number, timeoutMs = 30_000
       }
       void consumer.run({
         eachMessage: ({ partition, message }) => {
-          seen.push({
-            partition,
-            key: message.key,
-            value: message.value,
-            headers: message.headers ?? {},
-            offset: message.offset,
-          });
+          seen.push(consumedMessage(partition, message));
           if (seen.length >= count) {
             clearTimeout(timer);
             resolve();
