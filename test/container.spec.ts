@@ -292,6 +292,10 @@ describe('docker-compose.yaml', () => {
     expect(endpoint.hostname).toBe('bigquery');
     const entrypoint = emulatorStages.at(-1)!.instructions.find((i) => i.keyword === 'ENTRYPOINT')!.json!;
     expect(entrypoint).toContain('--host=0.0.0.0');
+    // The image runs the emulator as the tests do: through serve.py, whose lock per write stream gives
+    // BigQuery's one-at-a-time appends and finalize (test/bigquery.int-spec.ts).
+    expect(entrypoint.slice(0, 3)).toEqual(['python', '/opt/local-bigquery/serve.py', 'serve']);
+    expect(read('scripts/deps.mjs')).toMatch(/path\.join\(emulatorDir, 'serve\.py'\),\s*'serve',/);
     expect(entrypoint).toContain(`--port=${endpoint.port}`);
     // The Write API (SINK_API=storage-write) is the emulator's gRPC port.
     const [grpcHost, grpcPort] = appEnv.BIGQUERY_STORAGE_API_ENDPOINT!.split(':');
