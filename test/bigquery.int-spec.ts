@@ -136,6 +136,9 @@ describe('BigQuery emulator (deps:up)', () => {
       return created.name!;
     };
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    // What a failure most likely means, e.g. with KAFKA_BROKERS and BIGQUERY_API_ENDPOINT naming an emulator started by hand.
+    const UNSERIALIZED =
+      'an emulator run bare (local-bigquery serve) does this; run it through deps/bigquery-emulator/serve.py (npm run deps:up and the compose image do)';
 
     afterAll(() => writeClient.close());
 
@@ -158,7 +161,7 @@ describe('BigQuery emulator (deps:up)', () => {
       );
       const counts = await landed('finalize_race');
       for (const { tag, rowCount, refused } of outcomes) {
-        expect({ tag, rowCount, landed: counts.get(tag) ?? 0 }).toEqual({
+        expect({ tag, rowCount, landed: counts.get(tag) ?? 0 }, UNSERIALIZED).toEqual({
           tag,
           rowCount: refused ? 0 : 5_000,
           landed: refused ? 0 : 5_000,
@@ -179,7 +182,7 @@ describe('BigQuery emulator (deps:up)', () => {
         }),
       );
       // gRPC ALREADY_EXISTS is 6.
-      for (const codes of rounds) expect(codes.sort()).toEqual([0, 6]);
+      for (const codes of rounds) expect(codes.sort(), UNSERIALIZED).toEqual([0, 6]);
       const counts = await landed('offset_race');
       expect([...counts.values()].reduce((sum, n) => sum + n, 0)).toBe(4 * 2_000);
     });
