@@ -267,6 +267,30 @@ export const envSchema = z
     DASHBOARD_MAX_BYTES_BILLED: int(10_485_760, Number.MAX_SAFE_INTEGER, 1_073_741_824).describe(
       "BigQuery's maximumBytesBilled for each top-songs query: a query that would bill more fails (503) instead. The default, 1 GiB, holds a 15-minute window of a table of a million plays a day (100-200 MB: about 100 bytes a play, its day partitions) five times over, and a 30-day window of about 300,000 plays a day; it stops a runaway (an unpartitioned table, a far larger one) at about $0.006 a query (on-demand, $6.25 a TiB). Raise it for a bigger table (at most 9007199254740991, in effect no cap).",
     ),
+    // The live view (issue #23, being built): off until its reader and answers exist.
+    LIVE_ENABLED: bool(false).describe(
+      'Publish what each written batch adds to the top songs (plays per minute, artist and song) to LIVE_TOPIC, for the live view.',
+    ),
+    LIVE_TOPIC: optional(topic('unused')).describe(
+      "Topic of the live view's deltas (one per written batch); unset means KAFKA_TOPIC with .live appended.",
+    ),
+    LIVE_HORIZON: z
+      .string()
+      .trim()
+      .default('24h')
+      .transform((value, ctx) => {
+        const match = /^(\d{1,4})([mh])$/.exec(value);
+        const ms = match === null ? NaN : Number(match[1]) * (match[2] === 'h' ? 3_600_000 : 60_000);
+        if (!(ms >= 3_600_000 && ms <= 7 * 86_400_000)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be minutes or hours from 1h to 168h (e.g. 24h, 90m); got "${value}"`,
+          });
+          return z.NEVER;
+        }
+        return ms;
+      })
+      .describe('How far back the live view counts (minutes or hours, e.g. 24h); in milliseconds once parsed.'),
     GOOGLE_APPLICATION_CREDENTIALS: z
       .string()
       .trim()

@@ -247,3 +247,9 @@ function parseGeneral(text: string): { ms: number; iso: string } | null {
   const iso = `${new Date(ms).toISOString().slice(0, 19)}.${micros}Z`;
   return { ms: ms + Number(micros.slice(0, 3)), iso };
 }
+
+/** A play's time in microseconds since the epoch (a TIMESTAMP column's value), from its `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
+export function timestampMicros(iso: string): number {
+  const micros = iso.length > 20 ? Number(iso.slice(20, 26).padEnd(6, '0')) : 0;
+  return Date.parse(`${iso.slice(0, 19)}Z`) * 1000 + micros;
+}
