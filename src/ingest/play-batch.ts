@@ -78,7 +78,8 @@ class PlayCounter {
   add(offset: number, artist: string, song: string, iso: string): void {
     const micros = timestampMicros(iso);
     const minute = Math.floor(micros / 60_000_000) * 60;
-    const id = `${minute}\u0000${artist}\u0000${song}`;
+    // The artist's length first: names may hold any character, so no separator is safe.
+    const id = `${minute}:${artist.length}:${artist}${song}`;
     let group = this.index.get(id);
     if (group === undefined) {
       group = this.keys.push({ minute, artist, song }) - 1;
