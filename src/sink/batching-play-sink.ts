@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import pRetry from 'p-retry';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
+import type { SourceMessage } from '../plays/source-message.js';
 import { errorText } from '../errors.js';
 import { InjectMetric, METRIC, type Counter, type Gauge, type Histogram } from '../metrics/metrics.js';
 import type { Assignment, PlaySink, RowChunk, SinkHealth } from './play-sink.js';
@@ -379,7 +380,7 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
         if (left === 0) return resolve();
         this.deadLetters.put(
           rows.map(({ chunk, row, detail }) => ({
-            source: chunk.source(row),
+            source: letterSource(chunk, row),
             reason: 'bigquery_invalid',
             detail,
             done: () => {
@@ -401,7 +402,9 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
 
   private deadLetter(rows: Segment[], why: { reason: string; detail: string }): void {
     const letters: Parameters<DeadLetters['put']>[0][number][] = [];
-    forEachRow(rows, (chunk, row) => letters.push({ source: chunk.source(row), ...why, done: () => chunk.done(1) }));
+    forEachRow(rows, (chunk, row) =>
+      letters.push({ source: letterSource(chunk, row), ...why, done: () => chunk.done(1) }),
+    );
     this.deadLetters.put(letters);
   }
 
@@ -433,4 +436,10 @@ export function batchPolicy(
     batchMaxBytes: config.SINK_BATCH_MAX_BYTES ?? defaults.batchMaxBytes,
     maxInFlight: config.SINK_MAX_IN_FLIGHT ?? defaults.maxInFlight,
   };
+}
+
+/** The source of a row that becomes a dead letter, the chunk told that it is not written. */
+function letterSource(chunk: RowChunk, row: number): SourceMessage {
+  chunk.lettered(row);
+  return chunk.source(row);
 }
