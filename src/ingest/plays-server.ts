@@ -5,6 +5,7 @@ import kafkajs from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { errorText } from '../errors.js';
+import { LiveDeltas } from '../live/live-deltas.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { classifyKafkaError } from '../kafka/kafka-faults.js';
 import { OutageLog } from '../logging/outage-log.js';
@@ -14,7 +15,15 @@ import type { SourceMessage } from '../plays/source-message.js';
 import { AssignmentEnded, PLAY_SINK, type Assignment, type PartitionStart, type PlaySink } from '../sink/play-sink.js';
 import { batchCost, MemoryBudget } from './memory-budget.js';
 import { OffsetLedger } from './offset-ledger.js';
-import { freeBytes, offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js';
+import {
+  deltaOfBatch,
+  freeBytes,
+  offsetOf,
+  packBatch,
+  valueOf,
+  type BatchPlays,
+  type PackedBatch,
+} from './play-batch.js';
 import { PlayDecoder } from './play-decoder.js';
 
 const COMMIT_INTERVAL_MS = 200;
@@ -157,6 +166,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     @Inject(PLAY_SINK) private readonly sink: PlaySink,
     private readonly deadLetters: DeadLetters,
     private readonly decoder: PlayDecoder,
+    private readonly liveDeltas: LiveDeltas,
     @InjectMetric(METRIC.playsConsumed) private readonly consumed: Counter,
     @InjectMetric(METRIC.consumerLag) private readonly lag: Gauge<'topic' | 'partition'>,
     @InjectMetric(METRIC.partitionStalled) private readonly stalledSeconds: Gauge<'topic' | 'partition'>,
@@ -463,7 +473,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const release = this.budget.charge(cost);
     this.heldBytes.set(this.budget.heldBytes);
     const packed = packBatch(topic, partition, messages, new Date().toISOString());
-    const held: HeldBytes = { packed, rows: null };
+    const held: HeldBytes = { packed, rows: null, plays: null };
     let unsettled = messages.length;
     // Memory is held until each message is written, dead-lettered or dropped (its partition moved on).
     const settle = (count: number) => {
@@ -477,9 +487,18 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         if (held.rows !== null) freeBytes(held.rows);
       }
     };
+    let unfinished = messages.length;
+    const assignment = this.assignmentId;
     const done = (finished = 1) => {
-      finish(finished);
       settle(finished);
+      if (held.plays === null) return finish(finished);
+      // With the live view on, the batch is finished (its offsets committable) once its delta is published.
+      unfinished -= finished;
+      if (unfinished > 0) return;
+      const delta = deltaOfBatch(topic, partition, held.plays);
+      void this.liveDeltas
+        .publish(delta, () => this.assignmentId === assignment && this.owned.has(partition))
+        .then((published) => published && finish(messages.length));
     };
     payload.resolveOffset(last);
     this.consumed.inc(messages.length);
@@ -599,8 +618,9 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       const decoded = await this.retryTaking(`decoding ${topic}/${partition}`, () => this.decoder.decode(packed));
       await previousTurn;
       if (decoded === null) return;
-      const { rows, rowEnds, rowMessages, invalid } = decoded;
+      const { rows, rowEnds, rowMessages, invalid, plays } = decoded;
       held.rows = rows;
+      held.plays = plays;
       this.deadLetters.put(
         invalid.map(({ index, reason, detail }) => ({ source: sourceOf(index), reason, detail, done: () => done(1) })),
       );
@@ -616,6 +636,10 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
             rows: rowEnds.length === 0 ? Buffer.alloc(0) : Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength),
             ends: rowEnds,
             source: (row) => sourceOf(rowMessages[row]!),
+            // Not a play in the table: the live delta counts it as none.
+            lettered: (row) => {
+              if (plays !== null) plays.groups[Number(packed.offsets[rowMessages[row]!]) - plays.first] = -1;
+            },
             partition,
             lastOffset,
             endsBacklog,
@@ -834,6 +858,8 @@ interface TakenBatch {
 interface HeldBytes {
   packed: PackedBatch;
   rows: Uint8Array | null;
+  /** The live view's count of the batch's plays (null when it is off). */
+  plays: BatchPlays | null;
 }
 
 /** The keys and headers of a batch's messages that have any (usually none), by index, for dead letters. */
