@@ -5,9 +5,7 @@ import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import type { PlayDelta } from './play-delta.js';
-
-/** Kept past the horizon, so a replica starting at the horizon's edge still finds every delta it needs. */
-const RETENTION_PAST_HORIZON_MS = 3_600_000;
+import { RETENTION_PAST_HORIZON_MS, liveTopicOf } from './live-topic.js';
 
 /** The source partition a delta's publish is for is no longer this member's: its next owner publishes it. */
 class NoLongerOwned extends Error {}
@@ -30,11 +28,16 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
 
   constructor(private readonly config: AppConfig) {
     this.enabled = config.LIVE_ENABLED;
-    this.topic = config.LIVE_TOPIC ?? `${config.KAFKA_TOPIC}.live`;
+    this.topic = liveTopicOf(config);
     if (!this.enabled) return;
     const kafka = new kafkajs.Kafka(kafkaClientConfig(config, 'live-deltas', this.logger));
     // Idempotent: a retried send lands once; a repeated delta would be harmless anyway (counted by offset).
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+    });
     this.admin = kafka.admin();
   }
 

@@ -125,6 +125,20 @@ export class LiveTally {
     return sinceMs % MINUTE_MS === 0 && sinceMs >= Math.max(this.heldFrom, keepFrom);
   }
 
+  /**
+   * Holds no window starting before `minuteMs` (a whole minute): plays of earlier minutes may have been
+   * written without a delta (before the live view was turned on).
+   */
+  holdFrom(minuteMs: number): void {
+    this.heldFrom = Math.max(this.heldFrom, minuteMs);
+  }
+
+  /** Whether every offset of [from, to) of a source partition was counted. */
+  hasCounted(topic: string, partition: number, from: number, to: number): boolean {
+    if (from >= to) return true;
+    return (this.counted.of(topic, partition)?.toArray() ?? []).some(([a, b]) => a <= from && to <= b);
+  }
+
   /** Calls `listener` with the plays a delta added, after it is applied; returns the unsubscribe. */
   onChange(listener: (plays: number) => void): () => void {
     this.listeners.add(listener);
