@@ -72,6 +72,8 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
   private firstDeltaAt: number | null = null;
   /** Per partition, the end offset the rebuild reads to; removed once reached. */
   private readonly rebuildTo = new Map<number, number>();
+  /** The source's committed spans when the rebuild began (see committedSourceSpans). */
+  private committedAtStart: { partition: number; from: number; to: number }[] | null = null;
   private readonly changed = new Subject<void>();
   private readonly rebuilt = new BehaviorSubject(false);
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -164,6 +166,8 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
           await sleep(Math.min(500 * attempt, 5_000), undefined, { signal: this.stopping.signal });
           continue;
         }
+        // Before the end offsets: a commit seen here had its delta published before those ends.
+        const committed = await this.committedSourceSpans();
         const from = Date.now() - this.config.LIVE_HORIZON - RETENTION_PAST_HORIZON_MS;
         const starts = await admin.fetchTopicOffsetsByTimestamp(this.topic, from);
         const ends = await admin.fetchTopicOffsets(this.topic);
@@ -177,9 +181,10 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
         });
         await consumer.connect();
         await consumer.subscribe({ topic: this.topic, fromBeginning: true });
-        await consumer.run({ autoCommit: false, eachBatch: (payload) => this.read(payload) });
+        await consumer.run({ autoCommit: false, eachBatch: (payload) => Promise.resolve(this.read(payload)) });
         for (const { partition, offset } of starts) consumer.seek({ topic: this.topic, partition, offset });
-        if (this.rebuildTo.size === 0) await this.finishRebuild();
+        this.committedAtStart = committed;
+        if (this.rebuildTo.size === 0) this.finishRebuild();
         return;
       } catch (error) {
         if (this.stopping.signal.aborted) return;
@@ -189,7 +194,7 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
     }
   }
 
-  private async read({ batch }: EachBatchPayload): Promise<void> {
+  private read({ batch }: EachBatchPayload): void {
     const now = Date.now();
     for (const message of batch.messages) {
       const at = Number(message.timestamp);
@@ -209,39 +214,48 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
     const target = this.rebuildTo.get(batch.partition);
     if (target !== undefined && Number(batch.lastOffset()) + 1 >= target) {
       this.rebuildTo.delete(batch.partition);
-      if (this.rebuildTo.size === 0 && this.rebuilding !== null) await this.finishRebuild();
+      if (this.rebuildTo.size === 0 && this.rebuilding !== null) this.finishRebuild();
     }
   }
 
   /** Decides which windows the view holds (see the class comment), then answers from memory. */
-  private async finishRebuild(): Promise<void> {
-    const complete = await this.countsEveryCommittedOffset().catch((error: unknown) => {
-      this.logger.warn(`cannot read the source's committed offsets: ${errorText(error)}; holding only new minutes`);
-      return false;
-    });
+  private finishRebuild(): void {
+    const source = this.config.KAFKA_TOPIC;
+    const spans = this.committedAtStart;
+    const complete =
+      spans !== null && spans.every(({ partition, from, to }) => this.tally.hasCounted(source, partition, from, to));
     if (!complete) {
       const first = this.firstDeltaAt ?? Date.now();
       this.tally.holdFrom(Math.ceil(first / MINUTE_MS) * MINUTE_MS);
     }
     this.rebuilding = null;
     this.logger.log(
-      `live view rebuilt from ${this.topic}: ${this.plays} plays, ${this.tally.entries} entries${complete ? '' : ' (windows from the first delta read on)'}`,
+      `live view rebuilt from ${this.topic}: ${this.plays} plays, ${this.tally.entries} entries${complete ? '' : ' (windows from the first delta read on: some committed offsets have no delta)'}`,
     );
     this.rebuilt.next(true);
   }
 
-  /** Whether every offset the group committed on the source topic (still in it) was counted. */
-  private async countsEveryCommittedOffset(): Promise<boolean> {
+  /**
+   * Per source partition, the offsets the group committed that are still in the topic: [low,
+   * committed). Each has its delta if the live view was on when it was written. Null when unknown.
+   */
+  private async committedSourceSpans(): Promise<{ partition: number; from: number; to: number }[] | null> {
     const admin = this.admin!;
     const source = this.config.KAFKA_TOPIC;
-    if (!(await admin.listTopics()).includes(source)) return true;
-    const [lows, [committed]] = await Promise.all([
-      admin.fetchTopicOffsets(source),
-      admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [source] }),
-    ]);
-    return lows.every(({ partition, low }) => {
-      const upTo = Number(committed?.partitions.find((p) => p.partition === partition)?.offset ?? -1);
-      return upTo <= Number(low) || this.tally.hasCounted(source, partition, Number(low), upTo);
-    });
+    try {
+      if (!(await admin.listTopics()).includes(source)) return [];
+      const [lows, [committed]] = await Promise.all([
+        admin.fetchTopicOffsets(source),
+        admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [source] }),
+      ]);
+      return lows.map(({ partition, low }) => ({
+        partition,
+        from: Number(low),
+        to: Number(committed?.partitions.find((p) => p.partition === partition)?.offset ?? -1),
+      }));
+    } catch (error) {
+      this.logger.warn(`cannot read the committed offsets of ${source}: ${errorText(error)}; holding only new minutes`);
+      return null;
+    }
   }
 }
