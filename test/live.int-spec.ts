@@ -233,7 +233,7 @@ describe('the live view (real broker, real emulator, the service as processes)',
     })();
     // The current state at once.
     await eventually(
-      async () => events.length,
+      () => Promise.resolve(events.length),
       (n) => n >= 1,
       5_000,
     );
@@ -242,7 +242,7 @@ describe('the live view (real broker, real emulator, the service as processes)',
       const sent = Date.now();
       await produce(names.topic, [{ key: `p-${i}`, value: JSON.stringify(play(i, { timestamp: ago(0) })) }]);
       const seen = await eventually(
-        async () => events.find((e) => e.plays >= i),
+        () => Promise.resolve(events.find((e) => e.plays >= i)),
         (e) => e !== undefined,
         10_000,
       );
