@@ -267,7 +267,7 @@ export const envSchema = z
     DASHBOARD_MAX_BYTES_BILLED: int(10_485_760, Number.MAX_SAFE_INTEGER, 1_073_741_824).describe(
       "BigQuery's maximumBytesBilled for each top-songs query: a query that would bill more fails (503) instead. The default, 1 GiB, holds a 15-minute window of a table of a million plays a day (100-200 MB: about 100 bytes a play, its day partitions) five times over, and a 30-day window of about 300,000 plays a day; it stops a runaway (an unpartitioned table, a far larger one) at about $0.006 a query (on-demand, $6.25 a TiB). Raise it for a bigger table (at most 9007199254740991, in effect no cap).",
     ),
-    LIVE_ENABLED: bool(false).describe(
+    LIVE_ENABLED: bool(true).describe(
       'The live view: the ingest publishes what each written batch adds (plays per minute, artist and song) to LIVE_TOPIC, and the dashboard reads that topic back and answers windows within LIVE_HORIZON from memory, pushing changes over /api/live, instead of querying BigQuery. Turn it on for every replica of a group at once: rows written without it have no delta.',
     ),
     LIVE_TOPIC: optional(topic('unused')).describe(
@@ -290,8 +290,8 @@ export const envSchema = z
         return ms;
       })
       .describe('How far back the live view counts (minutes or hours, e.g. 24h); in milliseconds once parsed.'),
-    LIVE_MAX_ENTRIES: int(1_000, 100_000_000, 2_000_000).describe(
-      'Most (minute, artist, song) counts the live view holds, about 110 bytes each (the default: about 220 MB); past it the oldest minutes go, and windows reaching into them are answered by BigQuery. 10,000 songs each played every minute of 24 h would need 14.4 million (about 1.6 GB).',
+    LIVE_MAX_ENTRIES: int(1_000, 100_000_000, 500_000).describe(
+      "Most (minute, artist, song) counts the live view holds, about 110 bytes of heap each (the default: about 55 MB, within the image's --max-old-space-size=192 beside the ingest); past it the oldest minutes go, and windows reaching into them are answered by BigQuery. A catalogue of 1,000 songs played every minute fills it in about 8 hours; 10,000 songs every minute of 24 h would need 14.4 million (about 1.6 GB): raise --max-old-space-size (NODE_OPTIONS) with it.",
     ),
     GOOGLE_APPLICATION_CREDENTIALS: z
       .string()

@@ -23,7 +23,7 @@ interface Entry {
 export interface LiveTallyOptions {
   /** How far back from now minutes are kept (ms). Default 24 h. */
   horizonMs?: number;
-  /** Most (minute, artist, song) entries held; beyond it the oldest minutes go. Default 2,000,000. */
+  /** Most (minute, artist, song) entries held; beyond it the oldest minutes go. Default 500,000. */
   maxEntries?: number;
 }
 
@@ -39,7 +39,7 @@ export class LiveWindowNotHeld extends Error {}
  * Memory: ~110 bytes per entry, measured on Node 24 as the growth of process.memoryUsage().heapUsed
  * (after gc) while 10,000 songs were played every minute for 20 to 288 minutes (93 bytes with 1,000
  * songs a minute: smaller Maps), plus a few hundred bytes per distinct song. So 10,000 songs each
- * played every minute of 24 h, 14.4 M entries, would take ~1.6 GB: hence `maxEntries` (2 M, ~220 MB,
+ * played every minute of 24 h, 14.4 M entries, would take ~1.6 GB: hence `maxEntries` (500,000, ~55 MB,
  * by default). Real traffic plays a small part of the catalogue each minute, so a day usually fits.
  */
 export class LiveTally {
@@ -58,7 +58,7 @@ export class LiveTally {
 
   constructor(options: LiveTallyOptions = {}) {
     this.horizonMs = options.horizonMs ?? 24 * 3_600_000;
-    this.maxEntries = options.maxEntries ?? 2_000_000;
+    this.maxEntries = options.maxEntries ?? 500_000;
   }
 
   /** (minute, artist, song) entries held. */
