@@ -1,4 +1,4 @@
-import type { PlayDelta, PlayDeltaKey } from '../live/play-delta.js';
+import { deltaOfGroups, type PlayDelta, type PlayKey } from '../live/play-delta.js';
 import { decodePlay, timestampMicros, type InvalidReason } from '../plays/play.js';
 import type { RowEncoding } from '../sink/play-writer.js';
 
@@ -58,7 +58,7 @@ export interface BatchPlays {
   /** Per offset, its play's time in microseconds since the epoch (0 where there is none). */
   micros: Float64Array;
   /** The batch's distinct (minute, artist, song_name); minute: Unix seconds of its start. */
-  keys: { minute: number; artist: string; song: string }[];
+  keys: PlayKey[];
 }
 
 /**
@@ -66,25 +66,7 @@ export interface BatchPlays {
  * dead-letters instead (their groups set to -1 meanwhile), each key with the newest of its plays left.
  */
 export function deltaOfBatch(topic: string, partition: number, plays: BatchPlays): PlayDelta {
-  const { groups, micros } = plays;
-  const index = new Int32Array(plays.keys.length).fill(-1);
-  const keys: PlayDeltaKey[] = [];
-  const deltaGroups = new Array<number>(groups.length);
-  for (let p = 0; p < groups.length; p++) {
-    const group = groups[p]!;
-    if (group === -1) {
-      deltaGroups[p] = -1;
-      continue;
-    }
-    if (index[group] === -1) {
-      const { minute, artist, song } = plays.keys[group]!;
-      index[group] = keys.push([minute, artist, song, micros[p]!]) - 1;
-    }
-    const key = keys[index[group]!]!;
-    key[3] = Math.max(key[3], micros[p]!);
-    deltaGroups[p] = index[group]!;
-  }
-  return { v: 1, topic, partition, from: plays.first, groups: deltaGroups, keys };
+  return deltaOfGroups(topic, partition, plays.first, plays.keys, plays.groups, plays.micros);
 }
 
 /** Counts plays by key as they are decoded (see BatchPlays). */

@@ -91,17 +91,54 @@ export function parsePlayDelta(value: unknown): PlayDelta {
 /** The minute (Unix seconds of its start) a play at `timestampMicros` falls in. */
 export const minuteOf = (timestampMicros: number) => Math.floor(timestampMicros / MINUTE_MICROS) * 60;
 
+/** A (minute, artist, song) a batch's plays are grouped by; `minute` in Unix seconds of its start. */
+export interface PlayKey {
+  minute: number;
+  artist: string;
+  song: string;
+}
+
 /**
- * The delta of messages [from, from + plays.length) of a source partition: plays grouped by
- * (minute, artist, song_name), each key keeping its newest timestamp; null (not a play) becomes -1.
+ * The delta of messages [from, from + groups.length) of a source partition, from plays already grouped:
+ * `groups[i]` is the index in `keys` of message from + i's play (-1: not a play, or not written) and
+ * `micros[i]` its timestamp. Keys no message uses are left out; each keeps its newest timestamp.
  */
+export function deltaOfGroups(
+  topic: string,
+  partition: number,
+  from: number,
+  keys: readonly PlayKey[],
+  groups: ArrayLike<number>,
+  micros: ArrayLike<number>,
+): PlayDelta {
+  const index = new Int32Array(keys.length).fill(-1);
+  const deltaKeys: PlayDeltaKey[] = [];
+  const deltaGroups = new Array<number>(groups.length);
+  for (let p = 0; p < groups.length; p++) {
+    const group = groups[p]!;
+    if (group === -1) {
+      deltaGroups[p] = -1;
+      continue;
+    }
+    if (index[group] === -1) {
+      const { minute, artist, song } = keys[group]!;
+      index[group] = deltaKeys.push([minute, artist, song, micros[p]!]) - 1;
+    }
+    const key = deltaKeys[index[group]!]!;
+    key[3] = Math.max(key[3], micros[p]!);
+    deltaGroups[p] = index[group]!;
+  }
+  return { v: 1, topic, partition, from, groups: deltaGroups, keys: deltaKeys };
+}
+
+/** The delta of messages [from, from + plays.length) of a source partition; null (not a play) becomes -1. */
 export function deltaOf(
   topic: string,
   partition: number,
   from: number,
   plays: readonly (DeltaPlay | null)[],
 ): PlayDelta {
-  const keys: PlayDeltaKey[] = [];
+  const keys: PlayKey[] = [];
   const indexOf = new Map<string, number>();
   const groups = plays.map((play) => {
     if (play === null) return -1;
@@ -110,13 +147,11 @@ export function deltaOf(
     const id = JSON.stringify([minute, play.artist, play.song_name]);
     let index = indexOf.get(id);
     if (index === undefined) {
-      index = keys.push([minute, play.artist, play.song_name, play.timestampMicros]) - 1;
+      index = keys.push({ minute, artist: play.artist, song: play.song_name }) - 1;
       indexOf.set(id, index);
-    } else {
-      const key = keys[index]!;
-      key[3] = Math.max(key[3], play.timestampMicros);
     }
     return index;
   });
-  return { v: 1, topic, partition, from, groups, keys };
+  const micros = plays.map((play) => play?.timestampMicros ?? 0);
+  return deltaOfGroups(topic, partition, from, keys, groups, micros);
 }
