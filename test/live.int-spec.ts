@@ -205,7 +205,7 @@ describe('the live view (real broker, real emulator, the service as processes)',
     expect(await Promise.all(replicas.map(queriesOf))).toEqual(before);
   }, 420_000);
 
-  it('pushes a new play over /api/live: an SSE client sees it within a second', async () => {
+  it('pushes a new play over /api/live: an SSE client sees it within a second; SIGTERM with viewers connected ends their streams and exits 0', async () => {
     const names = await setUpTopics(admin, 1);
     const service = await start(names);
     await eventually(
@@ -217,11 +217,11 @@ describe('the live view (real broker, real emulator, the service as processes)',
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     const events: { plays: number; at: number }[] = [];
-    void (async () => {
+    const ended = (async () => {
       let text = '';
       for (;;) {
         const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-        if (done) return;
+        if (done) return 'ended';
         text += value;
         let end;
         while ((end = text.indexOf('\n\n')) >= 0) {
@@ -248,16 +248,22 @@ describe('the live view (real broker, real emulator, the service as processes)',
       );
       latencies.push(seen!.at - sent);
     }
-    await reader.cancel();
     latencies.sort((a, b) => a - b);
     console.log(`live: produce to SSE event, ms: ${latencies.join(', ')}`);
     // The median: one slow round on a busy machine is not the path's speed (the bench measures p99).
     expect(latencies[2]).toBeLessThan(1_000);
+
+    // An open stream must not hold the shutdown: the HTTP server waits for its connections.
+    const second = await fetch(`http://127.0.0.1:${service.port}/api/live`);
+    const timeout = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms));
+    expect(await Promise.race([service.stop('SIGTERM'), timeout(20_000, 'still running 20 s after SIGTERM')])).toBe(0);
+    expect(await Promise.race([ended, timeout(5_000, 'stream still open')])).toBe('ended');
+    await second.body!.cancel();
   }, 120_000);
 
   it('turned on in a running deployment: rows written before have no delta, so windows reaching back to them are asked of BigQuery', async () => {
     const names = await setUpTopics(admin, 2);
-    const before = await start(names, {});
+    const before = await start(names, { LIVE_ENABLED: 'false' });
     await produce(names.topic, messages(300));
     await eventually(
       () => committedTotal(admin, names),
