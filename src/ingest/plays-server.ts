@@ -135,6 +135,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private commitAgain = false;
   private commitSoonTimer: NodeJS.Timeout | undefined;
   private readonly inProgress = new Set<Promise<void>>();
+  /** Live-view deltas being published: their batches' offsets are committable once each lands. */
+  private readonly publishing = new Set<Promise<unknown>>();
   /** Per partition, its batches in inProgress. */
   private readonly inProgressOf = new Map<number, number>();
   /** Per partition, since when its put has been waiting for room in the sink. */
@@ -496,9 +498,11 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       unfinished -= finished;
       if (unfinished > 0) return;
       const delta = deltaOfBatch(topic, partition, held.plays);
-      void this.liveDeltas
+      const publishing = this.liveDeltas
         .publish(delta, () => this.assignmentId === assignment && this.owned.has(partition))
         .then((published) => published && finish(messages.length));
+      this.publishing.add(publishing);
+      void publishing.finally(() => this.publishing.delete(publishing));
     };
     payload.resolveOffset(last);
     this.consumed.inc(messages.length);
@@ -792,12 +796,17 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     this.consumer.pause([{ topic: this.topic }]);
     while (this.activeBatches > 0 && Date.now() < deadline) await sleep(20);
     const written = (await this.sink.flush(deadline)) && (await this.deadLetters.flush(deadline));
+    // What was just written is committable once its delta lands (the live view's publishes).
+    const published = await Promise.race([
+      Promise.all(this.publishing).then(() => true),
+      sleep(Math.max(0, deadline - Date.now())).then(() => false),
+    ]);
     clearInterval(this.commitTimer);
     clearInterval(this.lagTimer);
     clearTimeout(this.commitSoonTimer);
     await this.commit();
     await this.commit();
-    this.logger.log(await this.shutdownReport(written));
+    this.logger.log(await this.shutdownReport(written && published));
   }
 
   /**
