@@ -166,7 +166,13 @@ export class TopSongs {
     const since = windowStart(now, request.windowSeconds);
     if (this.live.answers(since, now)) return Promise.resolve(this.liveTopSongs(request, since, now));
     const key = JSON.stringify([since, request.windowSeconds, request.limit, request.artist ?? null]);
-    return this.topSongsAnswers.get(key, () => this.whenBudgetAllows(() => this.askTopSongs(request, since, now)));
+    return this.topSongsAnswers.get(key, () =>
+      // The window is taken when the query runs: a question may wait its turn in the budget.
+      this.whenBudgetAllows(() => {
+        const at = Date.now();
+        return this.askTopSongs(request, windowStart(at, request.windowSeconds), at);
+      }),
+    );
   }
 
   /** The most played artists of the window. */
@@ -175,7 +181,12 @@ export class TopSongs {
     const since = windowStart(now, request.windowSeconds);
     if (this.live.answers(since, now)) return Promise.resolve(this.liveArtists(request, since, now));
     const key = JSON.stringify([since, request.windowSeconds, request.limit]);
-    return this.artistsAnswers.get(key, () => this.whenBudgetAllows(() => this.askArtists(request, since, now)));
+    return this.artistsAnswers.get(key, () =>
+      this.whenBudgetAllows(() => {
+        const at = Date.now();
+        return this.askArtists(request, windowStart(at, request.windowSeconds), at);
+      }),
+    );
   }
 
   /** The window's top songs' plays per time bucket. */
@@ -184,7 +195,12 @@ export class TopSongs {
     const span = bucketSpan(now, request.windowSeconds);
     if (this.live.answers(span.since, now)) return Promise.resolve(this.livePlaysOverTime(request, span, now));
     const key = JSON.stringify([span.since, request.windowSeconds, request.songs, request.artist ?? null]);
-    return this.overTimeAnswers.get(key, () => this.whenBudgetAllows(() => this.askPlaysOverTime(request, span, now)));
+    return this.overTimeAnswers.get(key, () =>
+      this.whenBudgetAllows(() => {
+        const at = Date.now();
+        return this.askPlaysOverTime(request, bucketSpan(at, request.windowSeconds), at);
+      }),
+    );
   }
 
   private liveTopSongs(request: TopSongsRequest, since: number, now: number): TopSongsAnswer {
