@@ -17,6 +17,7 @@ import {
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
+import { describeKafkaError } from '../kafka/kafka-errors.js';
 import { LiveTally } from './live-tally.js';
 import { parsePlayDelta, type PlayDelta } from './play-delta.js';
 import { RETENTION_PAST_HORIZON_MS, liveTopicOf } from './live-topic.js';
@@ -158,6 +159,7 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
   private async start(): Promise<void> {
     const admin = this.admin!;
     const consumer = this.consumer!;
+    let logged: string | null = null;
     for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
       try {
         await admin.connect();
@@ -188,8 +190,14 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
         return;
       } catch (error) {
         if (this.stopping.signal.aborted) return;
-        this.logger.warn(`live view cannot start reading ${this.topic} yet: ${errorText(error)}; retrying`);
-        await sleep(Math.min(500 * attempt, 5_000), undefined, { signal: this.stopping.signal }).catch(() => {});
+        // The ingest says the same of the same broker: one line per reason, again every tenth try.
+        const { text } = describeKafkaError(error, this.config.KAFKA_BROKERS);
+        if (text !== logged || attempt % 10 === 0) {
+          this.logger.warn(`live view cannot start reading ${this.topic} yet: ${text}; retrying (attempt ${attempt})`);
+          logged = text;
+        }
+        const delay = Math.min(500 * 2 ** attempt, 30_000);
+        await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => {});
       }
     }
   }
