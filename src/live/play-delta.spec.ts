@@ -1,4 +1,12 @@
-import { BadPlayDelta, deltaOf, MAX_DELTA_MESSAGES, minuteOf, parsePlayDelta, type PlayDelta } from './play-delta.js';
+import {
+  BadPlayDelta,
+  deltaOf,
+  MAX_DELTA_MESSAGES,
+  minuteOf,
+  parsePlayDelta,
+  splitDelta,
+  type PlayDelta,
+} from './play-delta.js';
 
 const MINUTE = 60_000_000;
 const T = 1_764_936_000 * 1_000_000; // 2025-12-05T12:00:00Z in µs, a whole minute
@@ -61,6 +69,31 @@ describe('deltaOf', () => {
   });
 });
 
+describe('splitDelta', () => {
+  it('cuts the offsets in two halves, each with only its own keys, that parse and count what the whole counts', () => {
+    const whole = deltaOf('plays', 2, 40, [
+      play('fela', 'zombie', T),
+      null,
+      play('tony', 'lady', T + 1),
+      play('fela', 'zombie', T + 2),
+      play('tony', 'vip', T + MINUTE),
+    ]);
+    const [first, second] = splitDelta(whole);
+    expect(first).toMatchObject({ from: 40, groups: [0, -1, 1], keys: [whole.keys[0], whole.keys[1]] });
+    expect(second).toMatchObject({ from: 43, groups: [0, 1], keys: [whole.keys[0], whole.keys[2]] });
+    for (const half of [first, second]) expect(parsePlayDelta(JSON.parse(JSON.stringify(half)))).toEqual(half);
+    // Message by message, each half names the key the whole names.
+    const named = (d: PlayDelta) => d.groups.map((g) => (g < 0 ? null : d.keys[g]));
+    expect([...named(first), ...named(second)]).toEqual(named(whole));
+  });
+
+  it('cuts a delta of two messages into one each', () => {
+    const [first, second] = splitDelta(deltaOf('plays', 0, 7, [null, play('a', 's', T)]));
+    expect(first).toMatchObject({ from: 7, groups: [-1], keys: [] });
+    expect(second).toMatchObject({ from: 8, groups: [0] });
+  });
+});
+
 describe('parsePlayDelta', () => {
   it('accepts a valid delta', () => {
     expect(parsePlayDelta(good)).toEqual(good);
@@ -69,8 +102,10 @@ describe('parsePlayDelta', () => {
   it.each([
     [{ ...good, v: 2 }, 'v: v must be 1'],
     [{ ...good, groups: [] }, 'groups: groups must cover at least one message'],
-    [{ ...good, groups: [0, 1] }, 'groups.1: group 1 is not a key index (the delta has 1 keys)'],
-    [{ ...good, groups: [-2] }, 'groups.0'],
+    [{ ...good, groups: [0, 1] }, 'groups.1: group 1 is not -1 (no play) nor a key index (the delta has 1 keys)'],
+    [{ ...good, groups: [0, -2] }, 'groups.1: group -2 is not -1'],
+    [{ ...good, groups: [0.5] }, 'groups.0: group 0.5 is not -1'],
+    [{ ...good, groups: ['0'] }, 'groups.0'],
     [{ ...good, keys: [[61, 'a', 's', 1]] }, 'keys.0.0: a minute must be a multiple of 60 seconds'],
     [{ ...good, keys: [[60, 'a', 's', 1.5]] }, 'keys.0.3: a timestamp must be whole microseconds'],
     [{ ...good, partition: -1 }, 'partition'],

@@ -52,8 +52,9 @@ export const playDeltaSchema = z
     topic: z.string().min(1),
     partition: z.number().int().min(0),
     from: offset,
+    // Each entry's range is checked below, in one loop: per-element checks were most of a parse.
     groups: z
-      .array(z.number().int().min(-1))
+      .array(z.number())
       .min(1, { error: 'groups must cover at least one message' })
       .max(MAX_DELTA_MESSAGES, { error: `groups may cover at most ${MAX_DELTA_MESSAGES} messages` }),
     keys: z.array(deltaKey).max(MAX_DELTA_MESSAGES),
@@ -62,12 +63,13 @@ export const playDeltaSchema = z
     if (delta.from + delta.groups.length > Number.MAX_SAFE_INTEGER) {
       ctx.addIssue({ code: 'custom', path: ['groups'], message: 'the offsets covered pass 2^53 - 1' });
     }
-    const bad = delta.groups.findIndex((group) => group >= delta.keys.length);
+    const keys = delta.keys.length;
+    const bad = delta.groups.findIndex((group) => !Number.isInteger(group) || group < -1 || group >= keys);
     if (bad >= 0) {
       ctx.addIssue({
         code: 'custom',
         path: ['groups', bad],
-        message: `group ${delta.groups[bad]} is not a key index (the delta has ${delta.keys.length} keys)`,
+        message: `group ${delta.groups[bad]} is not -1 (no play) nor a key index (the delta has ${keys} keys)`,
       });
     }
   });
@@ -154,4 +156,30 @@ export function deltaOf(
   });
   const micros = plays.map((play) => play?.timestampMicros ?? 0);
   return deltaOfGroups(topic, partition, from, keys, groups, micros);
+}
+
+/**
+ * A delta cut in two at the middle of its offsets, each half with only its own keys: both together
+ * count what it counts (replicas merge by offset, so halves and a whole never count a message twice).
+ * A key keeps its newest play's time in both halves: both are published before the batch commits.
+ */
+export function splitDelta(delta: PlayDelta): [PlayDelta, PlayDelta] {
+  const middle = Math.ceil(delta.groups.length / 2);
+  return [sliceDelta(delta, 0, middle), sliceDelta(delta, middle, delta.groups.length)];
+}
+
+function sliceDelta(delta: PlayDelta, start: number, end: number): PlayDelta {
+  const keys: PlayDeltaKey[] = [];
+  const indexOf = new Map<number, number>();
+  const groups = delta.groups.slice(start, end).map((group) => {
+    if (group < 0) return group;
+    let index = indexOf.get(group);
+    if (index === undefined) {
+      index = keys.length;
+      indexOf.set(group, index);
+      keys.push(delta.keys[group]!);
+    }
+    return index;
+  });
+  return { ...delta, from: delta.from + start, groups, keys };
 }
