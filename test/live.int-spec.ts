@@ -261,6 +261,43 @@ describe('the live view (real broker, real emulator, the service as processes)',
     await second.body!.cancel();
   }, 120_000);
 
+  it('a delta larger than the live topic takes (max.message.bytes) is published in halves: every play counted, every offset committed', async () => {
+    const names = await setUpTopics(admin, 1);
+    // The operator's topic, made small: a batch of plays of distinct songs makes a delta far larger.
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: `${names.topic}.live`,
+          numPartitions: 1,
+          configEntries: [{ name: 'max.message.bytes', value: '2000' }],
+        },
+      ],
+    });
+    const total = 1_500;
+    const distinct = Array.from({ length: total }, (_, i) => ({
+      key: `p-${i}`,
+      value: JSON.stringify(
+        play(i, { song_id: i, song_name: `song ${i} ${Math.random().toString(36)}`, timestamp: ago(i * 1_000) }),
+      ),
+    }));
+    await produce(names.topic, distinct);
+    const service = await start(names);
+    await eventually(
+      () => committedTotal(admin, names),
+      (n) => n === total,
+      120_000,
+    );
+    expect(await countRows(names)).toBe(total);
+    expect(service.log).toMatch(/is too large for .*; publishing it in halves/);
+    const top = await eventually(
+      () => ask<TopSongsAnswer>(service, '/api/top-songs?window=1h&limit=100'),
+      (answer) => answer.source === 'live' && answer.total_plays === total,
+      30_000,
+    );
+    expect(top.songs.every((song) => song.total_plays === 1)).toBe(true);
+  }, 180_000);
+
   it('turned on in a running deployment: rows written before have no delta, so windows reaching back to them are asked of BigQuery', async () => {
     const names = await setUpTopics(admin, 2);
     const before = await start(names, { LIVE_ENABLED: 'false' });
