@@ -71,7 +71,8 @@ export function deltaOfBatch(topic: string, partition: number, plays: BatchPlays
 
 /** Counts plays by key as they are decoded (see BatchPlays). */
 class PlayCounter {
-  private readonly index = new Map<string, number>();
+  /** Key index by artist, then song, then minute: maps of the names as decoded, no key string built per play. */
+  private readonly index = new Map<string, Map<string, Map<number, number>>>();
   readonly keys: BatchPlays['keys'] = [];
   readonly groups: Int32Array;
   readonly micros: Float64Array;
@@ -87,12 +88,14 @@ class PlayCounter {
   add(offset: number, artist: string, song: string, iso: string): void {
     const micros = timestampMicros(iso);
     const minute = Math.floor(micros / 60_000_000) * 60;
-    // The artist's length first: names may hold any character, so no separator is safe.
-    const id = `${minute}:${artist.length}:${artist}${song}`;
-    let group = this.index.get(id);
+    let songs = this.index.get(artist);
+    if (songs === undefined) this.index.set(artist, (songs = new Map()));
+    let minutes = songs.get(song);
+    if (minutes === undefined) songs.set(song, (minutes = new Map()));
+    let group = minutes.get(minute);
     if (group === undefined) {
       group = this.keys.push({ minute, artist, song }) - 1;
-      this.index.set(id, group);
+      minutes.set(minute, group);
     }
     this.groups[offset - this.first] = group;
     this.micros[offset - this.first] = micros;
