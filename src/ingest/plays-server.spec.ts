@@ -22,7 +22,7 @@ const PLAY = {
 class FakeSink implements PlaySink {
   chunks: RowChunk[] = [];
   instant = true;
-  health = { bufferedRows: 0, failingSince: null, lastError: null, writable: true, detail: '' };
+  health = { bufferedRows: 0, failingSince: null, writable: true, detail: '' };
   /** Partitions whose puts wait until `unstick` (their lane holds its share and writes nothing). */
   stuck = new Set<number>();
   /** Rows (by index in their chunk) BigQuery refuses: dead-lettered, not written. */

@@ -56,7 +56,6 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   private flushing = 0;
   private waiters: (() => void)[] = [];
   private failingSince: number | null = null;
-  private lastError: string | null = null;
   /** A configuration error (a `stop` fault) while it lasts: the sink cannot write until it is fixed. */
   private configError: string | null = null;
   private readonly stopping = new AbortController();
@@ -88,7 +87,6 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     return {
       bufferedRows: this.bufferedRowCount + this.inFlightRows,
       failingSince: this.failingSince,
-      lastError: this.lastError,
       writable: table.status === 'ready' && this.configError === null,
       detail: this.configError ?? table.detail,
     };
@@ -361,16 +359,15 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     failed: (fault, rows, attempt, retryInMs) => {
       this.retries.inc();
       this.failingSince ??= Date.now();
-      this.lastError = fault.message;
       if (fault.action === 'stop') {
-        const report = `${this.writer.api} cannot write to ${this.table.id}: ${this.lastError}. Fix it; checking again, nothing is lost meanwhile`;
+        const report = `${this.writer.api} cannot write to ${this.table.id}: ${fault.message}. Fix it; checking again, nothing is lost meanwhile`;
         if (this.configError !== report) this.logger.error(report);
         this.configError = report;
         return;
       }
       if (attempt === 1 || attempt % 10 === 0) {
         this.logger.warn(
-          `${this.writer.api} write of ${rows} rows failed (attempt ${attempt}): ${this.lastError}; retrying in ${Math.round(retryInMs)} ms`,
+          `${this.writer.api} write of ${rows} rows failed (attempt ${attempt}): ${fault.message}; retrying in ${Math.round(retryInMs)} ms`,
         );
       }
     },

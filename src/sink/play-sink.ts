@@ -78,8 +78,6 @@ export interface SinkHealth {
   bufferedRows: number;
   /** Since when writes have been failing (epoch ms), or null. */
   failingSince: number | null;
-  /** The last write error, or null. */
-  lastError: string | null;
   /** Whether the sink can write at all (e.g. its table exists and fits). */
   writable: boolean;
   detail: string;
