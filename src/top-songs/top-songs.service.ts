@@ -4,6 +4,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { AppConfig } from '../config/config.module.js';
 import { createBigQuery } from '../bigquery/create-bigquery.js';
+import { QUOTA_REASONS } from '../bigquery/error-reasons.js';
 import {
   artistsSinceQuery,
   playsOverTimeQuery,
@@ -463,7 +464,7 @@ const QUERY_FAULTS: QueryFault[] = [
     says: () => 'BigQuery refused the query: no permission',
   },
   {
-    matches: (error) => reasonsOf(error).some((r) => r === 'quotaExceeded' || r === 'rateLimitExceeded'),
+    matches: (error) => reasonsOf(error).some((r) => typeof r === 'string' && QUOTA_REASONS.has(r)),
     says: () => 'BigQuery refused the query: over a quota',
   },
 ];
