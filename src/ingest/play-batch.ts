@@ -89,9 +89,9 @@ class PlayCounter {
     const micros = timestampMicros(iso);
     const minute = Math.floor(micros / 60_000_000) * 60;
     let songs = this.index.get(artist);
-    if (songs === undefined) this.index.set(artist, (songs = new Map()));
+    if (songs === undefined) this.index.set(artist, (songs = new Map<string, Map<number, number>>()));
     let minutes = songs.get(song);
-    if (minutes === undefined) songs.set(song, (minutes = new Map()));
+    if (minutes === undefined) songs.set(song, (minutes = new Map<number, number>()));
     let group = minutes.get(minute);
     if (group === undefined) {
       group = this.keys.push({ minute, artist, song }) - 1;
