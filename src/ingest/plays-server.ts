@@ -476,34 +476,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     this.heldBytes.set(this.budget.heldBytes);
     const packed = packBatch(topic, partition, messages, new Date().toISOString());
     const held: HeldBytes = { packed, rows: null, plays: null };
-    let unsettled = messages.length;
-    // Memory is held until each message is written, dead-lettered or dropped (its partition moved on).
-    const settle = (count: number) => {
-      unsettled -= count;
-      if (unsettled <= 0) {
-        release();
-        this.heldBytes.set(this.budget.heldBytes);
-        // Every message is written (its append answered) or dead-lettered (its source copied):
-        // nothing reads the batch's bytes any more.
-        freeBytes(held.packed.values);
-        if (held.rows !== null) freeBytes(held.rows);
-      }
-    };
-    let unfinished = messages.length;
-    const assignment = this.assignmentId;
-    const done = (finished = 1) => {
-      settle(finished);
-      if (held.plays === null) return finish(finished);
-      // With the live view on, the batch is finished (its offsets committable) once its delta is published.
-      unfinished -= finished;
-      if (unfinished > 0) return;
-      const delta = deltaOfBatch(topic, partition, held.plays);
-      const publishing = this.liveDeltas
-        .publish(delta, () => this.assignmentId === assignment && this.owned.has(partition))
-        .then((published) => published && finish(messages.length));
-      this.publishing.add(publishing);
-      void publishing.finally(() => this.publishing.delete(publishing));
-    };
+    const { settle, done } = this.outcomes(held, finish, release, messages.length);
     payload.resolveOffset(last);
     this.consumed.inc(messages.length);
 
@@ -531,6 +504,49 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       if (left > 0) this.inProgressOf.set(partition, left);
       else this.inProgressOf.delete(partition);
     });
+  }
+
+  /**
+   * How a taken batch's messages are settled (their memory given back) and done (committable). Made
+   * here, not in onBatch: these closures outlive the batch (to its delta's publish), and any closure of
+   * onBatch would keep kafkajs' batch, and the fetch response under it, alive with them.
+   */
+  private outcomes(
+    held: HeldBytes,
+    finish: (count: number) => void,
+    release: () => void,
+    count: number,
+  ): { settle: (count: number) => void; done: (finished?: number) => void } {
+    const { topic, partition } = held.packed;
+    let unsettled = count;
+    // Memory is held until each message is written, dead-lettered or dropped (its partition moved on).
+    const settle = (settled: number) => {
+      unsettled -= settled;
+      if (unsettled <= 0) {
+        release();
+        this.heldBytes.set(this.budget.heldBytes);
+        // Every message is written (its append answered) or dead-lettered (its source copied):
+        // nothing reads the batch's bytes any more.
+        freeBytes(held.packed.values);
+        if (held.rows !== null) freeBytes(held.rows);
+      }
+    };
+    let unfinished = count;
+    const assignment = this.assignmentId;
+    const done = (finished = 1) => {
+      settle(finished);
+      if (held.plays === null) return finish(finished);
+      // With the live view on, the batch is finished (its offsets committable) once its delta is published.
+      unfinished -= finished;
+      if (unfinished > 0) return;
+      const delta = deltaOfBatch(topic, partition, held.plays);
+      const publishing = this.liveDeltas
+        .publish(delta, () => this.assignmentId === assignment && this.owned.has(partition))
+        .then((published) => published && finish(count));
+      this.publishing.add(publishing);
+      void publishing.finally(() => this.publishing.delete(publishing));
+    };
+    return { settle, done };
   }
 
   /** Batches in progress, less those of partitions stuck in the sink: they need no decoding slot to wait. */

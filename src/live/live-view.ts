@@ -101,6 +101,9 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
       // cost the ingest's CPU; 100 ms is small beside the dashboard's second.
       minBytes: 64 * 1024,
       maxWaitTimeInMs: 100,
+      // Deltas are small: kafkajs' 10 MB fetches would only make the process's peak memory bigger.
+      maxBytes: 1024 * 1024,
+      maxBytesPerPartition: 256 * 1024,
     });
     this.tally.onChange((added) => {
       this.plays += added;
