@@ -12,7 +12,7 @@ describe('health endpoints and metrics (the service as a process)', () => {
     service = undefined;
   });
 
-  it('is live at once and ready when the consumer, the table, the dead-letter producer and the live view are', async () => {
+  it('is live at once and ready when the consumer, the table and the dead-letter producer are', async () => {
     const names = await setUpTopics(admin);
     service = await Service.start(names);
     expect((await probe(service, '/health/live')).status).toBe(200);
@@ -26,7 +26,6 @@ describe('health endpoints and metrics (the service as a process)', () => {
       'bigquery_writes',
       'dead_letter_producer',
       'kafka_consumer',
-      'live_view',
     ]);
   });
 

@@ -267,8 +267,8 @@ export const envSchema = z
     DASHBOARD_MAX_BYTES_BILLED: int(10_485_760, Number.MAX_SAFE_INTEGER, 1_073_741_824).describe(
       "BigQuery's maximumBytesBilled for each top-songs query: a query that would bill more fails (503) instead. The default, 1 GiB, holds a 15-minute window of a table of a million plays a day (100-200 MB: about 100 bytes a play, its day partitions) five times over, and a 30-day window of about 300,000 plays a day; it stops a runaway (an unpartitioned table, a far larger one) at about $0.006 a query (on-demand, $6.25 a TiB). Raise it for a bigger table (at most 9007199254740991, in effect no cap).",
     ),
-    LIVE_ENABLED: bool(true).describe(
-      'The live view: the ingest publishes what each written batch adds (plays per minute, artist and song) to LIVE_TOPIC, and the dashboard reads that topic back and answers windows within LIVE_HORIZON from memory, pushing changes over /api/live, instead of querying BigQuery. Turn it on for every replica of a group at once: rows written without it have no delta.',
+    LIVE_ENABLED: bool(false).describe(
+      'The live view: the ingest publishes what each written batch adds (plays per minute, artist and song) to LIVE_TOPIC, and the dashboard reads that topic back and answers windows within LIVE_HORIZON from memory, pushing changes over /api/live, instead of querying BigQuery. Turn it on for every replica of a group at once: rows written without it have no delta. Off by default for now: on, it costs about 13% of the drain rate and 5-15 MB of peak memory (docs/BENCHMARKS.md).',
     ),
     LIVE_TOPIC: optional(topic('unused')).describe(
       "Topic of the live view's deltas (one per written batch); unset means KAFKA_TOPIC with .live appended.",
