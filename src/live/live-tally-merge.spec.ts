@@ -1,3 +1,4 @@
+import { seededRandom } from '../../test/support/seeded-random.js';
 import { LiveTally, LiveWindowNotHeld } from './live-tally.js';
 import { deltaOf, parsePlayDelta, type DeltaPlay, type PlayDelta } from './play-delta.js';
 
@@ -11,20 +12,7 @@ const NOW = Date.UTC(2026, 11, 5, 12, 0, 0);
 const ARTISTS = ['fela', 'tony-allen', 'Ébo', '😀 band'];
 const SONGS = ['zombie', 'Zulu', 'asiko', 'é', 'ｂ', '😀', 'lady'];
 
-/** mulberry32: a tiny seeded PRNG, so a failing seed can be run again. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
-  return { next, int, pick: <T>(items: readonly T[]) => items[int(0, items.length - 1)]! };
-}
-type Random = ReturnType<typeof random>;
+type Random = ReturnType<typeof seededRandom>;
 
 interface Message {
   source: string;
@@ -169,7 +157,7 @@ describe('LiveTally merging deltas', () => {
   it.each(SEEDS)(
     'answers as the BigQuery queries over every message covered, each once, however its deltas arrive (seed %i)',
     (seed) => {
-      const rng = random(seed);
+      const rng = seededRandom(seed);
       const sources = [
         ['plays', 0],
         ['plays', 1],
