@@ -5,6 +5,7 @@ import kafkajs from 'kafkajs';
 import { DEAD_LETTER_HEADERS } from '../src/dead-letters/dead-letters.service.js';
 import { PLAY_TABLE_SCHEMA } from '../src/sink/play-table.js';
 import { badPlays } from './support/bad-plays.js';
+import { seededRandom } from './support/seeded-random.js';
 import { startDep, stopDep, testDeps } from './support/deps.js';
 import { metricsOf, probe, sample } from './support/probes.js';
 import {
@@ -311,20 +312,6 @@ const SOAK_RATE = Number(process.env.PLAYS_TEST_SOAK_RATE ?? 300);
 /** The share of the soak's messages that are not valid plays (each must become a dead letter). */
 const SOAK_BAD_SHARE = 0.01;
 
-/** A seeded PRNG (mulberry32): the same seed draws the same schedule and the same messages. */
-function seededRandom(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
-  const pick = <T>(items: readonly T[]): T => items[int(0, items.length - 1)]!;
-  return { next, int, pick };
-}
 type Random = ReturnType<typeof seededRandom>;
 
 type Fault = { gapS: number } & (

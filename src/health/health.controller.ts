@@ -1,6 +1,7 @@
 import { Controller, Get, Optional } from '@nestjs/common';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { IngestReadiness } from './ingest-readiness.js';
+import { LiveReadiness } from './live-readiness.js';
 import { SimulatorReadiness } from './simulator-readiness.js';
 
 @Controller('health')
@@ -9,6 +10,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     @Optional() private readonly ingest?: IngestReadiness,
     @Optional() private readonly simulator?: SimulatorReadiness,
+    @Optional() private readonly liveView?: LiveReadiness,
   ) {}
 
   /** Liveness: the process answers. Never checks Kafka or BigQuery, so their outages do not restart pods. */
@@ -22,6 +24,10 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   ready() {
-    return this.health.check([...(this.ingest?.checks() ?? []), ...(this.simulator?.checks() ?? [])]);
+    return this.health.check([
+      ...(this.ingest?.checks() ?? []),
+      ...(this.simulator?.checks() ?? []),
+      ...(this.liveView?.checks() ?? []),
+    ]);
   }
 }

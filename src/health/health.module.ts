@@ -3,10 +3,12 @@ import { TerminusModule } from '@nestjs/terminus';
 import type { AppConfig } from '../config/config.module.js';
 import { DeadLettersModule } from '../dead-letters/dead-letters.module.js';
 import { IngestModule } from '../ingest/ingest.module.js';
+import { LiveModule } from '../live/live.module.js';
 import { SimulatorModule } from '../simulator/simulator.module.js';
 import { SinkModule } from '../sink/sink.module.js';
 import { HealthController } from './health.controller.js';
 import { IngestReadiness } from './ingest-readiness.js';
+import { LiveReadiness } from './live-readiness.js';
 import { SimulatorReadiness } from './simulator-readiness.js';
 
 /** /health/live and /health/ready; readiness checks only the parts this deployment runs. */
@@ -19,6 +21,10 @@ export class HealthModule {
     if (config.INGEST_ENABLED) {
       imports.push(IngestModule, SinkModule, DeadLettersModule);
       providers.push(IngestReadiness);
+    }
+    if (config.LIVE_ENABLED && config.DASHBOARD_ENABLED) {
+      imports.push(LiveModule);
+      providers.push(LiveReadiness);
     }
     if (config.SIMULATOR_ENABLED) {
       imports.push(SimulatorModule);

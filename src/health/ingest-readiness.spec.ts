@@ -33,7 +33,7 @@ function readiness(parts: { consumer?: object; table?: object; sink?: object; de
   };
   const table = { health: { status: 'ready', detail: 'ready', ...parts.table } };
   const sink = {
-    health: { failingSince: null, lastError: null, bufferedRows: 0, writable: true, detail: '', ...parts.sink },
+    health: { failingSince: null, bufferedRows: 0, writable: true, detail: '', ...parts.sink },
   };
   const deadLetters = {
     health: { connected: true, failingSince: null, queued: 0, queuedBytes: 0, problem: null, summary: null },
@@ -101,7 +101,6 @@ describe('IngestReadiness', () => {
         sink: {
           writable: false,
           detail: `storage-write cannot write to p.d.t: ${RAW_BIGQUERY}`,
-          lastError: RAW_BIGQUERY,
         },
       },
       'bigquery_writes',
@@ -109,7 +108,7 @@ describe('IngestReadiness', () => {
     ],
     [
       'writes failing for longer than the threshold',
-      { sink: { failingSince: now - 5_000, lastError: RAW_BIGQUERY } },
+      { sink: { failingSince: now - 5_000 } },
       'bigquery_writes',
       'bigquery writes failing for 5s (the log says why)',
     ],

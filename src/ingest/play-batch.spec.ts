@@ -108,6 +108,34 @@ describe('packBatch + decodeBatch (what crosses to the decoder thread and back)'
     }
   });
 
+  it("counts the live view's plays only when asked: per offset of the batch's span, a key of (minute, artist, song) or -1", () => {
+    expect(decodeBatch(packBatch('plays', 0, messages, ingestedAt), jsonRows).plays).toBeNull();
+    const minute = Math.floor(Date.parse(`${recent.replace(' ', 'T')}Z`) / 60_000) * 60;
+    // Offsets with a gap (a transaction marker at 1,001): the span covers it, as not a play.
+    const spaced = [
+      { offset: '1000', timestamp: sentAt, value: play({}) },
+      { offset: '1002', timestamp: sentAt, value: play({ song_name: 'lady' }) },
+      { offset: '1003', timestamp: sentAt, value: Buffer.from('not json') },
+      { offset: '1004', timestamp: sentAt, value: play({ timestamp: `${recent}.25` }) },
+      { offset: '1005', timestamp: sentAt, value: play({ artist: 'fela-kuti' }) },
+      // Names that would meet under a separator: still two keys.
+      { offset: '1006', timestamp: sentAt, value: play({ artist: 'a\u0000b', song_name: 'c' }) },
+      { offset: '1007', timestamp: sentAt, value: play({ artist: 'a', song_name: 'b\u0000c' }) },
+    ];
+    const { plays } = decodeBatch(packBatch('plays', 0, spaced, ingestedAt), protoRows, { plays: true });
+    expect(plays!.first).toBe(1000);
+    expect(plays!.keys).toEqual([
+      { minute, artist: ORIGINAL_PLAY.artist, song: ORIGINAL_PLAY.song_name },
+      { minute, artist: ORIGINAL_PLAY.artist, song: 'lady' },
+      { minute, artist: 'fela-kuti', song: ORIGINAL_PLAY.song_name },
+      { minute, artist: 'a\u0000b', song: 'c' },
+      { minute, artist: 'a', song: 'b\u0000c' },
+    ]);
+    expect([...plays!.groups]).toEqual([0, -1, 1, -1, 0, 2, 3, 4]);
+    const micros = Date.parse(`${recent.replace(' ', 'T')}Z`) * 1000;
+    expect([...plays!.micros]).toEqual([micros, 0, micros, 0, micros + 250_000, micros, micros, micros]);
+  });
+
   it('frees a done batch at once, and never reads its values after that', () => {
     const packed = packBatch('plays', 0, messages, ingestedAt);
     const decoded = decodeBatch(packed, jsonRows);

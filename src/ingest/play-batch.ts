@@ -1,4 +1,5 @@
-import { decodePlay, type InvalidReason } from '../plays/play.js';
+import { deltaOfGroups, type PlayDelta, type PlayKey } from '../live/play-delta.js';
+import { decodePlay, timestampMicros, type InvalidReason } from '../plays/play.js';
 import type { RowEncoding } from '../sink/play-writer.js';
 
 /**
@@ -40,6 +41,65 @@ export interface DecodedBatch {
   /** The index in the batch of the message each row was made of. */
   rowMessages: Int32Array;
   invalid: { index: number; reason: InvalidReason; detail: string }[];
+  /** What the live view counts of the batch; null when it was not asked for (or offsets are past 2^53). */
+  plays: BatchPlays | null;
+}
+
+/**
+ * The batch's plays as the live view counts them: by (minute, artist, song_name), per offset of the
+ * batch's span (offsets may skip: transaction markers, compaction). Made on the decoder thread, a few
+ * small arrays, so the consumer thread only marks the rows the sink dead-letters and publishes it.
+ */
+export interface BatchPlays {
+  /** The batch's first offset: position p of the arrays below is offset `first + p`. */
+  first: number;
+  /** Per offset, the index in `keys` of its play; -1 for a message that is not a play, or no message. */
+  groups: Int32Array;
+  /** Per offset, its play's time in microseconds since the epoch (0 where there is none). */
+  micros: Float64Array;
+  /** The batch's distinct (minute, artist, song_name); minute: Unix seconds of its start. */
+  keys: PlayKey[];
+}
+
+/**
+ * The live delta of a batch whose every message is done: its plays less the rows the sink
+ * dead-letters instead (their groups set to -1 meanwhile), each key with the newest of its plays left.
+ */
+export function deltaOfBatch(topic: string, partition: number, plays: BatchPlays): PlayDelta {
+  return deltaOfGroups(topic, partition, plays.first, plays.keys, plays.groups, plays.micros);
+}
+
+/** Counts plays by key as they are decoded (see BatchPlays). */
+class PlayCounter {
+  /** Key index by artist, then song, then minute: maps of the names as decoded, no key string built per play. */
+  private readonly index = new Map<string, Map<string, Map<number, number>>>();
+  readonly keys: BatchPlays['keys'] = [];
+  readonly groups: Int32Array;
+  readonly micros: Float64Array;
+
+  constructor(
+    readonly first: number,
+    span: number,
+  ) {
+    this.groups = new Int32Array(span).fill(-1);
+    this.micros = new Float64Array(span);
+  }
+
+  add(offset: number, artist: string, song: string, iso: string): void {
+    const micros = timestampMicros(iso);
+    const minute = Math.floor(micros / 60_000_000) * 60;
+    let songs = this.index.get(artist);
+    if (songs === undefined) this.index.set(artist, (songs = new Map<string, Map<number, number>>()));
+    let minutes = songs.get(song);
+    if (minutes === undefined) songs.set(song, (minutes = new Map<number, number>()));
+    let group = minutes.get(minute);
+    if (group === undefined) {
+      group = this.keys.push({ minute, artist, song }) - 1;
+      minutes.set(minute, group);
+    }
+    this.groups[offset - this.first] = group;
+    this.micros[offset - this.first] = micros;
+  }
 }
 
 export function packBatch(
@@ -139,8 +199,16 @@ let scratch = Buffer.allocUnsafeSlow(1 << 20);
  * small young generation, rows kept in an array until the end of the batch were copied and promoted
  * by the garbage collector.
  */
-export function decodeBatch(batch: PackedBatch, encoding: RowEncoding): DecodedBatch {
+export function decodeBatch(
+  batch: PackedBatch,
+  encoding: RowEncoding,
+  options: { plays?: boolean } = {},
+): DecodedBatch {
   const { offsets, timestamps, starts, ends } = batch;
+  const counter =
+    options.plays === true && offsets instanceof Float64Array && offsets.length > 0
+      ? new PlayCounter(offsets[0]!, offsets[offsets.length - 1]! - offsets[0]! + 1)
+      : null;
   const values = Buffer.from(batch.values.buffer, batch.values.byteOffset, batch.values.byteLength);
   const encode = encoding.createEncoder(batch.topic, batch.partition, batch.ingestedAt);
   const separator = encoding.separator;
@@ -157,6 +225,7 @@ export function decodeBatch(batch: PackedBatch, encoding: RowEncoding): DecodedB
       invalid.push({ index: i, reason: decoded.reason, detail: decoded.detail });
       continue;
     }
+    counter?.add(offsets[i] as number, decoded.play.artist, decoded.play.song_name, decoded.play.timestamp);
     const row = encode.row(decoded.play, String(offsets[i]!));
     // A string row is at most 3 bytes per UTF-16 unit; plus its separator.
     const most = (typeof row === 'string' ? row.length * 3 : row.length) + 1;
@@ -181,5 +250,9 @@ export function decodeBatch(batch: PackedBatch, encoding: RowEncoding): DecodedB
     rowEnds: rowEnds.slice(0, count),
     rowMessages: rowMessages.slice(0, count),
     invalid,
+    plays:
+      counter === null
+        ? null
+        : { first: counter.first, groups: counter.groups, micros: counter.micros, keys: counter.keys },
   };
 }

@@ -16,11 +16,14 @@ export class PlayDecoder implements OnApplicationShutdown {
   private readonly logger = new Logger(PlayDecoder.name);
   private readonly pool: Piscina<PackedBatch, DecodedBatch> | null;
   private encoding: Promise<RowEncoding> | null = null;
+  /** Whether each batch's plays are counted for the live view too (see BatchPlays). */
+  private readonly plays: boolean;
 
   constructor(
     config: AppConfig,
     @Inject(ROW_ENCODING) private readonly rowEncodingSource: RowEncodingSource,
   ) {
+    this.plays = config.LIVE_ENABLED;
     this.pool =
       config.INGEST_DECODE_THREADS === 0
         ? null
@@ -29,18 +32,18 @@ export class PlayDecoder implements OnApplicationShutdown {
             minThreads: config.INGEST_DECODE_THREADS,
             maxThreads: config.INGEST_DECODE_THREADS,
             idleTimeout: Number.POSITIVE_INFINITY,
-            workerData: { rowEncoding: rowEncodingSource },
+            workerData: { rowEncoding: rowEncodingSource, plays: this.plays },
           });
   }
 
   async decode(batch: PackedBatch): Promise<DecodedBatch> {
-    if (this.pool === null) return decodeBatch(batch, await this.rowEncoding());
+    if (this.pool === null) return decodeBatch(batch, await this.rowEncoding(), { plays: this.plays });
     try {
       return await this.pool.run(batch);
     } catch (error) {
       // A worker that died (or failed to load) must not cost a batch: decode it here instead.
       this.logger.error(`decoding on a worker thread failed (${errorText(error)}); decoding in place`);
-      return decodeBatch(batch, await this.rowEncoding());
+      return decodeBatch(batch, await this.rowEncoding(), { plays: this.plays });
     }
   }
 

@@ -4,6 +4,8 @@ import { parseEnv } from '../config/parse-env.js';
 import type { DeadLetter, DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { AssignmentEnded, type Assignment, type PlaySink, type RowChunk } from '../sink/play-sink.js';
 import { createRowEncoding } from '../sink/insert-all/row-encoding.js';
+import type { LiveDeltas } from '../live/live-deltas.js';
+import type { PlayDelta } from '../live/play-delta.js';
 import { decodeBatch, type PackedBatch } from './play-batch.js';
 import type { PlayDecoder } from './play-decoder.js';
 import { PlaysServer } from './plays-server.js';
@@ -20,13 +22,16 @@ const PLAY = {
 class FakeSink implements PlaySink {
   chunks: RowChunk[] = [];
   instant = true;
-  health = { bufferedRows: 0, failingSince: null, lastError: null, writable: true, detail: '' };
+  health = { bufferedRows: 0, failingSince: null, writable: true, detail: '' };
   /** Partitions whose puts wait until `unstick` (their lane holds its share and writes nothing). */
   stuck = new Set<number>();
+  /** Rows (by index in their chunk) BigQuery refuses: dead-lettered, not written. */
+  refused = new Set<number>();
   private waiting: (() => void)[] = [];
   put(chunk: RowChunk): Promise<void> {
     this.chunks.push(chunk);
     if (this.stuck.has(chunk.partition)) return new Promise((resolve) => this.waiting.push(resolve));
+    for (const row of this.refused) chunk.lettered(row);
     if (this.instant) chunk.done(chunk.ends.length);
     return Promise.resolve();
   }
@@ -51,17 +56,30 @@ function server(
   const letters: DeadLetter[] = [];
   const deadLetters = {
     put: (l: DeadLetter[]) => l.forEach((x) => (letters.push(x), x.done())),
+    flush: () => Promise.resolve(true),
   } as unknown as DeadLetters;
   const decoder = {
     decode: decode ?? ((batch: PackedBatch) => Promise.resolve(decodeBatch(batch, encoding))),
   } as PlayDecoder;
   const gauge = (name: string, labelNames: string[] = []) => new Gauge({ name, help: name, labelNames, registers: [] });
   const stalled = gauge('stalled', ['topic', 'partition']);
+  const published: PlayDelta[] = [];
+  const publishing: (() => void)[] = [];
+  // Publishes when the test says (release), as the broker acknowledges.
+  const liveDeltas = {
+    publish: (delta: PlayDelta) =>
+      new Promise<boolean>((resolve) => {
+        published.push(delta);
+        publishing.push(() => resolve(true));
+      }),
+  } as unknown as LiveDeltas;
+  const release = () => publishing.splice(0).forEach((publish) => publish());
   const instance = new PlaysServer(
     config,
     sink,
     deadLetters,
     decoder,
+    liveDeltas,
     new Counter({ name: 'consumed', help: 'c', registers: [] }),
     gauge('lag', ['topic', 'partition']),
     stalled,
@@ -69,7 +87,7 @@ function server(
   );
   // As after a join that assigned partition 0.
   Object.assign(instance, { owned: new Set([0]), joined: true });
-  return { instance, sink, letters, config, stalled };
+  return { instance, sink, letters, config, stalled, published, release };
 }
 
 const encoding = createRowEncoding();
@@ -133,6 +151,91 @@ describe('PlaysServer: taking batches', () => {
     expect(internals(instance).ledger.committable()).toEqual([{ partition: 0, offset: '10' }]);
     expect(batch.resolveOffset).toHaveBeenCalledWith('9');
     expect(internals(instance).budget.heldBytes).toBe(0);
+  });
+
+  it("with the live view on, publishes a done batch's delta (bad messages and refused rows as no play) before its offsets can be committed", async () => {
+    const { instance, sink, published, release } = server({ LIVE_ENABLED: 'true' }, (batch) =>
+      Promise.resolve(decodeBatch(batch, encoding, { plays: true })),
+    );
+    // Row 2 (message 3, past the bad message 1) is refused by BigQuery.
+    sink.refused.add(2);
+    const batch = payload(5, (i) =>
+      i === 1
+        ? 'not json'
+        : JSON.stringify({ ...PLAY, song_name: `song ${i % 2}`, timestamp: new Date().toISOString() }),
+    );
+    const from = nextOffset - 5;
+    await internals(instance).onBatch(batch);
+    await Promise.all(internals(instance).inProgress);
+    expect(published).toHaveLength(1);
+    const [delta] = published;
+    expect(delta).toMatchObject({ v: 1, topic: 'plays', partition: 0, from });
+    // Messages 0, 2, 4 are plays of "song 0"; 1 is not json; 3 ("song 1") was refused: no play.
+    expect(delta!.groups).toEqual([0, -1, 0, -1, 0]);
+    expect(delta!.keys.map(([, artist, song]) => [artist, song])).toEqual([['tony-allen', 'song 0']]);
+    // Not committable until the delta is acknowledged.
+    expect(internals(instance).ledger.committable()).toEqual([]);
+    expect(batch.commitOffsetsIfNecessary).not.toHaveBeenCalled();
+    release();
+    await vi.waitFor(() =>
+      expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledWith({
+        topics: [
+          {
+            topic: 'tony-allen-plays',
+            partitions: [expect.objectContaining({ partition: 0, offset: String(from + 5) })],
+          },
+        ],
+      }),
+    );
+  });
+
+  it('with the live view on, a graceful stop waits for the deltas being published, then commits their batches', async () => {
+    const { instance, published, release } = server({ LIVE_ENABLED: 'true' }, (batch) =>
+      Promise.resolve(decodeBatch(batch, encoding, { plays: true })),
+    );
+    Object.assign(instance, { consumer: { pause: vi.fn() }, running: true });
+    const batch = payload(3);
+    const from = nextOffset - 3;
+    await internals(instance).onBatch(batch);
+    await Promise.all(internals(instance).inProgress);
+    expect(published).toHaveLength(1);
+    let stopped = false;
+    const stopping = instance.beforeApplicationShutdown().then(() => void (stopped = true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Written, but its delta is not acknowledged: committing now would commit nothing of it.
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledWith({
+      topics: [
+        {
+          topic: 'tony-allen-plays',
+          partitions: [expect.objectContaining({ partition: 0, offset: String(from + 3) })],
+        },
+      ],
+    });
+  });
+
+  it('with the live view on, gives up publishing a delta whose partition moved on: the batch stays uncommitted', async () => {
+    const { instance, published } = server({ LIVE_ENABLED: 'true' }, (batch) =>
+      Promise.resolve(decodeBatch(batch, encoding, { plays: true })),
+    );
+    let owned: (() => boolean) | undefined;
+    (instance as unknown as { liveDeltas: { publish(d: PlayDelta, o: () => boolean): Promise<boolean> } }).liveDeltas =
+      {
+        publish: (delta, stillOwned) => {
+          published.push(delta);
+          owned = stillOwned;
+          return Promise.resolve(false);
+        },
+      };
+    await internals(instance).onBatch(payload(3));
+    await Promise.all(internals(instance).inProgress);
+    expect(owned!()).toBe(true);
+    Object.assign(instance, { owned: new Set([1]) });
+    expect(owned!()).toBe(false);
+    await Promise.resolve();
+    expect(internals(instance).ledger.committable()).toEqual([]);
   });
 
   it('decodes a batch again when decoding throws, instead of leaving it uncommitted while consumption goes on', async () => {

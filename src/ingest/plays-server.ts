@@ -5,6 +5,7 @@ import kafkajs from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { errorText } from '../errors.js';
+import { LiveDeltas } from '../live/live-deltas.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { classifyKafkaError } from '../kafka/kafka-faults.js';
 import { OutageLog } from '../logging/outage-log.js';
@@ -14,7 +15,15 @@ import type { SourceMessage } from '../plays/source-message.js';
 import { AssignmentEnded, PLAY_SINK, type Assignment, type PartitionStart, type PlaySink } from '../sink/play-sink.js';
 import { batchCost, MemoryBudget } from './memory-budget.js';
 import { OffsetLedger } from './offset-ledger.js';
-import { freeBytes, offsetOf, packBatch, valueOf, type PackedBatch } from './play-batch.js';
+import {
+  deltaOfBatch,
+  freeBytes,
+  offsetOf,
+  packBatch,
+  valueOf,
+  type BatchPlays,
+  type PackedBatch,
+} from './play-batch.js';
 import { PlayDecoder } from './play-decoder.js';
 
 const COMMIT_INTERVAL_MS = 200;
@@ -126,6 +135,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private commitAgain = false;
   private commitSoonTimer: NodeJS.Timeout | undefined;
   private readonly inProgress = new Set<Promise<void>>();
+  /** Live-view deltas being published: their batches' offsets are committable once each lands. */
+  private readonly publishing = new Set<Promise<unknown>>();
   /** Per partition, its batches in inProgress. */
   private readonly inProgressOf = new Map<number, number>();
   /** Per partition, since when its put has been waiting for room in the sink. */
@@ -157,6 +168,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     @Inject(PLAY_SINK) private readonly sink: PlaySink,
     private readonly deadLetters: DeadLetters,
     private readonly decoder: PlayDecoder,
+    private readonly liveDeltas: LiveDeltas,
     @InjectMetric(METRIC.playsConsumed) private readonly consumed: Counter,
     @InjectMetric(METRIC.consumerLag) private readonly lag: Gauge<'topic' | 'partition'>,
     @InjectMetric(METRIC.partitionStalled) private readonly stalledSeconds: Gauge<'topic' | 'partition'>,
@@ -463,24 +475,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     const release = this.budget.charge(cost);
     this.heldBytes.set(this.budget.heldBytes);
     const packed = packBatch(topic, partition, messages, new Date().toISOString());
-    const held: HeldBytes = { packed, rows: null };
-    let unsettled = messages.length;
-    // Memory is held until each message is written, dead-lettered or dropped (its partition moved on).
-    const settle = (count: number) => {
-      unsettled -= count;
-      if (unsettled <= 0) {
-        release();
-        this.heldBytes.set(this.budget.heldBytes);
-        // Every message is written (its append answered) or dead-lettered (its source copied):
-        // nothing reads the batch's bytes any more.
-        freeBytes(held.packed.values);
-        if (held.rows !== null) freeBytes(held.rows);
-      }
-    };
-    const done = (finished = 1) => {
-      finish(finished);
-      settle(finished);
-    };
+    const held: HeldBytes = { packed, rows: null, plays: null };
+    const { settle, done } = this.outcomes(held, finish, release, messages.length);
     payload.resolveOffset(last);
     this.consumed.inc(messages.length);
 
@@ -508,6 +504,49 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       if (left > 0) this.inProgressOf.set(partition, left);
       else this.inProgressOf.delete(partition);
     });
+  }
+
+  /**
+   * How a taken batch's messages are settled (their memory given back) and done (committable). Made
+   * here, not in onBatch: these closures outlive the batch (to its delta's publish), and any closure of
+   * onBatch would keep kafkajs' batch, and the fetch response under it, alive with them.
+   */
+  private outcomes(
+    held: HeldBytes,
+    finish: (count: number) => void,
+    release: () => void,
+    count: number,
+  ): { settle: (count: number) => void; done: (finished?: number) => void } {
+    const { topic, partition } = held.packed;
+    let unsettled = count;
+    // Memory is held until each message is written, dead-lettered or dropped (its partition moved on).
+    const settle = (settled: number) => {
+      unsettled -= settled;
+      if (unsettled <= 0) {
+        release();
+        this.heldBytes.set(this.budget.heldBytes);
+        // Every message is written (its append answered) or dead-lettered (its source copied):
+        // nothing reads the batch's bytes any more.
+        freeBytes(held.packed.values);
+        if (held.rows !== null) freeBytes(held.rows);
+      }
+    };
+    let unfinished = count;
+    const assignment = this.assignmentId;
+    const done = (finished = 1) => {
+      settle(finished);
+      if (held.plays === null) return finish(finished);
+      // With the live view on, the batch is finished (its offsets committable) once its delta is published.
+      unfinished -= finished;
+      if (unfinished > 0) return;
+      const delta = deltaOfBatch(topic, partition, held.plays);
+      const publishing = this.liveDeltas
+        .publish(delta, () => this.assignmentId === assignment && this.owned.has(partition))
+        .then((published) => published && finish(count));
+      this.publishing.add(publishing);
+      void publishing.finally(() => this.publishing.delete(publishing));
+    };
+    return { settle, done };
   }
 
   /** Batches in progress, less those of partitions stuck in the sink: they need no decoding slot to wait. */
@@ -599,8 +638,9 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       const decoded = await this.retryTaking(`decoding ${topic}/${partition}`, () => this.decoder.decode(packed));
       await previousTurn;
       if (decoded === null) return;
-      const { rows, rowEnds, rowMessages, invalid } = decoded;
+      const { rows, rowEnds, rowMessages, invalid, plays } = decoded;
       held.rows = rows;
+      held.plays = plays;
       this.deadLetters.put(
         invalid.map(({ index, reason, detail }) => ({ source: sourceOf(index), reason, detail, done: () => done(1) })),
       );
@@ -616,6 +656,10 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
             rows: rowEnds.length === 0 ? Buffer.alloc(0) : Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength),
             ends: rowEnds,
             source: (row) => sourceOf(rowMessages[row]!),
+            // Not a play in the table: the live delta counts it as none.
+            lettered: (row) => {
+              if (plays !== null) plays.groups[Number(packed.offsets[rowMessages[row]!]) - plays.first] = -1;
+            },
             partition,
             lastOffset,
             endsBacklog,
@@ -768,12 +812,17 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
     this.consumer.pause([{ topic: this.topic }]);
     while (this.activeBatches > 0 && Date.now() < deadline) await sleep(20);
     const written = (await this.sink.flush(deadline)) && (await this.deadLetters.flush(deadline));
+    // What was just written is committable once its delta lands (the live view's publishes).
+    const published = await Promise.race([
+      Promise.all(this.publishing).then(() => true),
+      sleep(Math.max(0, deadline - Date.now())).then(() => false),
+    ]);
     clearInterval(this.commitTimer);
     clearInterval(this.lagTimer);
     clearTimeout(this.commitSoonTimer);
     await this.commit();
     await this.commit();
-    this.logger.log(await this.shutdownReport(written));
+    this.logger.log(await this.shutdownReport(written && published));
   }
 
   /**
@@ -834,6 +883,8 @@ interface TakenBatch {
 interface HeldBytes {
   packed: PackedBatch;
   rows: Uint8Array | null;
+  /** The live view's count of the batch's plays (null when it is off). */
+  plays: BatchPlays | null;
 }
 
 /** The keys and headers of a batch's messages that have any (usually none), by index, for dead letters. */

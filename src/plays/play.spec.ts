@@ -1,5 +1,5 @@
 import { badPlays, ORIGINAL_PLAY } from '../../test/support/bad-plays.js';
-import { decodePlay, parseTimestamp } from './play.js';
+import { decodePlay, parseTimestamp, timestampMicros } from './play.js';
 
 const now = Date.parse('2022-11-20T00:00:00Z');
 const bytes = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -135,5 +135,36 @@ describe('parseTimestamp', () => {
 
   it('gives milliseconds since the epoch', () => {
     expect(parseTimestamp('1970-01-01T00:00:01.250Z')).toEqual({ ms: 1250, iso: '1970-01-01T00:00:01.250000Z' });
+  });
+});
+
+describe('timestampMicros', () => {
+  // The plain reading: what the digit-by-digit one must equal.
+  const reference = (iso: string) =>
+    Date.parse(`${iso.slice(0, 19)}Z`) * 1000 + (iso.length > 20 ? Number(iso.slice(20, 26).padEnd(6, '0')) : 0);
+
+  it('reads the canonical form exactly, from year 1 to 9999, before and after 1970', () => {
+    const isos = [
+      '0001-01-01T00:00:00.000000Z',
+      '0099-12-31T23:59:59.999999Z',
+      '0100-01-01T00:00:00.000001Z',
+      '1969-12-31T23:59:59.999999Z',
+      '1970-01-01T00:00:00.000000Z',
+      '2024-02-29T12:34:56.123456Z',
+      '9999-12-31T23:59:59.999999Z',
+    ];
+    for (let i = 0; i < 2_000; i++) {
+      const ms = Math.floor(Math.random() * 253_402_300_799_999) - 62_135_596_800_000 * Math.round(Math.random());
+      const micros = String(Math.floor(Math.random() * 1e6)).padStart(6, '0');
+      const iso = `${new Date(ms).toISOString().slice(0, 19)}.${micros}Z`;
+      if (/^\d{4}-/.test(iso)) isos.push(iso);
+    }
+    for (const iso of isos) expect(timestampMicros(iso), iso).toBe(reference(iso));
+    expect(timestampMicros('1970-01-01T00:00:01.000002Z')).toBe(1_000_002);
+  });
+
+  it('reads the other forms the long way', () => {
+    for (const iso of ['2026-12-05T12:00:00Z', '2026-12-05T12:00:00.5Z'])
+      expect(timestampMicros(iso), iso).toBe(reference(iso));
   });
 });

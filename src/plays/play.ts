@@ -247,3 +247,32 @@ function parseGeneral(text: string): { ms: number; iso: string } | null {
   const iso = `${new Date(ms).toISOString().slice(0, 19)}.${micros}Z`;
   return { ms: ms + Number(micros.slice(0, 3)), iso };
 }
+
+/** A play's time in microseconds since the epoch (a TIMESTAMP column's value), from its `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
+export function timestampMicros(iso: string): number {
+  // Read digit by digit: it runs twice per play (row and live view), and Date.parse of a built string
+  // was a tenth of the decoder's time. Date.UTC reads years below 100 as 19xx: those take the long way.
+  if (iso.length === 27) {
+    const year = digits(iso, 0, 4);
+    if (year >= 100) {
+      const ms = Date.UTC(
+        year,
+        digits(iso, 5, 7) - 1,
+        digits(iso, 8, 10),
+        digits(iso, 11, 13),
+        digits(iso, 14, 16),
+        digits(iso, 17, 19),
+      );
+      return ms * 1000 + digits(iso, 20, 26);
+    }
+  }
+  const micros = iso.length > 20 ? Number(iso.slice(20, 26).padEnd(6, '0')) : 0;
+  return Date.parse(`${iso.slice(0, 19)}Z`) * 1000 + micros;
+}
+
+/** The decimal number of iso[from, to) (digits only: the canonical form's fields). */
+function digits(iso: string, from: number, to: number): number {
+  let value = 0;
+  for (let i = from; i < to; i++) value = value * 10 + iso.charCodeAt(i) - 48;
+  return value;
+}

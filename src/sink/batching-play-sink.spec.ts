@@ -11,7 +11,7 @@ import { forEachRow, rowOf, type Segment } from './rows.js';
 // against the emulator (test/*.int-spec.ts); this is the sink's handling of each class of the faults table.
 
 /** A chunk of rows "r<i>" (one separator byte between), counting what is reported done. */
-function chunk(count: number, first = 0): RowChunk & { doneCount: number } {
+function chunk(count: number, first = 0): RowChunk & { doneCount: number; letteredRows: number[] } {
   const rows = Array.from({ length: count }, (_, i) => `r${first + i}`);
   const bytes = Buffer.from(rows.join(','));
   const ends = new Int32Array(count);
@@ -21,6 +21,7 @@ function chunk(count: number, first = 0): RowChunk & { doneCount: number } {
     rows: bytes,
     ends,
     doneCount: 0,
+    letteredRows: [] as number[],
     source: (row: number) => ({
       topic: 't',
       partition: 0,
@@ -33,6 +34,7 @@ function chunk(count: number, first = 0): RowChunk & { doneCount: number } {
     lastOffset: BigInt(first + count - 1),
     assignment: 1,
     done: (n: number) => (result.doneCount += n),
+    lettered: (row: number) => void result.letteredRows.push(row),
     dropped: () => undefined,
   };
   return result;
@@ -143,6 +145,8 @@ describe('BatchingPlaySink', () => {
       ['r0', 'r2', 'r3'],
     ]);
     expect(rows.doneCount).toBe(4);
+    // The chunk is told which row is not in the table (the live view must not count it).
+    expect(rows.letteredRows).toEqual([1]);
   });
 
   it('writes again a row with a reason other than invalid (e.g. backendError): it is not dead-lettered', async () => {
@@ -197,6 +201,7 @@ describe('BatchingPlaySink', () => {
     ]);
     expect(letters.map((l) => l.reason)).toContain('bigquery_too_large');
     expect(rows.doneCount).toBe(4);
+    expect(rows.letteredRows).toEqual(letters.map((l) => Number(l.source.offset)));
   });
 
   it('holds the rows of a configuration error (stop), reports it as not writable, and writes them once fixed', async () => {

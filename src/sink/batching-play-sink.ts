@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import pRetry from 'p-retry';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
+import type { SourceMessage } from '../plays/source-message.js';
 import { errorText } from '../errors.js';
 import { InjectMetric, METRIC, type Counter, type Gauge, type Histogram } from '../metrics/metrics.js';
 import type { Assignment, PlaySink, RowChunk, SinkHealth } from './play-sink.js';
@@ -55,7 +56,6 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   private flushing = 0;
   private waiters: (() => void)[] = [];
   private failingSince: number | null = null;
-  private lastError: string | null = null;
   /** A configuration error (a `stop` fault) while it lasts: the sink cannot write until it is fixed. */
   private configError: string | null = null;
   private readonly stopping = new AbortController();
@@ -87,7 +87,6 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     return {
       bufferedRows: this.bufferedRowCount + this.inFlightRows,
       failingSince: this.failingSince,
-      lastError: this.lastError,
       writable: table.status === 'ready' && this.configError === null,
       detail: this.configError ?? table.detail,
     };
@@ -360,16 +359,15 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     failed: (fault, rows, attempt, retryInMs) => {
       this.retries.inc();
       this.failingSince ??= Date.now();
-      this.lastError = fault.message;
       if (fault.action === 'stop') {
-        const report = `${this.writer.api} cannot write to ${this.table.id}: ${this.lastError}. Fix it; checking again, nothing is lost meanwhile`;
+        const report = `${this.writer.api} cannot write to ${this.table.id}: ${fault.message}. Fix it; checking again, nothing is lost meanwhile`;
         if (this.configError !== report) this.logger.error(report);
         this.configError = report;
         return;
       }
       if (attempt === 1 || attempt % 10 === 0) {
         this.logger.warn(
-          `${this.writer.api} write of ${rows} rows failed (attempt ${attempt}): ${this.lastError}; retrying in ${Math.round(retryInMs)} ms`,
+          `${this.writer.api} write of ${rows} rows failed (attempt ${attempt}): ${fault.message}; retrying in ${Math.round(retryInMs)} ms`,
         );
       }
     },
@@ -379,7 +377,7 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
         if (left === 0) return resolve();
         this.deadLetters.put(
           rows.map(({ chunk, row, detail }) => ({
-            source: chunk.source(row),
+            source: letterSource(chunk, row),
             reason: 'bigquery_invalid',
             detail,
             done: () => {
@@ -401,7 +399,9 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
 
   private deadLetter(rows: Segment[], why: { reason: string; detail: string }): void {
     const letters: Parameters<DeadLetters['put']>[0][number][] = [];
-    forEachRow(rows, (chunk, row) => letters.push({ source: chunk.source(row), ...why, done: () => chunk.done(1) }));
+    forEachRow(rows, (chunk, row) =>
+      letters.push({ source: letterSource(chunk, row), ...why, done: () => chunk.done(1) }),
+    );
     this.deadLetters.put(letters);
   }
 
@@ -433,4 +433,10 @@ export function batchPolicy(
     batchMaxBytes: config.SINK_BATCH_MAX_BYTES ?? defaults.batchMaxBytes,
     maxInFlight: config.SINK_MAX_IN_FLIGHT ?? defaults.maxInFlight,
   };
+}
+
+/** The source of a row that becomes a dead letter, the chunk told that it is not written. */
+function letterSource(chunk: RowChunk, row: number): SourceMessage {
+  chunk.lettered(row);
+  return chunk.source(row);
 }

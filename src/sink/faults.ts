@@ -1,3 +1,5 @@
+import { QUOTA_REASONS } from '../bigquery/error-reasons.js';
+
 /**
  * What the sink does about each fault a writer can meet: the one table both writers classify their
  * errors into, so the policy reads in one place.
@@ -35,9 +37,6 @@ export function insertAllRowAction(reasons: readonly (string | undefined)[]): Fa
   const actions = reasons.map((reason) => INSERT_ALL_ROW_REASONS[reason ?? ''] ?? INSERT_ALL_ROW_DEFAULT);
   return actions.includes('dead-letter') ? 'dead-letter' : 'retry';
 }
-
-/** A 403's reasons that mean "slow down", not "not allowed". */
-const QUOTA_REASONS = new Set(['rateLimitExceeded', 'quotaExceeded']);
 
 /**
  * A failed insertAll request, by HTTP status (null: no answer: a network error or a timeout) and

@@ -28,6 +28,11 @@ export interface RowChunk {
    */
   done(rows: number): void;
   /**
+   * Called for a row the sink dead-letters instead of writing it (BigQuery refused it, or it can never
+   * be written), before its `done`: the row is not a play in the table, so the live view must not count it.
+   */
+  lettered(row: number): void;
+  /**
    * Called with a count when that many of the chunk's rows will not be written by this member because
    * its partition moved on (an exactly-once sink was fenced, or a newer assignment began): they are
    * neither written nor committed, and the partition's next owner gets them again. Frees their memory.
@@ -73,8 +78,6 @@ export interface SinkHealth {
   bufferedRows: number;
   /** Since when writes have been failing (epoch ms), or null. */
   failingSince: number | null;
-  /** The last write error, or null. */
-  lastError: string | null;
   /** Whether the sink can write at all (e.g. its table exists and fits). */
   writable: boolean;
   detail: string;

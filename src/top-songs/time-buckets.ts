@@ -1,11 +1,14 @@
-/** Bucket sizes a window's plays are counted in, smallest first (seconds). */
-const BUCKET_SECONDS = [1, 10, 60, 300, 900, 3_600, 21_600, 86_400, 604_800] as const;
+/**
+ * Bucket sizes a window's plays are counted in, smallest first (seconds). A minute at least: the live
+ * view counts plays by the minute, and both paths must cut a window alike.
+ */
+const BUCKET_SECONDS = [60, 300, 900, 3_600, 21_600, 86_400, 604_800] as const;
 /** Enough points for a readable line per song, few enough for one small answer. */
 export const MAX_BUCKETS = 180;
 
 /**
- * The bucket size for a window: the smallest of 1 s, 10 s, 1 min, 5 min, 15 min, 1 h, 6 h, 1 d, 7 d
- * that cuts it in at most MAX_BUCKETS (5 minutes: 10 s; an hour: 1 min; 24 hours: 15 min; a week: 1 h).
+ * The bucket size for a window: the smallest of 1 min, 5 min, 15 min, 1 h, 6 h, 1 d, 7 d that cuts it
+ * in at most MAX_BUCKETS (up to 3 hours: 1 min; 24 hours: 15 min; a week: 1 h).
  */
 export function bucketSecondsFor(windowSeconds: number): number {
   return BUCKET_SECONDS.find((size) => windowSeconds / size <= MAX_BUCKETS) ?? BUCKET_SECONDS.at(-1)!;

@@ -1,19 +1,23 @@
 import { Logger } from '@nestjs/common';
 import { BigQuery, Job } from '@google-cloud/bigquery';
 import { parseEnv } from '../config/parse-env.js';
+import { LiveView } from '../live/live-view.js';
+import { deltaOf } from '../live/play-delta.js';
 import type { Histogram } from '../metrics/metrics.js';
-import { TopSongs, TopSongsUnavailable } from './top-songs.service.js';
+import { TopSongs, TopSongsUnavailable, windowStart } from './top-songs.service.js';
 
 // The client faked at its narrowest seam: BigQuery#query (the query job) and Job#cancel (the cancel
 // request), so nothing leaves the process. The emulator runs our queries too fast for them to time out.
 
-const config = parseEnv({
+const env = {
   BIGQUERY_PROJECT_ID: 'plays-local',
   BIGQUERY_API_ENDPOINT: 'http://127.0.0.1:9',
   BIGQUERY_STORAGE_API_ENDPOINT: '127.0.0.1:9',
-});
+};
+const config = parseEnv(env);
 const histogram = { startTimer: () => () => 0 } as unknown as Histogram<'outcome'>;
 const request = { window: '15m', windowSeconds: 900, limit: 10 };
+const liveOff = new LiveView(config);
 
 interface QueryOptions {
   jobId: string;
@@ -57,7 +61,7 @@ describe('TopSongs against BigQuery', () => {
 
   it('sends each query with the default byte cap and a job timeout, under an id of its own', async () => {
     const { asked } = fakeBigQuery(() => Promise.resolve([[]]));
-    await new TopSongs(config, histogram).topSongs(request);
+    await new TopSongs(config, histogram, liveOff).topSongs(request);
     expect(asked).toHaveLength(1);
     expect(asked[0]).toMatchObject({ maximumBytesBilled: '1073741824', jobTimeoutMs: 10_000 });
     expect(asked[0]!.jobId).toMatch(/^top_songs_[0-9a-f-]{36}$/);
@@ -66,7 +70,7 @@ describe('TopSongs against BigQuery', () => {
   it('cancels the job of a query that gets no answer within 10 s, and answers that it timed out', async () => {
     vi.useFakeTimers();
     const { asked, cancelled, warnings } = fakeBigQuery(() => new Promise(() => {}));
-    const answer = failure(new TopSongs(config, histogram).topSongs(request));
+    const answer = failure(new TopSongs(config, histogram, liveOff).topSongs(request));
     await vi.advanceTimersByTimeAsync(9_999);
     expect(cancelled).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
@@ -77,7 +81,7 @@ describe('TopSongs against BigQuery', () => {
 
   it('does not cancel a query that answered, nor one that failed on its own', async () => {
     const { cancelled } = fakeBigQuery(() => Promise.reject(Object.assign(new Error('boom'), { code: 500 })));
-    const topSongs = new TopSongs(config, histogram);
+    const topSongs = new TopSongs(config, histogram, liveOff);
     await failure(topSongs.topSongs(request));
     expect(cancelled).toEqual([]);
   });
@@ -123,10 +127,71 @@ describe('TopSongs against BigQuery', () => {
     ],
   ])("answers %s with a category, not BigQuery's text, which goes to the log", async (_, error, said) => {
     const { warnings } = fakeBigQuery(() => Promise.reject(error));
-    const message = await failure(new TopSongs(config, histogram).topSongs(request));
+    const message = await failure(new TopSongs(config, histogram, liveOff).topSongs(request));
     expect(message).toBe(said);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain(error.message);
     expect(warnings[0]).toContain(said);
+  });
+});
+
+describe('TopSongs with the live view', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  const NOW = Date.UTC(2026, 11, 5, 12, 30, 15);
+  /** A live view holding plays 1 to 20 minutes ago; `state` is what its reader says. */
+  function liveView(status: 'live' | 'rebuilding') {
+    const view = new LiveView(parseEnv({ ...env, LIVE_ENABLED: 'true' }));
+    const plays = Array.from({ length: 20 }, (_, i) => ({
+      artist: i % 2 === 0 ? 'tony-allen' : 'fela-kuti',
+      song_name: `song ${i % 3}`,
+      timestampMicros: (NOW - (i + 1) * 60_000) * 1_000 + 7,
+    }));
+    view.tally.apply(deltaOf('tony-allen-plays', 0, 0, plays), NOW);
+    vi.spyOn(view, 'state').mockReturnValue(status === 'live' ? { status } : { status, detail: 'reading' });
+    return view;
+  }
+
+  it('answers a window within the horizon from memory, asking BigQuery nothing, from a whole minute', async () => {
+    vi.useFakeTimers({ now: NOW, toFake: ['Date'] });
+    const { asked } = fakeBigQuery(() => Promise.resolve([[]]));
+    const topSongs = new TopSongs(config, histogram, liveView('live'));
+    const answer = await topSongs.topSongs({ ...request, artist: 'tony-allen' });
+    expect(asked).toEqual([]);
+    expect(answer).toMatchObject({ source: 'live', since: '2026-12-05T12:15:00.000Z', total_plays: 8 });
+    // 12:15 to 12:29: tony-allen's plays are those of even minutes back, song i % 3.
+    expect(answer.songs.map((s) => [s.song_name, s.total_plays])).toEqual([
+      ['song 0', 3],
+      ['song 2', 3],
+      ['song 1', 2],
+    ]);
+    expect(answer.newest_play_at).toBe('2026-12-05T12:29:15.000007Z');
+    const overTime = await topSongs.playsOverTime({ window: '15m', windowSeconds: 900, songs: 5 });
+    expect(overTime).toMatchObject({ source: 'live', bucket: '1m', total_plays: 15 });
+    expect(overTime.series.reduce((sum, s) => sum + s.plays.reduce((a, b) => a + b, 0), 0)).toBe(15);
+    expect((await topSongs.artists({ window: '1h', windowSeconds: 3_600, limit: 5 })).total_artists).toBe(2);
+    expect(asked).toEqual([]);
+  });
+
+  it('asks BigQuery, from the same whole minute, while the live view rebuilds or for a window past its horizon', async () => {
+    vi.useFakeTimers({ now: NOW, toFake: ['Date'] });
+    const { asked } = fakeBigQuery(() => Promise.resolve([[]]));
+    const rebuilding = await new TopSongs(config, histogram, liveView('rebuilding')).topSongs(request);
+    expect(rebuilding).toMatchObject({ source: 'bigquery', since: '2026-12-05T12:15:00.000Z' });
+    const long = await new TopSongs(config, histogram, liveView('live')).topSongs({
+      window: '2d',
+      windowSeconds: 172_800,
+      limit: 10,
+    });
+    expect(long.source).toBe('bigquery');
+    expect(asked).toHaveLength(2);
+  });
+
+  it('starts every window on a whole minute', () => {
+    expect(windowStart(Date.UTC(2026, 0, 1, 0, 10, 59, 999), 300)).toBe(Date.UTC(2026, 0, 1, 0, 5));
+    expect(windowStart(Date.UTC(2026, 0, 1, 0, 10), 300)).toBe(Date.UTC(2026, 0, 1, 0, 5));
   });
 });

@@ -4,6 +4,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { AppConfig } from '../config/config.module.js';
 import { createBigQuery } from '../bigquery/create-bigquery.js';
+import { QUOTA_REASONS } from '../bigquery/error-reasons.js';
 import {
   artistsSinceQuery,
   playsOverTimeQuery,
@@ -12,10 +13,12 @@ import {
   topSongsSinceQuery,
 } from '../bigquery/play-queries.js';
 import { errorText } from '../errors.js';
+import { LiveView } from '../live/live-view.js';
+import { compareNames } from '../live/name-order.js';
 import { InjectMetric, METRIC, type Histogram } from '../metrics/metrics.js';
 import { AnswerCache } from './answer-cache.js';
 import { QueryBudget } from './query-budget.js';
-import { bucketName, bucketSpan } from './time-buckets.js';
+import { bucketName, bucketSpan, type BucketSpan } from './time-buckets.js';
 import type { ArtistsRequest, PlaysOverTimeRequest, TopSongsRequest } from './top-songs-request.js';
 
 export interface SongPlays {
@@ -30,15 +33,17 @@ interface WindowAnswer {
   table: string;
   window: string;
   window_seconds: number;
-  /** When BigQuery was asked: answers are reused for DASHBOARD_CACHE_MS. */
+  /** When BigQuery was asked (answers are reused for DASHBOARD_CACHE_MS), or when the live view answered. */
   queried_at: string;
+  /** `live`: counted from the live view in memory; `bigquery`: a query of the table. */
+  source: 'live' | 'bigquery';
 }
 
 /** Plays per song over a window, as GET /api/top-songs answers. */
 export interface TopSongsAnswer extends WindowAnswer {
   /** The artist asked about; null: every artist. */
   artist: string | null;
-  /** The window's start (ISO-8601, UTC): plays whose timestamp is at or after it count. */
+  /** The window's start (ISO-8601, UTC), a whole minute: plays whose timestamp is at or after it count. */
   since: string;
   limit: number;
   /** Every play in the window (of the artist), not only the listed songs'. */
@@ -98,6 +103,20 @@ export interface PlaysOverTimeAnswer extends WindowAnswer {
 export class TopSongsUnavailable extends Error {}
 
 const QUERY_TIMEOUT_MS = 10_000;
+const MINUTE_MS = 60_000;
+/**
+ * With the live view on, BigQuery answers only windows longer than its horizon; almost all of such a
+ * window is closed minutes that do not change, so its answer is kept this long.
+ */
+const LONG_WINDOW_CACHE_MS = 60_000;
+
+/** A window's start: `windowSeconds` before `now`, down to a whole minute, the same on both paths. */
+export const windowStart = (now: number, windowSeconds: number): number =>
+  Math.floor((now - windowSeconds * 1_000) / MINUTE_MS) * MINUTE_MS;
+
+/** Microseconds since the epoch as ISO-8601 with six decimals, as BigQuery writes a TIMESTAMP. */
+const isoMicros = (micros: number): string =>
+  new Date(Math.floor(micros / 1_000)).toISOString().replace('Z', `${String(micros % 1_000).padStart(3, '0')}Z`);
 
 type BigQueryTimestamp = { value: string } | null;
 const iso = (timestamp: BigQueryTimestamp) => timestamp?.value ?? null;
@@ -126,6 +145,7 @@ export class TopSongs {
   constructor(
     config: AppConfig,
     @InjectMetric(METRIC.topSongsQueryDuration) private readonly queryDuration: Histogram<'outcome'>,
+    private readonly live: LiveView,
   ) {
     // A dashboard asks again in seconds; a quick, clear failure beats the client's own retries.
     this.bigquery = createBigQuery(config, { autoRetry: false });
@@ -133,27 +153,126 @@ export class TopSongs {
     this.table = tableRef(this.tableId);
     this.maxBytesBilled = config.DASHBOARD_MAX_BYTES_BILLED.toString();
     this.budget = new QueryBudget(config.DASHBOARD_MAX_QUERIES_PER_SECOND, config.DASHBOARD_MAX_QUERY_WAIT_MS);
-    this.topSongsAnswers = new AnswerCache(config.DASHBOARD_CACHE_MS);
-    this.artistsAnswers = new AnswerCache(config.DASHBOARD_CACHE_MS);
-    this.overTimeAnswers = new AnswerCache(config.DASHBOARD_CACHE_MS);
+    const cacheMs = live.enabled
+      ? Math.max(config.DASHBOARD_CACHE_MS, LONG_WINDOW_CACHE_MS)
+      : config.DASHBOARD_CACHE_MS;
+    this.topSongsAnswers = new AnswerCache(cacheMs);
+    this.artistsAnswers = new AnswerCache(cacheMs);
+    this.overTimeAnswers = new AnswerCache(cacheMs);
   }
 
   /** The most played songs of the window. Rejects with QueryBudgetExceeded or TopSongsUnavailable. */
   topSongs(request: TopSongsRequest): Promise<TopSongsAnswer> {
-    const key = JSON.stringify([request.windowSeconds, request.limit, request.artist ?? null]);
-    return this.topSongsAnswers.get(key, () => this.whenBudgetAllows(() => this.askTopSongs(request)));
+    const now = Date.now();
+    const since = windowStart(now, request.windowSeconds);
+    if (this.live.answers(since, now)) return Promise.resolve(this.liveTopSongs(request, since, now));
+    const key = JSON.stringify([since, request.windowSeconds, request.limit, request.artist ?? null]);
+    return this.topSongsAnswers.get(key, () =>
+      // The window is taken when the query runs: a question may wait its turn in the budget.
+      this.whenBudgetAllows(() => {
+        const at = Date.now();
+        return this.askTopSongs(request, windowStart(at, request.windowSeconds), at);
+      }),
+    );
   }
 
   /** The most played artists of the window. */
   artists(request: ArtistsRequest): Promise<ArtistsAnswer> {
-    const key = JSON.stringify([request.windowSeconds, request.limit]);
-    return this.artistsAnswers.get(key, () => this.whenBudgetAllows(() => this.askArtists(request)));
+    const now = Date.now();
+    const since = windowStart(now, request.windowSeconds);
+    if (this.live.answers(since, now)) return Promise.resolve(this.liveArtists(request, since, now));
+    const key = JSON.stringify([since, request.windowSeconds, request.limit]);
+    return this.artistsAnswers.get(key, () =>
+      this.whenBudgetAllows(() => {
+        const at = Date.now();
+        return this.askArtists(request, windowStart(at, request.windowSeconds), at);
+      }),
+    );
   }
 
   /** The window's top songs' plays per time bucket. */
   playsOverTime(request: PlaysOverTimeRequest): Promise<PlaysOverTimeAnswer> {
-    const key = JSON.stringify([request.windowSeconds, request.songs, request.artist ?? null]);
-    return this.overTimeAnswers.get(key, () => this.whenBudgetAllows(() => this.askPlaysOverTime(request)));
+    const now = Date.now();
+    const span = bucketSpan(now, request.windowSeconds);
+    if (this.live.answers(span.since, now)) return Promise.resolve(this.livePlaysOverTime(request, span, now));
+    const key = JSON.stringify([span.since, request.windowSeconds, request.songs, request.artist ?? null]);
+    return this.overTimeAnswers.get(key, () =>
+      this.whenBudgetAllows(() => {
+        const at = Date.now();
+        return this.askPlaysOverTime(request, bucketSpan(at, request.windowSeconds), at);
+      }),
+    );
+  }
+
+  private liveTopSongs(request: TopSongsRequest, since: number, now: number): TopSongsAnswer {
+    const answer = this.live.tally.topSongs({ sinceMinuteMs: since, artist: request.artist, limit: request.limit });
+    return {
+      table: this.tableId,
+      artist: request.artist ?? null,
+      window: request.window,
+      window_seconds: request.windowSeconds,
+      since: new Date(since).toISOString(),
+      limit: request.limit,
+      total_plays: answer.total_plays,
+      newest_play_at: answer.newest_play_at === null ? null : isoMicros(answer.newest_play_at),
+      songs: answer.songs.map((song) => ({
+        song_name: song.song_name,
+        total_plays: song.total_plays,
+        last_played_at: isoMicros(song.last_played_at),
+      })),
+      queried_at: new Date(now).toISOString(),
+      source: 'live',
+    };
+  }
+
+  private liveArtists(request: ArtistsRequest, since: number, now: number): ArtistsAnswer {
+    const answer = this.live.tally.artists({ sinceMinuteMs: since, limit: request.limit });
+    return {
+      table: this.tableId,
+      window: request.window,
+      window_seconds: request.windowSeconds,
+      since: new Date(since).toISOString(),
+      limit: request.limit,
+      total_artists: answer.total_artists,
+      artists: answer.artists.map((artist) => ({ ...artist, last_played_at: isoMicros(artist.last_played_at) })),
+      queried_at: new Date(now).toISOString(),
+      source: 'live',
+    };
+  }
+
+  private livePlaysOverTime(request: PlaysOverTimeRequest, span: BucketSpan, now: number): PlaysOverTimeAnswer {
+    const answer = this.live.tally.playsOverTime({
+      sinceMs: span.since,
+      untilMs: span.until,
+      bucketSeconds: span.bucketSeconds,
+      songs: request.songs,
+      artist: request.artist,
+    });
+    return {
+      ...this.overTimeFrame(request, span, now),
+      total_plays: answer.total_plays,
+      series: answer.series,
+      source: 'live',
+    };
+  }
+
+  /** What a plays-over-time answer says whichever path counts it. */
+  private overTimeFrame(request: PlaysOverTimeRequest, span: BucketSpan, now: number) {
+    return {
+      table: this.tableId,
+      artist: request.artist ?? null,
+      window: request.window,
+      window_seconds: request.windowSeconds,
+      songs: request.songs,
+      bucket: bucketName(span.bucketSeconds),
+      bucket_seconds: span.bucketSeconds,
+      since: new Date(span.since).toISOString(),
+      until: new Date(span.until).toISOString(),
+      buckets: Array.from({ length: span.count }, (_, i) =>
+        new Date(span.since + i * span.bucketSeconds * 1_000).toISOString(),
+      ),
+      queried_at: new Date(now).toISOString(),
+    };
   }
 
   /**
@@ -165,9 +284,8 @@ export class TopSongs {
     return waitMs === 0 ? ask() : sleep(waitMs).then(ask);
   }
 
-  private async askTopSongs(request: TopSongsRequest): Promise<TopSongsAnswer> {
-    const now = Date.now();
-    const since = new Date(now - request.windowSeconds * 1_000);
+  private async askTopSongs(request: TopSongsRequest, sinceMs: number, now: number): Promise<TopSongsAnswer> {
+    const since = new Date(sinceMs);
     const artist = request.artist;
     const songs = await this.query<{
       song_name: string;
@@ -191,12 +309,12 @@ export class TopSongs {
         last_played_at: iso(song.last_played_at),
       })),
       queried_at: new Date(now).toISOString(),
+      source: 'bigquery',
     };
   }
 
-  private async askArtists(request: ArtistsRequest): Promise<ArtistsAnswer> {
-    const now = Date.now();
-    const since = new Date(now - request.windowSeconds * 1_000);
+  private async askArtists(request: ArtistsRequest, sinceMs: number, now: number): Promise<ArtistsAnswer> {
+    const since = new Date(sinceMs);
     const rows = await this.query<{
       artist: string;
       total_plays: number;
@@ -216,12 +334,15 @@ export class TopSongs {
         last_played_at: iso(row.last_played_at),
       })),
       queried_at: new Date(now).toISOString(),
+      source: 'bigquery',
     };
   }
 
-  private async askPlaysOverTime(request: PlaysOverTimeRequest): Promise<PlaysOverTimeAnswer> {
-    const now = Date.now();
-    const span = bucketSpan(now, request.windowSeconds);
+  private async askPlaysOverTime(
+    request: PlaysOverTimeRequest,
+    span: BucketSpan,
+    now: number,
+  ): Promise<PlaysOverTimeAnswer> {
     const artist = request.artist;
     const rows = await this.query<{
       song_name: string;
@@ -250,23 +371,13 @@ export class TopSongs {
       song.plays[Number(row.bucket)]! += Number(row.plays);
     }
     return {
-      table: this.tableId,
-      artist: artist ?? null,
-      window: request.window,
-      window_seconds: request.windowSeconds,
-      songs: request.songs,
-      bucket: bucketName(span.bucketSeconds),
-      bucket_seconds: span.bucketSeconds,
-      since: new Date(span.since).toISOString(),
-      until: new Date(span.until).toISOString(),
-      buckets: Array.from({ length: span.count }, (_, i) =>
-        new Date(span.since + i * span.bucketSeconds * 1_000).toISOString(),
-      ),
+      ...this.overTimeFrame(request, span, now),
       total_plays: Number(rows[0]?.all_plays ?? 0),
+      // BigQuery's order: most played first, ties by name in UTF-8 byte order.
       series: [...series.values()].sort(
-        (a, b) => b.total_plays - a.total_plays || (a.song_name < b.song_name ? -1 : a.song_name > b.song_name ? 1 : 0),
+        (a, b) => b.total_plays - a.total_plays || compareNames(a.song_name, b.song_name),
       ),
-      queried_at: new Date(now).toISOString(),
+      source: 'bigquery',
     };
   }
 
@@ -353,7 +464,7 @@ const QUERY_FAULTS: QueryFault[] = [
     says: () => 'BigQuery refused the query: no permission',
   },
   {
-    matches: (error) => reasonsOf(error).some((r) => r === 'quotaExceeded' || r === 'rateLimitExceeded'),
+    matches: (error) => reasonsOf(error).some((r) => typeof r === 'string' && QUOTA_REASONS.has(r)),
     says: () => 'BigQuery refused the query: over a quota',
   },
 ];

@@ -138,6 +138,7 @@ describe('AppendConnection and StorageWriteWriter against a Write API stand-in',
         lastOffset: BigInt(names.length - 1),
         assignment: 1,
         done: () => undefined,
+        lettered: () => undefined,
         dropped: () => undefined,
       };
     };

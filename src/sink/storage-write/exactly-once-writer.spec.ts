@@ -107,6 +107,7 @@ function chunk(first: number, count: number, assignment = 1): RowChunk {
     lastOffset: BigInt(first + count - 1),
     assignment,
     done: () => undefined,
+    lettered: () => undefined,
     dropped: () => undefined,
   };
 }

@@ -1,7 +1,8 @@
 import encoderModule from '@google-cloud/bigquery-storage/build/src/managedwriter/encoder.js';
 import protos from '@google-cloud/bigquery-storage/build/protos/protos.js';
 import { PLAY_ROW_DESCRIPTOR } from './play-row-descriptor.js';
-import { createRowEncoding, rowType, timestampMicros } from './row-encoding.js';
+import { timestampMicros } from '../../plays/play.js';
+import { createRowEncoding, rowType } from './row-encoding.js';
 
 const PlayRow = rowType(PLAY_ROW_DESCRIPTOR as Record<string, unknown>);
 const read = (bytes: Uint8Array) => PlayRow.toObject(PlayRow.decode(bytes), { longs: Number });

@@ -1,16 +1,10 @@
 import protobuf from 'protobufjs';
 // Adds Type.fromDescriptor (as the client's own JSON encoder uses it).
 import descriptor from 'protobufjs/ext/descriptor/index.js';
-import type { Play } from '../../plays/play.js';
+import { timestampMicros, type Play } from '../../plays/play.js';
 import type { RowEncoder, RowEncoding } from '../play-writer.js';
 
 type Descriptor = Record<string, unknown>;
-
-/** A TIMESTAMP column's value: microseconds since the epoch, from play.ts' `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
-export function timestampMicros(iso: string): number {
-  const micros = iso.length > 20 ? Number(iso.slice(20, 26).padEnd(6, '0')) : 0;
-  return Date.parse(`${iso.slice(0, 19)}Z`) * 1000 + micros;
-}
 
 /**
  * A play as one protobuf row of an AppendRows request, in the plays table's columns. A pure

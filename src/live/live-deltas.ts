@@ -1,0 +1,200 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import kafkajs, { type Admin, type Producer } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry, { AbortError } from 'p-retry';
+import { AppConfig } from '../config/config.module.js';
+import { errorText } from '../errors.js';
+import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
+import { kafkaErrorType } from '../kafka/kafka-errors.js';
+import { splitDelta, type PlayDelta } from './play-delta.js';
+import { RETENTION_PAST_HORIZON_MS, liveTopicOf } from './live-topic.js';
+
+/**
+ * Deltas of batches done within this span go in one request: a request per batch cost a third of the
+ * drain rate in the benchmark. Short beside the dashboard's second.
+ */
+const LINGER_MS = 20;
+/** Most deltas in one request (halved while the broker finds a request too large). */
+const MAX_DELTAS_PER_REQUEST = 200;
+
+/** A delta waiting to be sent, and what its publish() resolves to. */
+interface Waiting {
+  delta: PlayDelta;
+  owned: () => boolean;
+  resolve: (published: boolean) => void;
+}
+
+/** The broker refuses the delta's message as larger than the topic's max.message.bytes: it is sent in halves. */
+class TooLarge extends Error {}
+const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
+
+/**
+ * Publishes the live view's deltas: one per written batch, to LIVE_TOPIC, keyed by source partition
+ * (so a partition's deltas stay in order), acknowledged by all in-sync replicas. A batch's offsets are
+ * committed only after its delta is published: every committed offset has its delta in the topic.
+ * Created at start-up when missing: as many partitions as the source topic, kept for the horizon plus
+ * an hour (time retention, not compaction: every delta counts).
+ */
+@Injectable()
+export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(LiveDeltas.name);
+  readonly enabled: boolean;
+  readonly topic: string;
+  private readonly producer: Producer | null = null;
+  private readonly admin: Admin | null = null;
+  private readonly stopping = new AbortController();
+  /** Deltas waiting for the next request. */
+  private readonly waiting: Waiting[] = [];
+  private sending = false;
+
+  constructor(private readonly config: AppConfig) {
+    this.enabled = config.LIVE_ENABLED;
+    this.topic = liveTopicOf(config);
+    if (!this.enabled) return;
+    const kafka = new kafkajs.Kafka(kafkaClientConfig(config, 'live-deltas', this.logger));
+    // Idempotent: a retried send lands once; a repeated delta would be harmless anyway (counted by offset).
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+    });
+    this.admin = kafka.admin();
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.producer === null || this.admin === null) return;
+    try {
+      await Promise.all([this.producer.connect(), this.admin.connect()]);
+      await this.createIfMissing(this.admin);
+    } catch (error) {
+      this.logger.warn(`live topic ${this.topic} not ready yet: ${errorText(error)}; will retry on first publish`);
+    }
+  }
+
+  /**
+   * Publishes a delta, retrying with backoff until it is acknowledged (true) or `owned()` says its
+   * partition moved on or the service stops (false: the batch stays uncommitted, its next owner
+   * publishes it again). Deltas that wait together go in one request (see LINGER_MS).
+   */
+  publish(delta: PlayDelta, owned: () => boolean): Promise<boolean> {
+    if (this.producer === null) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      this.waiting.push({ delta, owned, resolve });
+      this.startSending();
+    });
+  }
+
+  private startSending(): void {
+    if (this.sending) return;
+    this.sending = true;
+    void this.sendWaiting().finally(() => {
+      this.sending = false;
+      // Queued after the loop's last look.
+      if (this.waiting.length > 0) this.startSending();
+    });
+  }
+
+  /** Sends what waits, a request at a time, until nothing does. */
+  private async sendWaiting(): Promise<void> {
+    await sleep(LINGER_MS);
+    while (this.waiting.length > 0) await this.send(this.waiting.splice(0, MAX_DELTAS_PER_REQUEST));
+  }
+
+  /** Sends deltas in one request: halves of the list, then halves of a delta, while the broker finds it too large. */
+  private async send(deltas: Waiting[]): Promise<void> {
+    const producer = this.producer!;
+    let pending = deltas;
+    try {
+      await pRetry(
+        async () => {
+          // Given up: their next owner publishes them.
+          pending = pending.filter((d) => d.owned() || (d.resolve(false), false));
+          if (pending.length === 0) return;
+          try {
+            await producer.send({
+              topic: this.topic,
+              acks: -1,
+              // Not compressed: kafkajs has only gzip, whose CPU on every write and on every replica's
+              // read showed in the drain rate; deltas are a few kB.
+              messages: pending.map(({ delta }) => ({ key: String(delta.partition), value: JSON.stringify(delta) })),
+            });
+          } catch (error) {
+            const type = kafkaErrorType(error);
+            if (
+              type !== undefined &&
+              TOO_LARGE.has(type) &&
+              (pending.length > 1 || pending[0]!.delta.groups.length > 1)
+            )
+              throw new AbortError(new TooLarge(type));
+            throw error;
+          }
+        },
+        {
+          retries: Number.POSITIVE_INFINITY,
+          factor: 2,
+          minTimeout: 100,
+          maxTimeout: this.config.SINK_RETRY_MAX_DELAY_MS,
+          randomize: true,
+          signal: this.stopping.signal,
+          onFailedAttempt: ({ error, attemptNumber }) => {
+            if (attemptNumber === 1 || attemptNumber % 10 === 0)
+              this.logger.warn(
+                `publishing ${pending.length} live delta(s) failed (attempt ${attemptNumber}): ${errorText(error)}; their offsets wait`,
+              );
+          },
+        },
+      );
+      for (const d of pending) d.resolve(true);
+    } catch (error) {
+      if (!(error instanceof TooLarge)) {
+        for (const d of pending) d.resolve(false);
+        return;
+      }
+      if (pending.length > 1) {
+        const middle = Math.ceil(pending.length / 2);
+        await this.send(pending.slice(0, middle));
+        await this.send(pending.slice(middle));
+        return;
+      }
+      // One delta too large alone: its halves, in order (one key: one partition of the live topic).
+      const [{ delta, owned, resolve }] = pending as [Waiting];
+      this.logger.warn(
+        `a live delta of partition ${delta.partition} (${delta.groups.length} messages) is too large for ${this.topic} (${error.message}); publishing it in halves`,
+      );
+      let published = true;
+      for (const half of splitDelta(delta))
+        await this.send([{ delta: half, owned, resolve: (ok) => void (published &&= ok) }]);
+      resolve(published);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping.abort();
+    if (this.producer === null || this.admin === null) return;
+    await Promise.all([this.producer.disconnect(), this.admin.disconnect()].map((p) => p.catch(() => undefined)));
+  }
+
+  private async createIfMissing(admin: Admin): Promise<void> {
+    const topics = await admin.listTopics();
+    if (topics.includes(this.topic)) return;
+    const [source] = topics.includes(this.config.KAFKA_TOPIC)
+      ? (await admin.fetchTopicMetadata({ topics: [this.config.KAFKA_TOPIC] })).topics
+      : [];
+    const created = await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: this.topic,
+          numPartitions: source?.partitions.length ?? -1,
+          configEntries: [
+            { name: 'cleanup.policy', value: 'delete' },
+            { name: 'retention.ms', value: String(this.config.LIVE_HORIZON + RETENTION_PAST_HORIZON_MS) },
+          ],
+        },
+      ],
+    });
+    if (created)
+      this.logger.log(`created live topic ${this.topic} (${source?.partitions.length ?? 'default'} partitions)`);
+  }
+}
