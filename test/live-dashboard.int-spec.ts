@@ -14,6 +14,7 @@ import {
   sleep,
   useAdmin,
   type Names,
+  ago,
 } from './support/service.js';
 
 // The dashboard in headless Chromium against the real service: with the live view on it shows a new
@@ -24,9 +25,6 @@ import {
 declare const Chart: typeof import('chart.js').Chart;
 
 const admin = useAdmin();
-
-/** The original timestamp form, `ms` ago. */
-const ago = (ms: number) => new Date(Date.now() - ms).toISOString().slice(0, 19).replace('T', ' ');
 
 // On the page before the new play: zombie twice, lady once, a minute ago.
 const seed = [

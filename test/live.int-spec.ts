@@ -15,6 +15,7 @@ import {
   sleep,
   useAdmin,
   type Names,
+  ago,
 } from './support/service.js';
 
 // The live view (LIVE_ENABLED) against the real broker and emulator, the service as processes: its
@@ -25,9 +26,6 @@ const LIVE = { LIVE_ENABLED: 'true' };
 const ARTISTS = ['tony-allen', 'fela-kuti', 'ebo-taylor'];
 // Names BigQuery orders by UTF-8 bytes: an astral one and one from U+E000 on, whose order JS's < flips.
 const SONGS = ['zombie', 'lady', 'água', '𝄞 clef', '\uE000 private', 'kindness', 'Zombie', 'vip', 'sorrow', 'asiko'];
-
-/** The original timestamp form, `ms` ago. */
-const ago = (ms: number) => new Date(Date.now() - ms).toISOString().slice(0, 19).replace('T', ' ');
 
 /**
  * `total` messages: plays of three artists and ten songs over the last 50 minutes, unevenly (so the

@@ -16,6 +16,7 @@ import {
   sleep,
   useAdmin,
   type Names,
+  ago,
 } from './support/service.js';
 
 // The dashboard page's global: the Chart.js build it loads.
@@ -23,9 +24,6 @@ declare const Chart: typeof import('chart.js').Chart;
 
 const admin = useAdmin();
 const artifacts = path.resolve(import.meta.dirname, '../test-artifacts');
-
-/** The original timestamp form, `ms` ago. */
-const ago = (ms: number) => new Date(Date.now() - ms).toISOString().slice(0, 19).replace('T', ' ');
 
 // Two artists. Within the last 15 minutes: tony-allen's zombie 5, lady 3, kindness 2; fela-kuti's
 // water-no-get-enemy 4, sorrow 2 and a zombie of its own, once. Two hours ago: tony-allen's vip once.

@@ -306,6 +306,9 @@ export async function committedTotal(admin: Admin, names: Names): Promise<number
   return (topic?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
 }
 
+/** A play's timestamp in the original producer's form (`YYYY-MM-DD HH:MM:SS`, UTC), `ms` ago. */
+export const ago = (ms: number) => new Date(Date.now() - ms).toISOString().slice(0, 19).replace('T', ' ');
+
 export function play(i: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     user_id: 20_000 + (i % 80_000),
