@@ -6,7 +6,7 @@ import { AppModule } from './app.module.js';
 import { loadConfig, type AppConfig } from './config/config.module.js';
 import { ConfigValidationError } from './config/parse-env.js';
 import { PlaysServer } from './ingest/plays-server.js';
-import { describeKafkaError } from './kafka/kafka-errors.js';
+import { KafkaStartRetry } from './kafka/kafka-start-retry.js';
 
 const logger = new Logger('Bootstrap');
 
@@ -27,20 +27,18 @@ async function bootstrap(config: AppConfig): Promise<void> {
  * not a reason to exit: one log line saying why, again only when the reason changes or every tenth try.
  */
 async function startConsuming(start: () => Promise<unknown>, brokers: readonly string[]): Promise<void> {
-  let logged: string | null = null;
-  for (let attempt = 0; ; attempt++) {
+  const retry = new KafkaStartRetry(brokers);
+  for (let failed = false; ;) {
     try {
       await start();
-      if (logged !== null) logger.log('consuming now (the start-up failure is over)');
+      if (failed) logger.log('consuming now (the start-up failure is over)');
       return;
     } catch (error) {
-      const delay = Math.min(30_000, 1_000 * 2 ** attempt);
-      const { text } = describeKafkaError(error, brokers);
-      if (text !== logged || attempt % 10 === 0) {
-        logger.error(`cannot start consuming: ${text}; retrying (attempt ${attempt + 1}, next in ${delay / 1000}s)`);
-        logged = text;
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      failed = true;
+      const { log, attempt, delayMs } = retry.failed(error);
+      if (log !== null)
+        logger.error(`cannot start consuming: ${log}; retrying (attempt ${attempt}, next in ${delayMs / 1000}s)`);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
 }

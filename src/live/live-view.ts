@@ -17,7 +17,7 @@ import {
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
-import { describeKafkaError } from '../kafka/kafka-errors.js';
+import { KafkaStartRetry } from '../kafka/kafka-start-retry.js';
 import { LiveTally } from './live-tally.js';
 import { parsePlayDelta, type PlayDelta } from './play-delta.js';
 import { RETENTION_PAST_HORIZON_MS, liveTopicOf } from './live-topic.js';
@@ -165,7 +165,7 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
   private async start(): Promise<void> {
     const admin = this.admin!;
     const consumer = this.consumer!;
-    let logged: string | null = null;
+    const retry = new KafkaStartRetry(this.config.KAFKA_BROKERS);
     for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
       try {
         await admin.connect();
@@ -196,14 +196,11 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
         return;
       } catch (error) {
         if (this.stopping.signal.aborted) return;
-        // The ingest says the same of the same broker: one line per reason, again every tenth try.
-        const { text } = describeKafkaError(error, this.config.KAFKA_BROKERS);
-        if (text !== logged || attempt % 10 === 0) {
-          this.logger.warn(`live view cannot start reading ${this.topic} yet: ${text}; retrying (attempt ${attempt})`);
-          logged = text;
-        }
-        const delay = Math.min(500 * 2 ** attempt, 30_000);
-        await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => {});
+        // The ingest says the same of the same broker, under the same policy.
+        const { log, attempt: tries, delayMs } = retry.failed(error);
+        if (log !== null)
+          this.logger.warn(`live view cannot start reading ${this.topic} yet: ${log}; retrying (attempt ${tries})`);
+        await sleep(delayMs, undefined, { signal: this.stopping.signal }).catch(() => {});
       }
     }
   }
