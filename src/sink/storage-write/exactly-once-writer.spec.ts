@@ -2,8 +2,8 @@ import { credentials, Server, status, type ServerDuplexStream } from '@grpc/grpc
 import { PassThroughClient } from 'google-auth-library';
 import type { Counter } from '../../metrics/metrics.js';
 import { GRPC } from '../faults.js';
-import type { PartitionStart, RowChunk } from '../play-sink.js';
-import { WriteFault, type WriterAssignment } from '../play-writer.js';
+import type { PartitionStart, RowChunk } from '../sink.contract.js';
+import { WriteFault, type WriterAssignment } from '../writer.contract.js';
 import { BigQueryWriteClient } from './client-parts.js';
 import { rowOf } from '../rows.js';
 import { ExactlyOnceWriter } from './exactly-once-writer.js';

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { errorText } from '../../errors.js';
 import type { Counter } from '../../metrics/metrics.js';
 import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer, type FaultAction } from '../faults.js';
-import { AssignmentEnded, type PartitionStart, type RowChunk } from '../play-sink.js';
+import { AssignmentEnded, type PartitionStart, type RowChunk } from '../sink.contract.js';
 import {
   WriteFault,
   type AppendResult,
@@ -11,7 +11,7 @@ import {
   type RowFault,
   type WriteReporter,
   type WriterAssignment,
-} from '../play-writer.js';
+} from '../writer.contract.js';
 import { forEachRow, rowOf, type Segment } from '../rows.js';
 import { AppendConnection, type AppendRowsResponse } from './append-connection.js';
 import type { BigQueryWriteClient } from './client-parts.js';

@@ -3,7 +3,7 @@ import { PassThroughClient } from 'google-auth-library';
 import type { Env } from '../../config/env.schema.js';
 import { errorText } from '../../errors.js';
 import { GRPC, grpcCodeOf, storageWriteAction, storageWriteRowAction } from '../faults.js';
-import { WriteFault, type AppendResult, type PlayWriter, type RowFault } from '../play-writer.js';
+import { WriteFault, type AppendResult, type PlayWriter, type RowFault } from '../writer.contract.js';
 import { forEachRow, rowOf, type Segment } from '../rows.js';
 import { AppendConnection } from './append-connection.js';
 import { BigQueryWriteClient } from './client-parts.js';
