@@ -1,6 +1,6 @@
 import { credentials, Server, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { PassThroughClient } from 'google-auth-library';
-import { GRPC } from '../faults.js';
+import { GRPC } from './storage-write-faults.js';
 import { WriteFault } from '../writer.contract.js';
 import type { RowChunk } from '../sink.contract.js';
 import { AppendConnection, AppendError } from './append-connection.js';

@@ -2,7 +2,8 @@ import type { Client } from '@grpc/grpc-js';
 import { Logger } from '@nestjs/common';
 import { errorText } from '../../errors.js';
 import type { Counter } from '../../metrics/metrics.js';
-import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer, type FaultAction } from '../faults.js';
+import type { FaultAction } from '../faults.js';
+import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer } from './storage-write-faults.js';
 import { AssignmentEnded, type PartitionStart, type RowChunk } from '../sink.contract.js';
 import {
   WriteFault,

@@ -2,7 +2,7 @@ import { credentials } from '@grpc/grpc-js';
 import { PassThroughClient } from 'google-auth-library';
 import type { Env } from '../../config/env.schema.js';
 import { errorText } from '../../errors.js';
-import { GRPC, grpcCodeOf, storageWriteAction, storageWriteRowAction } from '../faults.js';
+import { GRPC, grpcCodeOf, storageWriteAction, storageWriteRowAction } from './storage-write-faults.js';
 import { WriteFault, type AppendResult, type PlayWriter, type RowFault } from '../writer.contract.js';
 import { forEachRow, rowOf, type Segment } from '../rows.js';
 import { AppendConnection } from './append-connection.js';
