@@ -1,16 +1,16 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import pRetry from 'p-retry';
-import { AppConfig } from '../config/config.module.js';
-import { DeadLetters } from '../dead-letters/dead-letters.service.js';
-import type { SourceMessage } from '../plays/source-message.js';
-import { errorText } from '../errors.js';
-import { InjectMetric, METRIC, type Counter, type Gauge, type Histogram } from '../metrics/metrics.js';
-import type { Assignment, PlaySink, RowChunk, SinkHealth } from './sink.contract.js';
-import { PlayTable } from './play-table.js';
-import { WriteFault, type PlayWriter, type WriteReporter, type WriterDefaults } from './writer.contract.js';
-import { appendRow, forEachRow, rowCount, splitRows, startOf, type Segment } from './rows.js';
-import { WRITER_DEFAULTS } from './sink-apis.js';
-import { PLAY_WRITER } from './sink.tokens.js';
+import { AppConfig } from '../../config/config.module.js';
+import { DeadLetters } from '../../dead-letters/dead-letters.service.js';
+import type { SourceMessage } from '../../plays/source-message.js';
+import { errorText } from '../../errors.js';
+import { InjectMetric, METRIC, type Counter, type Gauge, type Histogram } from '../../metrics/metrics.js';
+import type { Assignment, PlaySink, RowChunk, SinkHealth } from '../sink.contract.js';
+import { PlayTable } from '../play-table.js';
+import { WriteFault, type PlayWriter, type WriteReporter, type WriterDefaults } from '../writer.contract.js';
+import { appendRow, forEachRow, rowCount, splitRows, startOf, type Segment } from '../rows.js';
+import { WRITER_DEFAULTS } from '../sink-apis.js';
+import { PLAY_WRITER } from '../sink.tokens.js';
 
 /** Some rows of a request were not written but can be (stopped by an invalid one, a backend error): write them again. */
 class RowsAgain extends Error {}
