@@ -3,7 +3,7 @@ import { parseEnv } from '../config/parse-env.js';
 import type { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import type { ConsumerHealth, HeldPartition, PlaysServer } from '../ingest/plays-server.js';
 import { describeKafkaError } from '../kafka/kafka-errors.js';
-import type { PlaySink } from '../sink/play-sink.js';
+import type { PlaySink } from '../sink/sink.contract.js';
 import type { PlayTable } from '../sink/play-table.js';
 import { IngestReadiness } from './ingest-readiness.js';
 

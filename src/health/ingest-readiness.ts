@@ -3,7 +3,8 @@ import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/term
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
 import { PlaysServer } from '../ingest/plays-server.js';
-import { PLAY_SINK, type PlaySink } from '../sink/play-sink.js';
+import type { PlaySink } from '../sink/sink.contract.js';
+import { PLAY_SINK } from '../sink/sink.tokens.js';
 import { PlayTable } from '../sink/play-table.js';
 
 /** No completed fetch for this long means the broker is out of reach. */

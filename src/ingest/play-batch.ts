@@ -1,6 +1,6 @@
 import { deltaOfGroups, type PlayDelta, type PlayKey } from '../live/play-delta.js';
 import { decodePlay, timestampMicros, type InvalidReason } from '../plays/play.js';
-import type { RowEncoding } from '../sink/play-writer.js';
+import type { RowEncoding } from '../sink/writer.contract.js';
 
 /**
  * One kafkajs batch's messages, packed as a few flat arrays in one ArrayBuffer: a copy crosses to

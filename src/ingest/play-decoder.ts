@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import { Piscina } from 'piscina';
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
-import { loadRowEncoding, ROW_ENCODING, type RowEncoding, type RowEncodingSource } from '../sink/play-writer.js';
+import { ROW_ENCODING } from '../sink/sink.tokens.js';
+import { loadRowEncoding, type RowEncoding, type RowEncodingSource } from '../sink/writer.contract.js';
 import { decodeBatch, type DecodedBatch, type PackedBatch } from './play-batch.js';
 
 /**

@@ -1,6 +1,6 @@
 // The worker thread behind PlayDecoder (piscina loads this file by its URL).
 import { Piscina } from 'piscina';
-import { loadRowEncoding, type RowEncodingSource } from '../sink/play-writer.js';
+import { loadRowEncoding, type RowEncodingSource } from '../sink/writer.contract.js';
 import { decodeBatch, type PackedBatch } from './play-batch.js';
 
 // The chosen writer's row format, from where PlayDecoder says it is (a function cannot cross threads).

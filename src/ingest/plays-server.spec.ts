@@ -2,7 +2,7 @@ import kafkajs from 'kafkajs';
 import { Counter, Gauge } from 'prom-client';
 import { parseEnv } from '../config/parse-env.js';
 import type { DeadLetter, DeadLetters } from '../dead-letters/dead-letters.service.js';
-import { AssignmentEnded, type Assignment, type PlaySink, type RowChunk } from '../sink/play-sink.js';
+import { AssignmentEnded, type Assignment, type PlaySink, type RowChunk } from '../sink/sink.contract.js';
 import { createRowEncoding } from '../sink/insert-all/row-encoding.js';
 import type { LiveDeltas } from '../live/live-deltas.js';
 import type { PlayDelta } from '../live/play-delta.js';

@@ -12,7 +12,8 @@ import { OutageLog } from '../logging/outage-log.js';
 import { describeKafkaError, type KafkaFailure } from '../kafka/kafka-errors.js';
 import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
-import { AssignmentEnded, PLAY_SINK, type Assignment, type PartitionStart, type PlaySink } from '../sink/play-sink.js';
+import { AssignmentEnded, type Assignment, type PartitionStart, type PlaySink } from '../sink/sink.contract.js';
+import { PLAY_SINK } from '../sink/sink.tokens.js';
 import { batchCost, MemoryBudget } from './memory-budget.js';
 import { OffsetLedger } from './offset-ledger.js';
 import {

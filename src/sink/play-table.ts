@@ -4,6 +4,7 @@ import { AppConfig } from '../config/config.module.js';
 import { createBigQuery } from '../bigquery/create-bigquery.js';
 import { tableId, tableRef, topSongsViewName, topSongsViewQuery } from '../bigquery/play-queries.js';
 import { errorText } from '../errors.js';
+import { backoffDelay } from '../retry/backoff.js';
 import { PLAY_TABLE_SCHEMA } from './play-schema.js';
 
 export { PLAY_TABLE_SCHEMA } from './play-schema.js';
@@ -117,7 +118,7 @@ export class PlayTable implements OnApplicationBootstrap, OnApplicationShutdown 
       this.logger.error(this.state.detail);
       this.timer = setTimeout(() => void this.check(0), RECHECK_MS);
     } catch (error) {
-      const delay = Math.min(RECHECK_MS, 500 * 2 ** Math.min(attempt, 10));
+      const delay = backoffDelay(attempt, { minMs: 500, maxMs: RECHECK_MS });
       this.state = { status: 'unreachable', detail: `cannot check table ${this.id}: ${errorText(error)}` };
       this.logger.warn(`${this.state.detail}; retrying in ${Math.round(delay / 1000)}s`);
       this.timer = setTimeout(() => void this.check(attempt + 1), delay);

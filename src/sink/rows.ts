@@ -1,4 +1,4 @@
-import type { RowChunk } from './play-sink.js';
+import type { RowChunk } from './sink.contract.js';
 
 /** A run of consecutive rows of one chunk, rows [from, to): what the buffer and each request hold. */
 export interface Segment {

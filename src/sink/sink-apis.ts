@@ -2,7 +2,7 @@ import type { AppConfig } from '../config/config.module.js';
 import { deliveryOf } from '../config/env.schema.js';
 import type { Counter } from '../metrics/metrics.js';
 import type { PlayTable } from './play-table.js';
-import type { PlayWriter, RowEncodingSource, SinkApi, WriterDefaults } from './play-writer.js';
+import type { PlayWriter, RowEncodingSource, SinkApi, WriterDefaults } from './writer.contract.js';
 
 /**
  * The writers, one per value of SINK_API: how to make one (its module is loaded only when chosen),

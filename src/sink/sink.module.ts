@@ -3,11 +3,10 @@ import { getToken } from '@willsoto/nestjs-prometheus';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLettersModule } from '../dead-letters/dead-letters.module.js';
 import { METRIC } from '../metrics/metrics.js';
-import { BatchingPlaySink } from './batching-play-sink.js';
-import { PLAY_SINK } from './play-sink.js';
+import { BatchingPlaySink } from './batching/batching-play-sink.js';
 import { PlayTable } from './play-table.js';
-import { PLAY_WRITER, ROW_ENCODING } from './play-writer.js';
 import { createWriter, rowEncodingOf } from './sink-apis.js';
+import { PLAY_SINK, PLAY_WRITER, ROW_ENCODING } from './sink.tokens.js';
 
 /**
  * Writes plays to BigQuery with the writer SINK_API names. Others depend on the PLAY_SINK token (and

@@ -1,6 +1,6 @@
 import type { BigQuery } from '@google-cloud/bigquery';
-import { insertAllRequestAction, insertAllRowAction } from '../faults.js';
-import { WriteFault, type AppendResult, type PlayWriter, type RowFault } from '../play-writer.js';
+import { insertAllRequestAction, insertAllRowAction } from './insert-all-faults.js';
+import { WriteFault, type AppendResult, type PlayWriter, type RowFault } from '../writer.contract.js';
 import { startOf, type Segment } from '../rows.js';
 import { InsertAllClient, InsertAllError } from './insert-all-client.js';
 

@@ -1,6 +1,6 @@
 import type { Play } from '../../plays/play.js';
 import { insertIdOf, type SourceMessage } from '../../plays/source-message.js';
-import type { RowEncoding } from '../play-writer.js';
+import type { RowEncoding } from '../writer.contract.js';
 
 /**
  * A play as one row of an insertAll request, `{"insertId":…,"json":{…}}`, in the plays table's

@@ -1,8 +1,8 @@
 import { credentials, Server, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { PassThroughClient } from 'google-auth-library';
-import { GRPC } from '../faults.js';
-import { WriteFault } from '../play-writer.js';
-import type { RowChunk } from '../play-sink.js';
+import { GRPC } from './storage-write-faults.js';
+import { WriteFault } from '../writer.contract.js';
+import type { RowChunk } from '../sink.contract.js';
 import { AppendConnection, AppendError } from './append-connection.js';
 import { BigQueryWriteClient } from './client-parts.js';
 import { PLAY_ROW_DESCRIPTOR } from './play-row-descriptor.js';

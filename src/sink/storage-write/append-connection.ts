@@ -1,4 +1,4 @@
-import { GRPC } from '../faults.js';
+import { GRPC } from './storage-write-faults.js';
 import type { BigQueryWriteClient, protos } from './client-parts.js';
 
 type AppendRowsRequest = protos.google.cloud.bigquery.storage.v1.IAppendRowsRequest;

@@ -1,9 +1,9 @@
 import { credentials, Server, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { PassThroughClient } from 'google-auth-library';
 import type { Counter } from '../../metrics/metrics.js';
-import { GRPC } from '../faults.js';
-import type { PartitionStart, RowChunk } from '../play-sink.js';
-import { WriteFault, type WriterAssignment } from '../play-writer.js';
+import { GRPC } from './storage-write-faults.js';
+import type { PartitionStart, RowChunk } from '../sink.contract.js';
+import { WriteFault, type WriterAssignment } from '../writer.contract.js';
 import { BigQueryWriteClient } from './client-parts.js';
 import { rowOf } from '../rows.js';
 import { ExactlyOnceWriter } from './exactly-once-writer.js';

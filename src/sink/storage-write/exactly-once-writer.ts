@@ -2,8 +2,9 @@ import type { Client } from '@grpc/grpc-js';
 import { Logger } from '@nestjs/common';
 import { errorText } from '../../errors.js';
 import type { Counter } from '../../metrics/metrics.js';
-import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer, type FaultAction } from '../faults.js';
-import { AssignmentEnded, type PartitionStart, type RowChunk } from '../play-sink.js';
+import type { FaultAction } from '../faults.js';
+import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer } from './storage-write-faults.js';
+import { AssignmentEnded, type PartitionStart, type RowChunk } from '../sink.contract.js';
 import {
   WriteFault,
   type AppendResult,
@@ -11,7 +12,7 @@ import {
   type RowFault,
   type WriteReporter,
   type WriterAssignment,
-} from '../play-writer.js';
+} from '../writer.contract.js';
 import { forEachRow, rowOf, type Segment } from '../rows.js';
 import { AppendConnection, type AppendRowsResponse } from './append-connection.js';
 import type { BigQueryWriteClient } from './client-parts.js';

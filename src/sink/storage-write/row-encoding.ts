@@ -2,7 +2,7 @@ import protobuf from 'protobufjs';
 // Adds Type.fromDescriptor (as the client's own JSON encoder uses it).
 import descriptor from 'protobufjs/ext/descriptor/index.js';
 import { timestampMicros, type Play } from '../../plays/play.js';
-import type { RowEncoder, RowEncoding } from '../play-writer.js';
+import type { RowEncoder, RowEncoding } from '../writer.contract.js';
 
 type Descriptor = Record<string, unknown>;
 

@@ -1,6 +1,6 @@
 import type { Play } from '../plays/play.js';
 import type { FaultAction } from './faults.js';
-import type { Assignment, RowChunk } from './play-sink.js';
+import type { Assignment, RowChunk } from './sink.contract.js';
 import type { Segment } from './rows.js';
 
 /** The values of SINK_API: one folder under src/sink/ each. */
@@ -115,8 +115,3 @@ export async function loadRowEncoding({ url, options }: RowEncodingSource): Prom
   const module = (await import(url)) as { createRowEncoding(options: unknown): RowEncoding };
   return module.createRowEncoding(options);
 }
-
-/** Injection token of the chosen PlayWriter. */
-export const PLAY_WRITER = Symbol('PLAY_WRITER');
-/** Injection token of the chosen writer's RowEncodingSource. */
-export const ROW_ENCODING = Symbol('ROW_ENCODING');

@@ -102,6 +102,3 @@ export interface PlaySink {
    */
   commitMetadata(partition: number, offset: bigint): string | null | undefined;
 }
-
-/** Injection token of the plays sink, so another sink can take BigQuery's place. */
-export const PLAY_SINK = Symbol('PLAY_SINK');

@@ -1,11 +1,11 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
-import type { AppConfig } from '../config/config.module.js';
-import type { DeadLetter, DeadLetters } from '../dead-letters/dead-letters.service.js';
+import type { AppConfig } from '../../config/config.module.js';
+import type { DeadLetter, DeadLetters } from '../../dead-letters/dead-letters.service.js';
 import { BatchingPlaySink } from './batching-play-sink.js';
-import type { RowChunk } from './play-sink.js';
-import type { PlayTable } from './play-table.js';
-import { WriteFault, type AppendResult, type PlayWriter, type WriterAssignment } from './play-writer.js';
-import { forEachRow, rowOf, type Segment } from './rows.js';
+import type { RowChunk } from '../sink.contract.js';
+import type { PlayTable } from '../play-table.js';
+import { WriteFault, type AppendResult, type PlayWriter, type WriterAssignment } from '../writer.contract.js';
+import { forEachRow, rowOf, type Segment } from '../rows.js';
 
 // The batcher with a writer of our own that answers as a test says: BigQuery's behaviour is tested
 // against the emulator (test/*.int-spec.ts); this is the sink's handling of each class of the faults table.

@@ -1,0 +1,160 @@
+import type { Logger } from '@nestjs/common';
+import pRetry from 'p-retry';
+import type { AppConfig } from '../../config/config.module.js';
+import type { DeadLetter, DeadLetters } from '../../dead-letters/dead-letters.service.js';
+import { errorText } from '../../errors.js';
+import type { Counter, Histogram } from '../../metrics/metrics.js';
+import type { PlayTable } from '../play-table.js';
+import { appendRow, forEachRow, rowCount, splitRows, type Segment } from '../rows.js';
+import type { RowChunk } from '../sink.contract.js';
+import { WriteFault, type PlayWriter, type WriteReporter } from '../writer.contract.js';
+import { rowLetter } from './row-letter.js';
+
+/** Some rows of a request were not written but can be (stopped by an invalid one, a backend error): write them again. */
+class RowsAgain extends Error {}
+
+/** What the write requests count and time. */
+export interface RequestMetrics {
+  written: Counter;
+  writeDuration: Histogram<'outcome'>;
+  batchRows: Histogram;
+  retries: Counter;
+}
+
+/**
+ * Writes a batch of rows until each is in BigQuery or dead-lettered: retries without limit with
+ * capped exponential backoff and jitter, splits a request refused for its size in halves,
+ * dead-letters rows BigQuery rejects, and reports each row done once it is written or dead-lettered.
+ * What to do about each fault comes from the writer's classification into the fault classes (faults.ts).
+ */
+export class RequestLoop {
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly config: Pick<AppConfig, 'SINK_RETRY_MAX_DELAY_MS'>,
+    private readonly table: Pick<PlayTable, 'whenReady'>,
+    private readonly writer: PlayWriter,
+    private readonly deadLetters: Pick<DeadLetters, 'put'>,
+    private readonly reporter: WriteReporter,
+    private readonly metrics: RequestMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Gives up on every write under way: what is unwritten stays uncommitted and is redelivered after the restart. */
+  stop(): void {
+    this.stopping.abort();
+  }
+
+  /** Writes rows until each is in BigQuery or dead-lettered; gives up only on shutdown. */
+  async write(rows: Segment[]): Promise<void> {
+    let pending = rows;
+    try {
+      await this.table.whenReady();
+      await pRetry(
+        async () => {
+          pending = await this.appendOnce(pending);
+          if (pending.length > 0) throw new RowsAgain(`${rowCount(pending)} rows were not written; writing them again`);
+        },
+        {
+          retries: Number.POSITIVE_INFINITY,
+          factor: 2,
+          minTimeout: 200,
+          maxTimeout: this.config.SINK_RETRY_MAX_DELAY_MS,
+          randomize: true,
+          signal: this.stopping.signal,
+          // `retry` and `stop` (a configuration error, checked again until fixed) go round again.
+          shouldRetry: ({ error }) =>
+            !(error instanceof WriteFault && (error.action === 'split' || error.action === 'abandon')),
+          onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
+            // Rows to write again, or halves to write on their own: progress, not a failure.
+            if (error instanceof RowsAgain) return this.metrics.retries.inc();
+            if (error instanceof WriteFault && (error.action === 'split' || error.action === 'abandon')) return;
+            this.reporter.failed(
+              error instanceof WriteFault ? error : new WriteFault(errorText(error), 'retry'),
+              rowCount(pending),
+              attemptNumber,
+              retryDelay,
+            );
+          },
+        },
+      );
+    } catch (error) {
+      const count = rowCount(pending);
+      if (error instanceof WriteFault && error.action === 'abandon') {
+        // Not this member's to write any more: uncommitted, the partition's next owner writes them.
+        for (const { chunk, from, to } of pending) chunk.dropped(to - from);
+        return;
+      }
+      const tooLarge = error instanceof WriteFault && error.action === 'split';
+      if (tooLarge && count > 1) {
+        this.logger.warn(`${this.writer.api} request of ${count} rows was too large; splitting it in two`);
+        const [first, second] = splitRows(pending, Math.ceil(count / 2));
+        await Promise.all([this.write(first), this.write(second)]);
+        return;
+      }
+      if (this.stopping.signal.aborted) return;
+      // A single row too large for any request, or a fault of ours: never silently dropped.
+      this.logger.error(`giving up writing ${count} rows: ${errorText(error)}; dead-lettering them`);
+      this.deadLetter(pending, tooLarge ? 'bigquery_too_large' : 'bigquery_error', errorText(error));
+    }
+  }
+
+  /**
+   * One request. Returns the rows to write again; throws to retry, split or report. Rows written are
+   * reported done, rows BigQuery rejected go to the dead-letter topic.
+   */
+  private async appendOnce(rows: Segment[]): Promise<Segment[]> {
+    const count = rowCount(rows);
+    if (count === 0) return [];
+    this.metrics.batchRows.observe(count);
+    const timer = this.metrics.writeDuration.startTimer();
+    let rowFaults;
+    try {
+      ({ rowFaults } = await this.writer.append(rows));
+    } catch (error) {
+      timer({ outcome: 'error' });
+      throw error instanceof WriteFault ? error : new WriteFault(errorText(error), 'retry');
+    }
+    timer({ outcome: 'ok' });
+    this.reporter.succeeded();
+
+    if (rowFaults.length === 0) {
+      for (const { chunk, from, to } of rows) chunk.done(to - from);
+      this.metrics.written.inc(count);
+      return [];
+    }
+    const faults = new Map(rowFaults.map((fault) => [fault.index, fault]));
+    const again: Segment[] = [];
+    const invalid: { chunk: RowChunk; row: number; detail: string }[] = [];
+    let written = 0;
+    let chunkOk = 0;
+    let okChunk: RowChunk | null = null;
+    forEachRow(rows, (chunk, row, index) => {
+      if (chunk !== okChunk) {
+        if (okChunk !== null && chunkOk > 0) okChunk.done(chunkOk);
+        okChunk = chunk;
+        chunkOk = 0;
+      }
+      const fault = faults.get(index);
+      if (fault === undefined) {
+        chunkOk++;
+        written++;
+      } else if (fault.action === 'dead-letter') invalid.push({ chunk, row, detail: fault.detail });
+      else if (fault.action === 'dead-lettered')
+        return; // the writer had it dead-lettered: done already
+      else appendRow(again, chunk, row);
+    });
+    if (okChunk !== null && chunkOk > 0) (okChunk as RowChunk).done(chunkOk);
+    this.metrics.written.inc(written);
+    // Each is done once its letter is produced; nothing here waits for that.
+    void this.reporter.deadLetter(invalid);
+    // With the invalid rows out of the way, the others are written again.
+    return again;
+  }
+
+  private deadLetter(rows: Segment[], reason: string, detail: string): void {
+    const letters: DeadLetter[] = [];
+    forEachRow(rows, (chunk, row) => letters.push(rowLetter(chunk, row, reason, detail, () => chunk.done(1))));
+    this.deadLetters.put(letters);
+  }
+}
