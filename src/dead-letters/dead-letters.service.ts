@@ -6,38 +6,35 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import type { IHeaders, Message } from 'kafkajs';
+import type { Message } from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
 import { classifyKafkaError, faultSummary } from '../kafka/kafka-faults.js';
 import { OutageLog } from '../logging/outage-log.js';
 import { InjectMetric, METRIC, type Counter } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
+import { backoffDelay, sleep } from '../retry/backoff.js';
+import { deadLetterMessage, messageBytes } from './dead-letter-message.js';
+import { DeadLetterSummary } from './dead-letter-summary.js';
 import { KafkaDeadLetterTopic, type DeadLetterTopic } from './dead-letter-topic.js';
+import { DEAD_LETTER_TOPIC } from './dead-letters.tokens.js';
+
+// Readers of the topic (the integration tests among them) import its headers from here.
+export { DEAD_LETTER_HEADERS } from './dead-letter-message.js';
 
 /** A message that could not become a row, on its way to the dead-letter topic. */
 export interface DeadLetter {
   source: SourceMessage;
-  /** Machine-readable: an InvalidReason of the decoder, or `bigquery_invalid`. */
+  /**
+   * Machine-readable: a DeadLetterReason (an InvalidReason of the decoder, or `bigquery_invalid`, ...).
+   * Still typed as any string: the sink builds some letters from a plain string.
+   */
   reason: string;
   /** Human-readable: what exactly was wrong. */
   detail: string;
   /** Called once the letter is in the dead-letter topic. */
   done: () => void;
 }
-
-/** Headers added to each dead letter, beside the original ones. */
-export const DEAD_LETTER_HEADERS = {
-  reason: 'dlq.reason',
-  detail: 'dlq.detail',
-  topic: 'dlq.source.topic',
-  partition: 'dlq.source.partition',
-  offset: 'dlq.source.offset',
-  time: 'dlq.time',
-} as const;
-
-/** Lets tests give DeadLetters a topic of their own (a fake); the service uses Kafka. */
-export const DEAD_LETTER_TOPIC = Symbol('DEAD_LETTER_TOPIC');
 
 /** Letters per produce request at most. */
 const MAX_LETTERS_PER_SEND = 500;
@@ -47,8 +44,8 @@ const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 const BATCH_OVERHEAD_BYTES = 1_024;
 /** How often letters the topic refused as too large are tried again (its limit may have been raised). */
 const REFUSED_RETRY_MS = 10_000;
-/** Dead letters are summarised in the log at most this often, never one line each. */
-const SUMMARY_INTERVAL_MS = 60_000;
+/** The first wait after a failed send; it doubles per failure up to SINK_RETRY_MAX_DELAY_MS, jittered. */
+const RETRY_MIN_MS = 250;
 
 interface Queued {
   letter: DeadLetter;
@@ -101,8 +98,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   private limitKnown = false;
   private sending: Promise<void> | null = null;
   private stopped = false;
-  private summary = new Map<string, number>();
-  private summaryLoggedAt = 0;
+  private readonly summary: DeadLetterSummary;
 
   constructor(
     config: AppConfig,
@@ -112,6 +108,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
     this.topic = topic ?? new KafkaDeadLetterTopic(config, this.logger);
     this.retryCapMs = config.SINK_RETRY_MAX_DELAY_MS;
     this.outage = new OutageLog(this.logger, `writing dead letters to ${this.topic.name}`);
+    this.summary = new DeadLetterSummary(this.logger, this.topic.name);
   }
 
   onApplicationBootstrap(): void {
@@ -123,7 +120,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   put(letters: readonly DeadLetter[]): void {
     if (letters.length === 0) return;
     for (const letter of letters) {
-      const message = toMessage(letter);
+      const message = deadLetterMessage(letter);
       const bytes = messageBytes(message);
       this.queue.push({ letter, message, bytes, sent: false, refused: false });
       this.queuedBytes += bytes;
@@ -155,7 +152,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.refusedTimer);
-    this.logSummary(true);
+    this.summary.log(true);
     await this.topic.stop();
   }
 
@@ -189,8 +186,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
         this.problem = `${errorText(error)}${fault.fix ? `; to fix: ${fault.fix}` : ''}`;
         this.problemSummary = faultSummary(error, fault);
         this.outage.failed(`${batch.length} letter(s): ${errorText(error)}`, fault.reason, fault.fix);
-        const delay = Math.min(this.retryCapMs, 250 * 2 ** Math.min(attempt++, 16)) * (0.5 + Math.random() / 2);
-        await sleep(delay);
+        await sleep(backoffDelay(attempt++, { minMs: RETRY_MIN_MS, maxMs: this.retryCapMs, jitter: true }));
         // The limit may have changed with whatever went wrong (a recreated topic).
         if (fault.class === 'permanent') this.limitKnown = false;
       }
@@ -239,7 +235,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
       this.queuedBytes -= queued.bytes;
       queued.letter.done();
       this.deadLettered.inc({ reason: queued.letter.reason });
-      this.summary.set(queued.letter.reason, (this.summary.get(queued.letter.reason) ?? 0) + 1);
+      this.summary.written(queued.letter.reason);
     }
     // One refused letter went through (the limit was raised): the others are tried at once.
     if (refusedWritten && this.refused.length > 0) {
@@ -251,7 +247,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
       this.configError = null;
       this.configErrorSince = null;
     }
-    this.logSummary();
+    this.summary.log();
   }
 
   /** A letter too large for the topic even alone: a configuration error, reported once, kept and retried. */
@@ -290,42 +286,4 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
     this.drainSoon();
     if (this.refused.length > 0) this.refusedTimer = setTimeout(() => void this.retryRefused(), REFUSED_RETRY_MS);
   }
-
-  private logSummary(force = false): void {
-    if (this.summary.size === 0 || (!force && Date.now() - this.summaryLoggedAt < SUMMARY_INTERVAL_MS)) return;
-    const counts = [...this.summary].map(([reason, count]) => `${reason}: ${count}`).join(', ');
-    const total = [...this.summary.values()].reduce((sum, count) => sum + count, 0);
-    this.logger.warn(`dead-lettered ${total} message(s) to ${this.topic.name} (${counts})`);
-    this.summary = new Map();
-    this.summaryLoggedAt = Date.now();
-  }
 }
-
-function toMessage(letter: DeadLetter): Message {
-  const { source } = letter;
-  const headers: IHeaders = {
-    ...source.headers,
-    [DEAD_LETTER_HEADERS.reason]: letter.reason,
-    [DEAD_LETTER_HEADERS.detail]: letter.detail,
-    [DEAD_LETTER_HEADERS.topic]: source.topic,
-    [DEAD_LETTER_HEADERS.partition]: String(source.partition),
-    [DEAD_LETTER_HEADERS.offset]: source.offset,
-    [DEAD_LETTER_HEADERS.time]: new Date().toISOString(),
-  };
-  return { key: source.key, value: source.value, headers };
-}
-
-/** A record's size in a batch, uncompressed: its key, value and headers plus Kafka's per-record framing. */
-function messageBytes(message: Message): number {
-  let bytes = 32 + byteLength(message.key) + byteLength(message.value);
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    bytes += 8 + Buffer.byteLength(name);
-    for (const v of Array.isArray(value) ? value : [value]) bytes += byteLength(v ?? null);
-  }
-  return bytes;
-}
-
-const byteLength = (value: Buffer | string | null | undefined): number =>
-  value === null || value === undefined ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

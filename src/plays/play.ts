@@ -5,6 +5,8 @@
 //
 // Unknown extra fields are ignored, so producers can add fields without breaking the pipeline.
 
+import type { InvalidReason } from '../dead-letters/dead-letter-reason.js';
+
 /** The original producer's songs: song_id is the index into this list. */
 export const ORIGINAL_SONGS: readonly string[] = [
   'zombie',
@@ -30,20 +32,8 @@ export interface Play {
   event_id?: string;
 }
 
-/** Why a message is not a play: the dead-letter topic's reason header. */
-export type InvalidReason =
-  | 'tombstone'
-  | 'not_utf8'
-  | 'not_json'
-  | 'not_object'
-  | 'missing_field'
-  | 'wrong_type'
-  | 'bad_event_type'
-  | 'bad_id'
-  | 'empty_string'
-  | 'string_too_long'
-  | 'bad_timestamp'
-  | 'timestamp_out_of_range';
+// Why a message is not a play is one of the dead-letter topic's reasons, listed with the others there.
+export type { InvalidReason };
 
 export type Decoded = { ok: true; play: Play } | { ok: false; reason: InvalidReason; detail: string };
 

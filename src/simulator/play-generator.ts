@@ -1,5 +1,6 @@
 import { Faker, en } from '@faker-js/faker';
-import type { Env, SimulatedArtist } from '../config/env.schema.js';
+import type { Env } from '../config/env.schema.js';
+import type { SimulatedArtist } from '../config/simulator-env.js';
 import type { Play } from '../plays/play.js';
 
 /**

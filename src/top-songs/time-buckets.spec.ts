@@ -1,4 +1,4 @@
-import { bucketName, bucketSecondsFor, bucketSpan, MAX_BUCKETS } from './time-buckets.js';
+import { bucketName, bucketSecondsFor, bucketSpan, MAX_BUCKETS, windowStart } from './time-buckets.js';
 
 describe('time buckets', () => {
   it.each([
@@ -37,5 +37,10 @@ describe('time buckets', () => {
         expect((span.until - span.since) / 1_000).toBe(span.count * span.bucketSeconds);
       }
     }
+  });
+
+  it('starts every window on a whole minute', () => {
+    expect(windowStart(Date.UTC(2026, 0, 1, 0, 10, 59, 999), 300)).toBe(Date.UTC(2026, 0, 1, 0, 5));
+    expect(windowStart(Date.UTC(2026, 0, 1, 0, 10), 300)).toBe(Date.UTC(2026, 0, 1, 0, 5));
   });
 });

@@ -5,6 +5,11 @@
 const BUCKET_SECONDS = [60, 300, 900, 3_600, 21_600, 86_400, 604_800] as const;
 /** Enough points for a readable line per song, few enough for one small answer. */
 export const MAX_BUCKETS = 180;
+const MINUTE_MS = 60_000;
+
+/** A window's start: `windowSeconds` before `now`, down to a whole minute, the same on both paths. */
+export const windowStart = (now: number, windowSeconds: number): number =>
+  Math.floor((now - windowSeconds * 1_000) / MINUTE_MS) * MINUTE_MS;
 
 /**
  * The bucket size for a window: the smallest of 1 min, 5 min, 15 min, 1 h, 6 h, 1 d, 7 d that cuts it

@@ -18,13 +18,9 @@ import {
   type PlaysOverTimeRequest,
   type TopSongsRequest,
 } from './top-songs-request.js';
-import {
-  TopSongs,
-  TopSongsUnavailable,
-  type ArtistsAnswer,
-  type PlaysOverTimeAnswer,
-  type TopSongsAnswer,
-} from './top-songs.service.js';
+import type { ArtistsAnswer, PlaysOverTimeAnswer, TopSongsAnswer } from './top-songs-answer.js';
+import { TopSongsUnavailable } from './top-songs-query-runner.js';
+import { TopSongs } from './top-songs.service.js';
 
 /** Read-only answers from the plays table. 400 for bad parameters, 429 over the query budget, 503 when BigQuery cannot answer. */
 @Controller('api')

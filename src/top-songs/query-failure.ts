@@ -1,0 +1,58 @@
+import { QUOTA_REASONS } from '../bigquery/error-reasons.js';
+
+/** A query that got no answer in time (and was cancelled). */
+export class QueryTimedOut extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`no answer within ${timeoutMs / 1000}s`);
+  }
+}
+
+/** The question a failed query was about, for the words that say why it failed. */
+export interface QueriedTable {
+  tableId: string;
+  maxBytesBilled: string;
+}
+
+/** What a BigQuery error is, as the API may say it. */
+interface QueryFault {
+  matches: (error: unknown) => boolean;
+  says: (error: unknown, table: QueriedTable) => string;
+}
+
+const reasonsOf = (error: unknown) =>
+  ((error as { errors?: { reason?: unknown }[] }).errors ?? []).map((e) => e.reason);
+const codeOf = (error: unknown) => (error as { code?: unknown }).code;
+
+// The first that matches says it; BigQuery's reasons are those of its REST errors.
+const QUERY_FAULTS: QueryFault[] = [
+  {
+    matches: (error) => error instanceof QueryTimedOut,
+    says: (error) =>
+      `BigQuery gave no answer within ${(error as QueryTimedOut).timeoutMs / 1000}s; the query was cancelled`,
+  },
+  {
+    // A 404 from jobs.query; a job that failed reports the reason in its status instead.
+    matches: (error) => codeOf(error) === 404 || reasonsOf(error).includes('notFound'),
+    says: (_, { tableId }) => `the plays table ${tableId} does not exist yet`,
+  },
+  {
+    matches: (error) => reasonsOf(error).includes('bytesBilledLimitExceeded'),
+    says: (_, { maxBytesBilled }) =>
+      `the query would bill more than DASHBOARD_MAX_BYTES_BILLED (${maxBytesBilled} bytes)`,
+  },
+  {
+    matches: (error) => codeOf(error) === 401 || reasonsOf(error).includes('accessDenied'),
+    says: () => 'BigQuery refused the query: no permission',
+  },
+  {
+    matches: (error) => reasonsOf(error).some((r) => typeof r === 'string' && QUOTA_REASONS.has(r)),
+    says: () => 'BigQuery refused the query: over a quota',
+  },
+];
+const OTHER_FAULT: QueryFault = { matches: () => true, says: () => 'BigQuery could not answer the query' };
+
+/** Why a query failed, as a category anyone may read: never BigQuery's own text (that goes to the log). */
+export function queryFailure(error: unknown, table: QueriedTable): string {
+  const fault = QUERY_FAULTS.find((f) => f.matches(error)) ?? OTHER_FAULT;
+  return fault.says(error, table);
+}
