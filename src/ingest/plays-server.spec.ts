@@ -6,8 +6,8 @@ import { AssignmentEnded, type Assignment, type PlaySink, type RowChunk } from '
 import { createRowEncoding } from '../sink/insert-all/row-encoding.js';
 import type { LiveDeltas } from '../live/live-deltas.js';
 import type { PlayDelta } from '../live/play-delta.js';
-import { decodeBatch, type PackedBatch } from './play-batch.js';
-import type { PlayDecoder } from './play-decoder.js';
+import { decodeBatch, type PackedBatch } from '../decode/play-batch.js';
+import type { PlayDecoder } from '../decode/play-decoder.js';
 import { PlaysServer } from './plays-server.js';
 
 const PLAY = {

@@ -23,8 +23,8 @@ import {
   valueOf,
   type BatchPlays,
   type PackedBatch,
-} from './play-batch.js';
-import { PlayDecoder } from './play-decoder.js';
+} from '../decode/play-batch.js';
+import { PlayDecoder } from '../decode/play-decoder.js';
 
 const COMMIT_INTERVAL_MS = 200;
 // A commit follows this soon after a batch is wholly written: a drain's last rows are committed at
