@@ -11,4 +11,4 @@ import { PlaysServer } from './plays-server.js';
   providers: [PlaysServer, PlayDecoder],
   exports: [PlaysServer],
 })
-export class IngestModule {}
+export class ConsumerModule {}

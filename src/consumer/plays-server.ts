@@ -13,8 +13,8 @@ import { describeKafkaError, type KafkaFailure } from '../kafka/kafka-errors.js'
 import { InjectMetric, METRIC, type Counter, type Gauge } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
 import { AssignmentEnded, PLAY_SINK, type Assignment, type PartitionStart, type PlaySink } from '../sink/play-sink.js';
-import { batchCost, MemoryBudget } from '../consumer/memory-budget.js';
-import { OffsetLedger } from '../consumer/offset-ledger.js';
+import { batchCost, MemoryBudget } from './memory-budget.js';
+import { OffsetLedger } from './offset-ledger.js';
 import {
   deltaOfBatch,
   freeBytes,
