@@ -5,15 +5,15 @@ import type { PlayDecoder } from '../decode/play-decoder.js';
 import { errorText } from '../errors.js';
 import { OutageLog } from '../logging/outage-log.js';
 import type { SourceMessage } from '../plays/source-message.js';
-import { sleep } from '../retry/backoff.js';
+import { backoffDelay, sleep, type BackoffPolicy } from '../retry/backoff.js';
 import type { PlaySink } from '../sink/play-sink.js';
 import type { PartitionHolds } from './partition-holds.js';
 import type { StuckPuts } from './stuck-puts.js';
 
 // Batches taken from kafkajs and not yet in the sink: enough to keep the decoder and the consumer busy.
 const MAX_BATCHES_IN_DECODE = 4;
-/** Backoff cap when taking a batch fails unexpectedly (e.g. a decoder thread died): the batch is retried. */
-const TAKE_RETRY_MAX_MS = 5_000;
+/** Backoff (capped) when taking a batch fails unexpectedly (e.g. a decoder thread died): the batch is retried. */
+const TAKE_RETRY: BackoffPolicy = { minMs: 100, maxMs: 5_000 };
 
 /** A batch as taken: the assignment it was taken in, its last offset, and how its messages are settled. */
 export interface TakenBatch {
@@ -187,7 +187,7 @@ export class BatchPuts {
       } catch (error) {
         this.takeOutage.failed(`${what}: ${errorText(error)}`, 'unexpected');
         if (this.stopping()) return null;
-        await sleep(Math.min(TAKE_RETRY_MAX_MS, 100 * 2 ** Math.min(attempt, 10)));
+        await sleep(backoffDelay(attempt, TAKE_RETRY));
       }
     }
   }
