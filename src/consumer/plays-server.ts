@@ -51,6 +51,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   private crashed: string | null = null;
   private cannotStart: KafkaFailure | null = null;
   private lastFetchAt: number | null = null;
+  /** The graceful stop began: nothing more is taken or resumed, nor a commit scheduled soon. */
   private stopping = false;
   /** consumer.run was called: there is something to pause, flush and commit at shutdown. */
   private running = false;
@@ -88,7 +89,9 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       producer: { createPartitioner: kafkajs.Partitioners.DefaultPartitioner },
     });
     this.topic = config.KAFKA_TOPIC;
+    // The parts each keep their job's state; they share the ledger, the membership and the stop.
     const stopping = () => this.stopping;
+    // A commit point moved: progress, maybe room to take from the partition again, and a commit soon.
     this.ledger = new OffsetLedger((partition) => {
       this.stalls.progressed(partition, Date.now());
       this.holds.resumeIfRoom(partition);
