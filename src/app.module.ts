@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AppConfig, AppConfigModule } from './config/config.module.js';
+import { ConsumerModule } from './consumer/consumer.module.js';
 import { HealthModule } from './health/health.module.js';
-import { IngestModule } from './ingest/ingest.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { SimulatorModule } from './simulator/simulator.module.js';
@@ -18,7 +18,7 @@ export class AppModule {
         LoggingModule.forRoot(config),
         HealthModule.forRoot(config),
         MetricsModule,
-        ...(config.INGEST_ENABLED ? [IngestModule] : []),
+        ...(config.INGEST_ENABLED ? [ConsumerModule] : []),
         ...(config.SIMULATOR_ENABLED ? [SimulatorModule] : []),
         ...(config.DASHBOARD_ENABLED ? [TopSongsModule] : []),
       ],

@@ -5,7 +5,7 @@ import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { loadConfig, type AppConfig } from './config/config.module.js';
 import { ConfigValidationError } from './config/parse-env.js';
-import { PlaysServer } from './ingest/plays-server.js';
+import { PlaysServer } from './consumer/plays-server.js';
 import { KafkaStartRetry } from './kafka/kafka-start-retry.js';
 
 const logger = new Logger('Bootstrap');

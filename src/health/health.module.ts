@@ -2,7 +2,7 @@ import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { AppConfig } from '../config/config.module.js';
 import { DeadLettersModule } from '../dead-letters/dead-letters.module.js';
-import { IngestModule } from '../ingest/ingest.module.js';
+import { ConsumerModule } from '../consumer/consumer.module.js';
 import { LiveModule } from '../live/live.module.js';
 import { SimulatorModule } from '../simulator/simulator.module.js';
 import { SinkModule } from '../sink/sink.module.js';
@@ -19,7 +19,7 @@ export class HealthModule {
     const imports: DynamicModule['imports'] = [TerminusModule.forRoot({ logger: false })];
     const providers: Provider[] = [];
     if (config.INGEST_ENABLED) {
-      imports.push(IngestModule, SinkModule, DeadLettersModule);
+      imports.push(ConsumerModule, SinkModule, DeadLettersModule);
       providers.push(IngestReadiness);
     }
     if (config.LIVE_ENABLED && config.DASHBOARD_ENABLED) {

@@ -1,7 +1,8 @@
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { parseEnv } from '../config/parse-env.js';
 import type { DeadLetters } from '../dead-letters/dead-letters.service.js';
-import type { ConsumerHealth, HeldPartition, PlaysServer } from '../ingest/plays-server.js';
+import type { ConsumerHealth, HeldPartition } from '../consumer/consumer-health.js';
+import type { PlaysServer } from '../consumer/plays-server.js';
 import { describeKafkaError } from '../kafka/kafka-errors.js';
 import type { PlaySink } from '../sink/sink.contract.js';
 import type { PlayTable } from '../sink/play-table.js';

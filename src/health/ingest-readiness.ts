@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { AppConfig } from '../config/config.module.js';
 import { DeadLetters } from '../dead-letters/dead-letters.service.js';
-import { PlaysServer } from '../ingest/plays-server.js';
+import { PlaysServer } from '../consumer/plays-server.js';
 import type { PlaySink } from '../sink/sink.contract.js';
 import { PLAY_SINK } from '../sink/sink.tokens.js';
 import { PlayTable } from '../sink/play-table.js';

@@ -95,5 +95,3 @@ export function faultSummary(error: unknown, fault: KafkaFault): string {
   if (described.kind !== 'other') return described.summary;
   return `kafka error (${fault.reason})${fault.fix ? `; to fix: ${fault.fix}` : ''}`;
 }
-
-export const isRebalancing = (error: unknown): boolean => classifyKafkaError(error).class === 'rebalancing';

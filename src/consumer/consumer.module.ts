@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { DeadLettersModule } from '../dead-letters/dead-letters.module.js';
 import { LiveModule } from '../live/live.module.js';
 import { SinkModule } from '../sink/sink.module.js';
-import { PlayDecoder } from './play-decoder.js';
+import { PlayDecoder } from '../decode/play-decoder.js';
 import { PlaysServer } from './plays-server.js';
 
 /** Kafka → plays: the consumer transport, connected by main.ts as the app's microservice. */
@@ -11,4 +11,4 @@ import { PlaysServer } from './plays-server.js';
   providers: [PlaysServer, PlayDecoder],
   exports: [PlaysServer],
 })
-export class IngestModule {}
+export class ConsumerModule {}

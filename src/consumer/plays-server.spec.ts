@@ -6,8 +6,14 @@ import { AssignmentEnded, type Assignment, type PlaySink, type RowChunk } from '
 import { createRowEncoding } from '../sink/insert-all/row-encoding.js';
 import type { LiveDeltas } from '../live/live-deltas.js';
 import type { PlayDelta } from '../live/play-delta.js';
-import { decodeBatch, type PackedBatch } from './play-batch.js';
-import type { PlayDecoder } from './play-decoder.js';
+import { decodeBatch, type PackedBatch } from '../decode/play-batch.js';
+import type { PlayDecoder } from '../decode/play-decoder.js';
+import type { BatchIntake } from './batch-intake.js';
+import type { BatchPuts } from './batch-puts.js';
+import type { GroupMembership } from './group-membership.js';
+import type { OffsetCommitter } from './offset-committer.js';
+import type { OffsetLedger } from './offset-ledger.js';
+import type { PartitionStalls } from './partition-stalls.js';
 import { PlaysServer } from './plays-server.js';
 
 const PLAY = {
@@ -47,9 +53,11 @@ class FakeSink implements PlaySink {
   commitMetadata = () => null;
 }
 
+/** A server with fakes around it; `parts` replaces the dead letters or the live view's publisher. */
 function server(
   env: Record<string, string> = {},
   decode?: (batch: PackedBatch) => Promise<ReturnType<typeof decodeBatch>>,
+  parts: { deadLetters?: Pick<DeadLetters, 'put'>; liveDeltas?: Pick<LiveDeltas, 'publish'> } = {},
 ) {
   const config = parseEnv({ BIGQUERY_PROJECT_ID: 'plays-test', INGEST_DECODE_THREADS: '0', ...env });
   const sink = new FakeSink();
@@ -77,16 +85,16 @@ function server(
   const instance = new PlaysServer(
     config,
     sink,
-    deadLetters,
+    (parts.deadLetters as DeadLetters | undefined) ?? deadLetters,
     decoder,
-    liveDeltas,
+    (parts.liveDeltas as LiveDeltas | undefined) ?? liveDeltas,
     new Counter({ name: 'consumed', help: 'c', registers: [] }),
     gauge('lag', ['topic', 'partition']),
     stalled,
     gauge('held'),
   );
   // As after a join that assigned partition 0.
-  Object.assign(instance, { owned: new Set([0]), joined: true });
+  Object.assign(internals(instance).membership, { owned: new Set([0]), joined: true });
   return { instance, sink, letters, config, stalled, published, release };
 }
 
@@ -121,14 +129,18 @@ function payload(
   };
 }
 
+/** The server's parts, as the tests drive and read them. */
 type Internals = {
   onBatch(p: ReturnType<typeof payload>): Promise<void>;
-  ledger: { committable(): { partition: number; offset: string }[]; pending: number };
-  inProgress: Set<Promise<void>>;
-  stalledPartitions(now: number): { partition: number; pending: number }[];
-  reportStalls(now: number): void;
+  ledger: OffsetLedger;
+  membership: GroupMembership;
+  intake: BatchIntake;
+  puts: BatchPuts;
+  stalls: PartitionStalls;
+  commits: OffsetCommitter;
+  assignment(id: number, partitions: number[]): Assignment;
+  lagTimer: NodeJS.Timeout;
   bindEvents(consumer: unknown): Promise<void>;
-  budget: { heldBytes: number };
 };
 const internals = (s: PlaysServer) => s as unknown as Internals;
 
@@ -146,11 +158,11 @@ describe('PlaysServer: taking batches', () => {
       i === 4 ? 'not json' : JSON.stringify({ ...PLAY, timestamp: new Date().toISOString() }),
     );
     await internals(instance).onBatch(batch);
-    await Promise.all(internals(instance).inProgress);
+    await Promise.all(internals(instance).puts.inProgress);
     expect(letters.map((l) => l.reason)).toEqual(['not_json']);
     expect(internals(instance).ledger.committable()).toEqual([{ partition: 0, offset: '10' }]);
     expect(batch.resolveOffset).toHaveBeenCalledWith('9');
-    expect(internals(instance).budget.heldBytes).toBe(0);
+    expect(internals(instance).intake.budget.heldBytes).toBe(0);
   });
 
   it("with the live view on, publishes a done batch's delta (bad messages and refused rows as no play) before its offsets can be committed", async () => {
@@ -166,7 +178,7 @@ describe('PlaysServer: taking batches', () => {
     );
     const from = nextOffset - 5;
     await internals(instance).onBatch(batch);
-    await Promise.all(internals(instance).inProgress);
+    await Promise.all(internals(instance).puts.inProgress);
     expect(published).toHaveLength(1);
     const [delta] = published;
     expect(delta).toMatchObject({ v: 1, topic: 'plays', partition: 0, from });
@@ -197,7 +209,7 @@ describe('PlaysServer: taking batches', () => {
     const batch = payload(3);
     const from = nextOffset - 3;
     await internals(instance).onBatch(batch);
-    await Promise.all(internals(instance).inProgress);
+    await Promise.all(internals(instance).puts.inProgress);
     expect(published).toHaveLength(1);
     let stopped = false;
     const stopping = instance.beforeApplicationShutdown().then(() => void (stopped = true));
@@ -217,22 +229,24 @@ describe('PlaysServer: taking batches', () => {
   });
 
   it('with the live view on, gives up publishing a delta whose partition moved on: the batch stays uncommitted', async () => {
-    const { instance, published } = server({ LIVE_ENABLED: 'true' }, (batch) =>
-      Promise.resolve(decodeBatch(batch, encoding, { plays: true })),
-    );
+    const published: PlayDelta[] = [];
     let owned: (() => boolean) | undefined;
-    (instance as unknown as { liveDeltas: { publish(d: PlayDelta, o: () => boolean): Promise<boolean> } }).liveDeltas =
-      {
-        publish: (delta, stillOwned) => {
-          published.push(delta);
-          owned = stillOwned;
-          return Promise.resolve(false);
-        },
-      };
+    const liveDeltas = {
+      publish: (delta: PlayDelta, stillOwned: () => boolean) => {
+        published.push(delta);
+        owned = stillOwned;
+        return Promise.resolve(false);
+      },
+    };
+    const { instance } = server(
+      { LIVE_ENABLED: 'true' },
+      (batch) => Promise.resolve(decodeBatch(batch, encoding, { plays: true })),
+      { liveDeltas },
+    );
     await internals(instance).onBatch(payload(3));
-    await Promise.all(internals(instance).inProgress);
+    await Promise.all(internals(instance).puts.inProgress);
     expect(owned!()).toBe(true);
-    Object.assign(instance, { owned: new Set([1]) });
+    Object.assign(internals(instance).membership, { owned: new Set([1]) });
     expect(owned!()).toBe(false);
     await Promise.resolve();
     expect(internals(instance).ledger.committable()).toEqual([]);
@@ -244,7 +258,7 @@ describe('PlaysServer: taking batches', () => {
       failures-- > 0 ? Promise.reject(new Error('worker died')) : Promise.resolve(decodeBatch(batch, encoding)),
     );
     await internals(instance).onBatch(payload(5));
-    await Promise.all(internals(instance).inProgress);
+    await Promise.all(internals(instance).puts.inProgress);
     expect(failures).toBe(-1);
     expect(sink.chunks).toHaveLength(1);
     expect(internals(instance).ledger.committable()).toEqual([{ partition: 0, offset: '5' }]);
@@ -254,15 +268,15 @@ describe('PlaysServer: taking batches', () => {
     const { instance, sink } = server({ INGEST_STALL_TIMEOUT_MS: '5000' });
     sink.instant = false;
     const now = Date.now();
-    expect(internals(instance).stalledPartitions(now)).toEqual([]);
+    expect(internals(instance).stalls.stalled(now)).toEqual([]);
     await internals(instance).onBatch(payload(3));
     await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(internals(instance).stalledPartitions(now)).toEqual([]);
-    expect(internals(instance).stalledPartitions(now + 6_000)).toEqual([
+    expect(internals(instance).stalls.stalled(now)).toEqual([]);
+    expect(internals(instance).stalls.stalled(now + 6_000)).toEqual([
       expect.objectContaining({ partition: 0, pending: 3 }),
     ]);
     sink.writeAll();
-    expect(internals(instance).stalledPartitions(Date.now() + 6_000)).toEqual([]);
+    expect(internals(instance).stalls.stalled(Date.now() + 6_000)).toEqual([]);
   });
 
   it('takes no more while the memory budget is spent, heartbeating, and goes on once memory is given back', async () => {
@@ -322,14 +336,15 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
       fetchOffsets,
       fetchTopicOffsets: () => Promise.resolve([{ partition: 0, low: '0', high: '9' }]),
     };
-    Object.assign(instance, { committer: commitOffsets, client: { admin: () => admin }, assignmentId: 1 });
-    type Assigning = { assignment(id: number, partitions: number[]): Assignment };
-    const earlier = (instance as unknown as Assigning).assignment(1, [0]);
+    internals(instance).commits.use(commitOffsets);
+    Object.assign(instance, { client: { admin: () => admin } });
+    internals(instance).membership.assignmentId = 1;
+    const earlier = internals(instance).assignment(1, [0]);
     // A commit of the earlier assignment still in flight while the group moves on.
     const recording = earlier.record(0, 5n, 'earlier record').catch(() => undefined);
     await vi.waitFor(() => expect(commitOffsets).toHaveBeenCalled());
-    Object.assign(instance, { assignmentId: 2 });
-    const starts = (instance as unknown as Assigning).assignment(2, [0]).starts();
+    internals(instance).membership.assignmentId = 2;
+    const starts = internals(instance).assignment(2, [0]).starts();
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(fetchOffsets).not.toHaveBeenCalled();
     landCommit();
@@ -350,8 +365,8 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
     } as unknown as Error);
     batch.commitOffsetsIfNecessary.mockImplementation(() => Promise.reject(notCoordinator));
     await internals(instance).onBatch(batch);
-    await Promise.all(internals(instance).inProgress);
-    await (instance as unknown as { commit(): Promise<void> }).commit();
+    await Promise.all(internals(instance).puts.inProgress);
+    await internals(instance).commits.commit();
     expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
     expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledWith({
       topics: [
@@ -359,17 +374,16 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
       ],
     });
     // The group moves on: the commit that failed is not sent again, by the service or by kafkajs.
-    (instance as unknown as { lostGroup(): void }).lostGroup();
-    await (instance as unknown as { commit(): Promise<void> }).commit();
+    internals(instance).membership.lost();
+    await internals(instance).commits.commit();
     expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
     expect(kafkajsCommit).not.toHaveBeenCalled();
   });
 
   it("an assignment's record waits for the run's first batch (its way to commit), and is never sent once the assignment is over", async () => {
     const { instance } = server();
-    type Assigning = { assignment(id: number, partitions: number[]): Assignment };
-    Object.assign(instance, { assignmentId: 1 });
-    const assignment = (instance as unknown as Assigning).assignment(1, [0]);
+    internals(instance).membership.assignmentId = 1;
+    const assignment = internals(instance).assignment(1, [0]);
     const recorded = assignment.record(0, 0n, 'record of assignment 1');
     const first = payload(1);
     await internals(instance).onBatch(first);
@@ -380,7 +394,7 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
       ],
     });
     // A new generation: the record of the one before is refused before anything is sent.
-    Object.assign(instance, { assignmentId: 2 });
+    internals(instance).membership.assignmentId = 2;
     await expect(assignment.record(0, 1n, 'late record')).rejects.toBeInstanceOf(AssignmentEnded);
     expect(first.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
   });
@@ -398,24 +412,21 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
       run: () => Promise.resolve(),
     };
     await instance.bindEvents(consumer as never);
-    const timers = instance as unknown as { commitTimer: NodeJS.Timeout; lagTimer: NodeJS.Timeout };
-    clearInterval(timers.commitTimer);
-    clearInterval(timers.lagTimer);
+    internals(instance).commits.stop();
+    clearInterval(internals(instance).lagTimer);
     listeners.get(events.GROUP_JOIN)!({
       payload: { groupId: 'g', memberAssignment: { 'tony-allen-plays': [0] } },
     });
-    type Assigning = { assignment(id: number, partitions: number[]): Assignment; assignmentId: number };
-    const assigning = instance as unknown as Assigning;
-    const assignment = assigning.assignment(assigning.assignmentId, [0]);
+    const assignment = internals(instance).assignment(internals(instance).membership.assignmentId, [0]);
     const batch = payload(3);
     await internals(instance).onBatch(batch);
-    await Promise.all(internals(instance).inProgress);
+    await Promise.all(internals(instance).puts.inProgress);
     await assignment.record(0, 0n, 'record');
     expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
     // kafkajs rejoins (no REBALANCING first, as after UNKNOWN_MEMBER_ID): its JoinGroup is answered.
     listeners.get(events.REQUEST)!({ payload: { apiName: 'JoinGroup' } });
     await expect(assignment.record(0, 3n, 'late record')).rejects.toBeInstanceOf(AssignmentEnded);
-    await (instance as unknown as { commit(): Promise<void> }).commit();
+    await internals(instance).commits.commit();
     expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
   });
 
@@ -428,11 +439,11 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
     await internals(instance).onBatch(payload(3, play, 0)); // the backlog ends
     await internals(instance).onBatch(payload(2, play, 0)); // caught up: trickling in
     await internals(instance).onBatch(payload(2, play, 5)); // a burst
-    await Promise.all(internals(instance).inProgress);
+    await Promise.all(internals(instance).puts.inProgress);
     expect(sink.chunks.map((chunk) => chunk.endsBacklog)).toEqual([false, false, false, true, false, false]);
     // The burst ends in a batch of dead letters only: the sink is still told, with no rows.
     await internals(instance).onBatch(payload(5, () => 'not json', 0));
-    await Promise.all(internals(instance).inProgress);
+    await Promise.all(internals(instance).puts.inProgress);
     expect(sink.chunks.at(-1)).toMatchObject({ endsBacklog: true, ends: new Int32Array(0) });
     expect(internals(instance).ledger.committable()).toEqual([{ partition: 0, offset: String(nextOffset) }]);
   });
@@ -471,10 +482,10 @@ describe('PlaysServer: a partition whose commit point is stuck', () => {
 
   /** A server whose dead letters wait until the test lets them go (as while the dead-letter topic refuses them). */
   function stuckServer() {
-    const built = server({ INGEST_PARTITION_MAX_UNCOMMITTED: '100' });
     const refused: DeadLetter[] = [];
-    Object.assign(built.instance, { deadLetters: { put: (l: DeadLetter[]) => refused.push(...l) } });
-    Object.assign(built.instance, { owned: new Set([0, 1]) });
+    const deadLetters = { put: (l: DeadLetter[]) => void refused.push(...l) };
+    const built = server({ INGEST_PARTITION_MAX_UNCOMMITTED: '100' }, undefined, { deadLetters });
+    Object.assign(internals(built.instance).membership, { owned: new Set([0, 1]) });
     return { ...built, refused };
   }
   const play = () => JSON.stringify({ ...PLAY, timestamp: new Date().toISOString() });
@@ -485,7 +496,7 @@ describe('PlaysServer: a partition whose commit point is stuck', () => {
     const onBatch = (p: ReturnType<typeof payload>) => internals(instance).onBatch(p);
     await onBatch(payload(10, stuckFirst)); // its first message a dead letter the topic refuses
     for (let i = 0; i < 9; i++) await onBatch(payload(10, play));
-    await Promise.all(internals(instance).inProgress);
+    await Promise.all(internals(instance).puts.inProgress);
     expect(refused).toHaveLength(1);
     expect(internals(instance).ledger.committable()).toEqual([]);
 
@@ -496,16 +507,14 @@ describe('PlaysServer: a partition whose commit point is stuck', () => {
     expect(untaken.resolveOffset).not.toHaveBeenCalled();
     expect(instance.health.held).toEqual([expect.objectContaining({ partition: 0, uncommitted: 100, from: '0' })]);
     // The ledger stays at the 10 batches taken.
-    expect(
-      (internals(instance).ledger as unknown as { uncommittedOf(p: number): unknown }).uncommittedOf(0),
-    ).toMatchObject({
+    expect(internals(instance).ledger.uncommittedOf(0)).toMatchObject({
       batches: 10,
     });
 
     // Another partition goes on.
     const other = payload(10, play, 0, 1);
     await onBatch(other);
-    await Promise.all(internals(instance).inProgress);
+    await Promise.all(internals(instance).puts.inProgress);
     expect(other.resolveOffset).toHaveBeenCalled();
     expect(internals(instance).ledger.committable()).toEqual([{ partition: 1, offset: String(nextOffset) }]);
 
@@ -524,7 +533,7 @@ describe('PlaysServer: a partition whose commit point is stuck', () => {
     const { instance } = stuckServer();
     const { join } = await withEvents(instance);
     for (let i = 0; i < 10; i++) await internals(instance).onBatch(payload(10, i === 0 ? stuckFirst : play));
-    await Promise.all(internals(instance).inProgress);
+    await Promise.all(internals(instance).puts.inProgress);
     const untaken = payload(10, play);
     await internals(instance).onBatch(untaken);
     expect(untaken.pause).toHaveBeenCalled();
@@ -543,8 +552,8 @@ describe('PlaysServer: a partition whose commit point is stuck', () => {
     join([0]);
     sink.instant = false;
     await internals(instance).onBatch(payload(3));
-    await Promise.all(internals(instance).inProgress);
-    internals(instance).reportStalls(Date.now() + 6_000);
+    await Promise.all(internals(instance).puts.inProgress);
+    internals(instance).stalls.report(Date.now() + 6_000);
     const series = async (): Promise<Record<string, number>> =>
       Object.fromEntries((await stalled.get()).values.map((v) => [String(v.labels.partition), v.value]));
     expect((await series())['0']).toBeGreaterThan(5);
@@ -556,7 +565,7 @@ describe('PlaysServer: a partition whose commit point is stuck', () => {
     vi.useFakeTimers();
     try {
       const { instance, sink } = server();
-      Object.assign(instance, { owned: new Set([0, 1]) });
+      Object.assign(internals(instance).membership, { owned: new Set([0, 1]) });
       const onBatch = (p: ReturnType<typeof payload>) => internals(instance).onBatch(p);
       sink.stuck.add(0);
       // The first batch's put waits; three more are decoded and wait behind it: every decoding slot is partition 0's.

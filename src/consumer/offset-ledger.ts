@@ -53,13 +53,6 @@ export class OffsetLedger {
     this.partitions.get(partition)?.markCommitted(BigInt(offset));
   }
 
-  /** Forgets partitions this member no longer owns: their late finishes must not be committed. */
-  retainOnly(owned: ReadonlySet<number>): void {
-    for (const partition of this.partitions.keys()) {
-      if (!owned.has(partition)) this.partitions.delete(partition);
-    }
-  }
-
   /** Forgets everything, e.g. after a rebalance: the group will redeliver from its committed offsets. */
   clear(): void {
     this.partitions.clear();

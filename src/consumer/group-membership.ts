@@ -1,0 +1,17 @@
+/**
+ * This member's place in the consumer group: whether it is in the group, the partitions of the topic
+ * it owns in the current generation, and which of its assignments that is.
+ */
+export class GroupMembership {
+  /** In the group (joined, not rebalancing or disconnected). */
+  joined = false;
+  owned = new Set<number>();
+  /** Counts this member's assignments (one per join of the group); chunks carry the one they were taken in. */
+  assignmentId = 0;
+
+  /** Out of the group until the next join: it owns nothing. */
+  lost(): void {
+    this.joined = false;
+    this.owned = new Set();
+  }
+}
