@@ -13,6 +13,7 @@ import { classifyKafkaError, faultSummary } from '../kafka/kafka-faults.js';
 import { OutageLog } from '../logging/outage-log.js';
 import { InjectMetric, METRIC, type Counter } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
+import type { DeadLetterReason } from './dead-letter-reason.js';
 import { backoffDelay, sleep } from '../retry/backoff.js';
 import { deadLetterMessage, messageBytes } from './dead-letter-message.js';
 import { DeadLetterSummary } from './dead-letter-summary.js';
@@ -25,11 +26,8 @@ export { DEAD_LETTER_HEADERS } from './dead-letter-message.js';
 /** A message that could not become a row, on its way to the dead-letter topic. */
 export interface DeadLetter {
   source: SourceMessage;
-  /**
-   * Machine-readable: a DeadLetterReason (an InvalidReason of the decoder, or `bigquery_invalid`, ...).
-   * Still typed as any string: the sink builds some letters from a plain string.
-   */
-  reason: string;
+  /** Machine-readable: the `dlq.reason` header and the metric's label. */
+  reason: DeadLetterReason;
   /** Human-readable: what exactly was wrong. */
   detail: string;
   /** Called once the letter is in the dead-letter topic. */

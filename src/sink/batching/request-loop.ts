@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import pRetry from 'p-retry';
 import type { AppConfig } from '../../config/config.module.js';
 import type { DeadLetter, DeadLetters } from '../../dead-letters/dead-letters.service.js';
+import type { UnwritableReason } from '../../dead-letters/dead-letter-reason.js';
 import { errorText } from '../../errors.js';
 import type { Counter, Histogram } from '../../metrics/metrics.js';
 import type { PlayTable } from '../play-table.js';
@@ -152,7 +153,7 @@ export class RequestLoop {
     return again;
   }
 
-  private deadLetter(rows: Segment[], reason: string, detail: string): void {
+  private deadLetter(rows: Segment[], reason: UnwritableReason, detail: string): void {
     const letters: DeadLetter[] = [];
     forEachRow(rows, (chunk, row) => letters.push(rowLetter(chunk, row, reason, detail, () => chunk.done(1))));
     this.deadLetters.put(letters);
