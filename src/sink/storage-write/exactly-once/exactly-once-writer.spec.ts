@@ -1,14 +1,14 @@
 import { credentials, Server, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { PassThroughClient } from 'google-auth-library';
-import type { Counter } from '../../metrics/metrics.js';
-import { GRPC } from '../faults.js';
-import type { PartitionStart, RowChunk } from '../play-sink.js';
-import { WriteFault, type WriterAssignment } from '../play-writer.js';
-import { BigQueryWriteClient } from './client-parts.js';
-import { rowOf } from '../rows.js';
+import type { Counter } from '../../../metrics/metrics.js';
+import { GRPC } from '../../faults.js';
+import type { PartitionStart, RowChunk } from '../../play-sink.js';
+import { WriteFault, type WriterAssignment } from '../../play-writer.js';
+import { BigQueryWriteClient } from '../client-parts.js';
+import { rowOf } from '../../rows.js';
 import { ExactlyOnceWriter } from './exactly-once-writer.js';
 import { decodeStreamRecord, encodeStreamRecord } from './stream-record.js';
-import { listenLocally, writeApiService } from './write-api-service.js';
+import { listenLocally, writeApiService } from '../write-api-service.js';
 
 // The exactly-once writer's own logic (ordering, resending, reconciling) against a stand-in of the
 // Write API that keeps COMMITTED streams with offsets as NOTES §5 describes BigQuery's, and injects the

@@ -1,9 +1,9 @@
 import type { Client } from '@grpc/grpc-js';
 import { Logger } from '@nestjs/common';
-import { errorText } from '../../errors.js';
-import type { Counter } from '../../metrics/metrics.js';
-import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer, type FaultAction } from '../faults.js';
-import { AssignmentEnded, type PartitionStart, type RowChunk } from '../play-sink.js';
+import { errorText } from '../../../errors.js';
+import type { Counter } from '../../../metrics/metrics.js';
+import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer, type FaultAction } from '../../faults.js';
+import { AssignmentEnded, type PartitionStart, type RowChunk } from '../../play-sink.js';
 import {
   WriteFault,
   type AppendResult,
@@ -11,11 +11,11 @@ import {
   type RowFault,
   type WriteReporter,
   type WriterAssignment,
-} from '../play-writer.js';
-import { forEachRow, rowOf, type Segment } from '../rows.js';
-import { AppendConnection, type AppendRowsResponse } from './append-connection.js';
-import type { BigQueryWriteClient } from './client-parts.js';
-import { PLAY_ROW_DESCRIPTOR } from './play-row-descriptor.js';
+} from '../../play-writer.js';
+import { forEachRow, rowOf, type Segment } from '../../rows.js';
+import { AppendConnection, type AppendRowsResponse } from '../append-connection.js';
+import type { BigQueryWriteClient } from '../client-parts.js';
+import { PLAY_ROW_DESCRIPTOR } from '../play-row-descriptor.js';
 import { decodeStreamRecord, encodeStreamRecord, type StreamRecord } from './stream-record.js';
 
 /** An append BigQuery does not answer within this is failed, and written again on a new connection. */
