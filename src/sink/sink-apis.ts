@@ -30,7 +30,7 @@ export async function createWriter(config: AppConfig, table: PlayTable, fallback
       const { StorageWriteWriter, createWriteClient, defaultStreamOf, tablePathOf } =
         await import('./storage-write/storage-write-writer.js');
       if (deliveryOf(config) === 'exactly-once') {
-        const { ExactlyOnceWriter } = await import('./storage-write/exactly-once-writer.js');
+        const { ExactlyOnceWriter } = await import('./storage-write/exactly-once/exactly-once-writer.js');
         return new ExactlyOnceWriter(
           createWriteClient(config),
           {

@@ -9,9 +9,10 @@ import { PLAY_ROW_DESCRIPTOR } from './play-row-descriptor.js';
 import { StorageWriteWriter } from './storage-write-writer.js';
 import { listenLocally, writeApiService } from './write-api-service.js';
 
-// The faults no emulator has (NOTES §6): a connection the server drops or lets idle out, an answer that
-// never comes, quota errors. A small gRPC server of the Write API's own proto that answers as each test
-// says, and the real generated client talking to it.
+// The faults the BigQuery emulator does not have (it has no idle timeout, request-size limit or quota
+// errors): a connection the server drops or lets idle out, an answer that never comes, quota errors.
+// A small gRPC server of the Write API's own proto that answers as each test says, and the real
+// generated client talking to it.
 
 interface Request {
   writeStream?: string;
