@@ -1,11 +1,11 @@
-import type { FaultAction } from './faults.js';
+import type { FaultAction } from '../faults.js';
 import {
   GRPC,
   storageWriteAction,
   storageWriteRowAction,
   streamAnswer,
   type StreamAnswer,
-} from './storage-write/storage-write-faults.js';
+} from './storage-write-faults.js';
 
 // The Storage Write API's fault table, as a table: every line is what the sink does about one fault.
 
