@@ -31,17 +31,57 @@ const KAFKA_VERSION = process.env.KAFKA_VERSION || '4.4.0';
 // The emulator and its dependencies are pinned in deps/bigquery-emulator/requirements.txt.
 const EMULATOR = 'local-bigquery 0.3.2';
 
-const log = (message) => process.stderr.write(`deps: ${message}\n`);
+const log = (/** @type {string} */ message) => process.stderr.write(`deps: ${message}\n`);
 
 class DepsError extends Error {}
+
+/**
+ * The ports and project a deps folder runs on (DIR/settings.json).
+ * @typedef {{
+ *   kafkaPort: number;
+ *   controllerPort: number;
+ *   kafkaSecurePort: number;
+ *   kafkaMtlsPort: number;
+ *   emulatorPort: number;
+ *   emulatorGrpcPort: number;
+ *   projectId: string;
+ * }} Settings
+ */
+
+/**
+ * The secured listeners' throwaway secrets (kafka/secure/secure.json).
+ * @typedef {{
+ *   caFile: string;
+ *   keystore: string;
+ *   truststore: string;
+ *   keystorePassword: string;
+ *   clientCertFile: string;
+ *   clientKeyFile: string;
+ *   username: string;
+ *   password: string;
+ *   scramAdded: boolean;
+ * }} Secure
+ */
 
 // ---------------------------------------------------------------------------------------------
 // Settings and state folder
 
+/**
+ * @param {string} dir
+ * @param {Record<string, string | undefined>} flags
+ * @returns {Settings}
+ */
 function readSettings(dir, flags) {
   const file = path.join(dir, 'settings.json');
+  /** @type {Partial<Record<keyof Settings, number | string>>} */
   const saved = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+  /**
+   * @param {string | undefined} flag
+   * @param {keyof Settings} key
+   * @param {number | string | undefined} fallback
+   */
   const pick = (flag, key, fallback) => (flag !== undefined ? flag : (saved[key] ?? fallback));
+  /** @type {Settings} */
   const settings = {
     kafkaPort: Number(pick(flags['kafka-port'], 'kafkaPort', 9092)),
     controllerPort: Number(pick(flags['controller-port'], 'controllerPort', undefined)),
@@ -49,7 +89,7 @@ function readSettings(dir, flags) {
     kafkaMtlsPort: Number(pick(flags['kafka-mtls-port'], 'kafkaMtlsPort', undefined)),
     emulatorPort: Number(pick(flags['emulator-port'], 'emulatorPort', 9050)),
     emulatorGrpcPort: Number(pick(flags['emulator-grpc-port'], 'emulatorGrpcPort', undefined)),
-    projectId: pick(flags['project-id'], 'projectId', 'plays-local'),
+    projectId: /** @type {string} */ (pick(flags['project-id'], 'projectId', 'plays-local')),
   };
   if (!Number.isInteger(settings.controllerPort)) settings.controllerPort = settings.kafkaPort + 1;
   if (!Number.isInteger(settings.kafkaSecurePort)) settings.kafkaSecurePort = settings.kafkaPort + 2;
@@ -58,11 +98,13 @@ function readSettings(dir, flags) {
   return settings;
 }
 
+/** @param {string} dir @param {Settings} settings */
 function saveSettings(dir, settings) {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'settings.json'), JSON.stringify(settings, null, 2) + '\n');
 }
 
+/** @param {Settings} settings */
 function appEnv(settings) {
   return {
     KAFKA_BROKERS: `127.0.0.1:${settings.kafkaPort}`,
@@ -73,7 +115,11 @@ function appEnv(settings) {
   };
 }
 
-/** The app's settings for the SASL_SSL listener: everything else as for the plaintext one. */
+/**
+ * The app's settings for the SASL_SSL listener: everything else as for the plaintext one.
+ * @param {string} dir
+ * @param {Settings} settings
+ */
 function secureAppEnv(dir, settings) {
   const secure = readSecure(dir);
   return {
@@ -87,7 +133,11 @@ function secureAppEnv(dir, settings) {
   };
 }
 
-/** The app's settings for the mutual-TLS listener: a client certificate instead of SASL. */
+/**
+ * The app's settings for the mutual-TLS listener: a client certificate instead of SASL.
+ * @param {string} dir
+ * @param {Settings} settings
+ */
 function mtlsAppEnv(dir, settings) {
   const secure = readSecure(dir);
   return {
@@ -100,13 +150,15 @@ function mtlsAppEnv(dir, settings) {
   };
 }
 
-const envLines = (env) => Object.entries(env).map(([key, value]) => `${key}=${value}`);
+const envLines = (/** @type {Record<string, string>} */ env) =>
+  Object.entries(env).map(([key, value]) => `${key}=${value}`);
 
 // ---------------------------------------------------------------------------------------------
 // Processes: pid files, ownership, stopping
 
-const pidFile = (dir, name) => path.join(dir, `${name}.pid`);
+const pidFile = (/** @type {string} */ dir, /** @type {string} */ name) => path.join(dir, `${name}.pid`);
 
+/** @param {number} pid */
 function cmdline(pid) {
   try {
     return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
@@ -115,7 +167,11 @@ function cmdline(pid) {
   }
 }
 
-/** The pid this folder started for `name`, if that process still runs (and still is ours). */
+/**
+ * The pid this folder started for `name`, if that process still runs (and still is ours).
+ * @param {string} dir
+ * @param {string} name
+ */
 function ownedPid(dir, name) {
   const file = pidFile(dir, name);
   if (!fs.existsSync(file)) return null;
@@ -127,6 +183,7 @@ function ownedPid(dir, name) {
   return null;
 }
 
+/** @param {number} pid */
 function isAlive(pid) {
   try {
     process.kill(pid, 0);
@@ -136,6 +193,7 @@ function isAlive(pid) {
   }
 }
 
+/** @param {string} dir @param {string} name */
 async function stopProcess(dir, name, timeoutMs = 30_000) {
   const pid = ownedPid(dir, name);
   if (pid === null) return false;
@@ -152,6 +210,13 @@ async function stopProcess(dir, name, timeoutMs = 30_000) {
   return true;
 }
 
+/**
+ * @param {string} dir
+ * @param {string} name
+ * @param {string} command
+ * @param {string[]} args
+ * @param {{ cwd?: string; env?: NodeJS.ProcessEnv }} [options]
+ */
 function startProcess(dir, name, command, args, options = {}) {
   const logPath = path.join(dir, `${name}.log`);
   const out = fs.openSync(logPath, 'a');
@@ -164,11 +229,13 @@ function startProcess(dir, name, command, args, options = {}) {
   fs.closeSync(out);
   child.unref();
   fs.writeFileSync(pidFile(dir, name), `${child.pid}\n`);
-  return { pid: child.pid, logPath };
+  // A failed spawn is the child's 'error' event, not a missing pid.
+  return { pid: /** @type {number} */ (child.pid), logPath };
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** @param {string} file */
 function tail(file, lines = 30) {
   try {
     return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -177,6 +244,7 @@ function tail(file, lines = 30) {
   }
 }
 
+/** @param {number} port @returns {Promise<boolean>} */
 async function portInUse(port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
@@ -188,6 +256,13 @@ async function portInUse(port) {
   });
 }
 
+/**
+ * @param {string} what
+ * @param {number} pid
+ * @param {string | string[]} logPaths
+ * @param {number} timeoutMs
+ * @param {() => Promise<boolean>} probe
+ */
 async function waitFor(what, pid, logPaths, timeoutMs, probe) {
   const logs = () =>
     [logPaths]
@@ -211,6 +286,12 @@ async function waitFor(what, pid, logPaths, timeoutMs, probe) {
 // ---------------------------------------------------------------------------------------------
 // Prerequisites
 
+/**
+ * @param {string} command
+ * @param {string[]} args
+ * @param {string} hint
+ * @param {(output: string) => boolean} [check]
+ */
 function requireTool(command, args, hint, check = () => true) {
   const result = spawnSync(command, args, { encoding: 'utf8' });
   const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
@@ -268,6 +349,7 @@ function kafkaLibs() {
   return libs;
 }
 
+/** @param {string} dir @param {string} libs */
 function kafkaJvmArgs(dir, libs) {
   return [
     '-Xms256m',
@@ -288,13 +370,15 @@ function kafkaJvmArgs(dir, libs) {
 // The SASL_SSL listener's throwaway secrets: a CA, the broker's key and certificate (signed by the CA,
 // for 127.0.0.1 and localhost), a keystore password and one user for PLAIN and SCRAM-SHA-512. Made
 // with the JDK's keytool (always there with the broker's JDK), once per deps folder, under kafka/secure/.
-const secureDir = (dir) => path.join(dir, 'kafka', 'secure');
+const secureDir = (/** @type {string} */ dir) => path.join(dir, 'kafka', 'secure');
+/** @type {(dir: string) => Secure} */
 const readSecure = (dir) => JSON.parse(fs.readFileSync(path.join(secureDir(dir), 'secure.json'), 'utf8'));
 
 function keytoolCommand() {
   return process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'keytool') : 'keytool';
 }
 
+/** @param {string} dir @param {string} java @returns {Secure} */
 function prepareSecure(dir, java) {
   const folder = secureDir(dir);
   if (fs.existsSync(path.join(folder, 'secure.json'))) return readSecure(dir);
@@ -303,10 +387,18 @@ function prepareSecure(dir, java) {
   fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
   const secret = () => randomBytes(18).toString('hex');
   const storePassword = secret();
-  const file = (name) => path.join(folder, name);
-  const store = (name) => ['-keystore', file(name), '-storetype', 'PKCS12', '-storepass', storePassword];
+  const file = (/** @type {string} */ name) => path.join(folder, name);
+  const store = (/** @type {string} */ name) => [
+    '-keystore',
+    file(name),
+    '-storetype',
+    'PKCS12',
+    '-storepass',
+    storePassword,
+  ];
   const key = ['-keyalg', 'EC', '-groupname', 'secp256r1', '-validity', '3650'];
   // A key pair in NAME.p12 whose certificate the CA signs, in NAME.pem and in the keystore.
+  /** @type {(name: string, subject: string, ...extensions: string[]) => string[][]} */
   const signed = (name, subject, ...extensions) => [
     ['-genkeypair', '-alias', name, '-dname', `CN=${subject}`, ...extensions, ...key, ...store(`${name}.p12`)],
     ['-certreq', '-alias', name, '-file', file(`${name}.csr`), ...store(`${name}.p12`)],
@@ -362,10 +454,12 @@ function prepareSecure(dir, java) {
   return secure;
 }
 
+/** @param {string} dir @param {Secure} secure */
 function saveSecure(dir, secure) {
   fs.writeFileSync(path.join(secureDir(dir), 'secure.json'), JSON.stringify(secure, null, 2) + '\n', { mode: 0o600 });
 }
 
+/** @param {string} dir @param {Settings} settings @param {string} java @param {string} libs */
 function prepareKafka(dir, settings, java, libs) {
   const kafkaDir = path.join(dir, 'kafka');
   const dataDir = path.join(kafkaDir, 'data');
@@ -414,7 +508,13 @@ function prepareKafka(dir, settings, java, libs) {
   return properties;
 }
 
-/** Storage formatted before the SASL_SSL listener existed has no SCRAM user: add it to the running broker. */
+/**
+ * Storage formatted before the SASL_SSL listener existed has no SCRAM user: add it to the running broker.
+ * @param {string} dir
+ * @param {Settings} settings
+ * @param {string} java
+ * @param {string} libs
+ */
 function addScramUser(dir, settings, java, libs) {
   const secure = readSecure(dir);
   if (secure.scramAdded) return;
@@ -435,29 +535,39 @@ function addScramUser(dir, settings, java, libs) {
 }
 
 // The JVM's own output (kafka.log) and the broker's log4j2 log.
-const kafkaLogs = (dir) => [path.join(dir, 'kafka.log'), path.join(dir, 'kafka', 'server.log')];
+const kafkaLogs = (/** @type {string} */ dir) => [path.join(dir, 'kafka.log'), path.join(dir, 'kafka', 'server.log')];
 
-/** The broker answers a metadata request on a listener: plaintext by default, or a secured one with `dir`'s secrets. */
+/** @typedef {{ port: number; ssl?: import('node:tls').ConnectionOptions; sasl?: import('kafkajs').SASLOptions }} Listener */
+
+/**
+ * The broker answers a metadata request on a listener: plaintext by default, or a secured one with `dir`'s secrets.
+ * @param {Settings} settings
+ * @param {'sasl_ssl' | 'mtls'} [secured]
+ * @param {string} [dir] needed with `secured`
+ */
 async function kafkaAnswers(settings, secured, dir) {
   const { Kafka, logLevel } = await import('kafkajs');
-  const secure = secured ? readSecure(dir) : null;
+  const secure = secured ? readSecure(/** @type {string} */ (dir)) : null;
   const ca = secure ? [fs.readFileSync(secure.caFile, 'utf8')] : undefined;
-  const listener = {
-    plaintext: { port: settings.kafkaPort },
-    sasl_ssl: {
-      port: settings.kafkaSecurePort,
-      ssl: { ca },
-      sasl: { mechanism: 'scram-sha-512', username: secure?.username, password: secure?.password },
-    },
-    mtls: {
-      port: settings.kafkaMtlsPort,
-      ssl: secure && {
-        ca,
-        cert: fs.readFileSync(secure.clientCertFile, 'utf8'),
-        key: fs.readFileSync(secure.clientKeyFile, 'utf8'),
+  // `secure` is null for the plaintext listener alone, so the secured one picked has its secrets.
+  const listener = /** @type {Listener} */ (
+    {
+      plaintext: { port: settings.kafkaPort },
+      sasl_ssl: {
+        port: settings.kafkaSecurePort,
+        ssl: { ca },
+        sasl: { mechanism: 'scram-sha-512', username: secure?.username, password: secure?.password },
       },
-    },
-  }[secured ?? 'plaintext'];
+      mtls: {
+        port: settings.kafkaMtlsPort,
+        ssl: secure && {
+          ca,
+          cert: fs.readFileSync(secure.clientCertFile, 'utf8'),
+          key: fs.readFileSync(secure.clientKeyFile, 'utf8'),
+        },
+      },
+    }[secured ?? 'plaintext']
+  );
   const admin = new Kafka({
     clientId: 'plays-pipeline-deps',
     brokers: [`127.0.0.1:${listener.port}`],
@@ -476,12 +586,14 @@ async function kafkaAnswers(settings, secured, dir) {
   }
 }
 
+/** @param {string} dir @param {Settings} settings @param {number} pid */
 async function waitForSecured(dir, settings, pid) {
-  for (const listener of ['sasl_ssl', 'mtls']) {
+  for (const listener of /** @type {const} */ (['sasl_ssl', 'mtls'])) {
     await waitFor(`Kafka (${listener})`, pid, kafkaLogs(dir), 30_000, () => kafkaAnswers(settings, listener, dir));
   }
 }
 
+/** @param {string} dir @param {Settings} settings */
 async function startKafka(dir, settings) {
   const running = ownedPid(dir, 'kafka');
   if (running !== null) {
@@ -528,7 +640,7 @@ function python313() {
         : [],
     ),
     'python3',
-  ].filter(Boolean);
+  ].filter(/** @type {(candidate: string | undefined) => candidate is string} */ (candidate) => Boolean(candidate));
   for (const candidate of candidates) {
     const probe = spawnSync(candidate, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], {
       encoding: 'utf8',
@@ -550,6 +662,7 @@ function emulatorInstall() {
   const python = python313();
   log(`installing ${EMULATOR} into .cache/ (once, about a minute)`);
   fs.rmSync(home, { recursive: true, force: true });
+  /** @type {[string, string[]][]} */
   const steps = [
     [python, ['-m', 'venv', venv]],
     [path.join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', '-r', requirements]],
@@ -567,6 +680,7 @@ function emulatorInstall() {
   return { home, python: path.join(venv, 'bin', 'python') };
 }
 
+/** @param {Settings} settings */
 async function emulatorAnswers(settings) {
   const response = await fetch(
     `http://127.0.0.1:${settings.emulatorPort}/bigquery/v2/projects/${settings.projectId}/datasets`,
@@ -577,6 +691,7 @@ async function emulatorAnswers(settings) {
   return response.ok;
 }
 
+/** @param {string} dir @param {Settings} settings */
 async function startEmulator(dir, settings) {
   const running = ownedPid(dir, 'emulator');
   if (running !== null) {
@@ -623,7 +738,10 @@ const services = {
   kafka: { start: startKafka },
   emulator: { start: startEmulator },
 };
+/** @type {(name: string | undefined) => name is keyof typeof services} */
+const isService = (name) => name !== undefined && name in services;
 
+/** @param {string} dir @param {Settings} settings */
 async function up(dir, settings) {
   saveSettings(dir, settings);
   try {
@@ -647,7 +765,9 @@ async function up(dir, settings) {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+/** @param {string} dir */
 async function down(dir) {
+  /** @type {string[]} */
   const stopped = [];
   for (const name of Object.keys(services)) {
     if (await stopProcess(dir, name)) stopped.push(name);
@@ -655,6 +775,7 @@ async function down(dir) {
   log(stopped.length ? `stopped ${stopped.join(' and ')}` : 'nothing was running');
 }
 
+/** @param {string} dir */
 function status(dir) {
   for (const name of Object.keys(services)) {
     const pid = ownedPid(dir, name);
@@ -688,7 +809,7 @@ async function main() {
       return status(dir);
     case 'stop':
     case 'start': {
-      if (!(service in services)) throw new DepsError(`usage: deps.mjs ${command} kafka|emulator [--dir DIR]`);
+      if (!isService(service)) throw new DepsError(`usage: deps.mjs ${command} kafka|emulator [--dir DIR]`);
       if (command === 'stop') return void (await stopProcess(dir, service));
       saveSettings(dir, settings);
       return void (await services[service].start(dir, settings));

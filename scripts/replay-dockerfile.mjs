@@ -24,16 +24,28 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export class ReplayError extends Error {}
 
+// The types are spelled out in replay-dockerfile.d.mts (the tests import them from there).
+/** @typedef {import('./replay-dockerfile.mjs').Instruction} Instruction */
+/** @typedef {import('./replay-dockerfile.mjs').Stage} Stage */
+/** @typedef {import('./replay-dockerfile.mjs').ParsedDockerfile} ParsedDockerfile */
+/** @typedef {import('./replay-dockerfile.mjs').ReplayedStage} ReplayedStage */
+/** @typedef {import('./replay-dockerfile.mjs').ReplayResult} ReplayResult */
+
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
-/** Splits a Dockerfile into instructions: comments dropped, continuation lines joined. */
+/**
+ * Splits a Dockerfile into instructions: comments dropped, continuation lines joined.
+ * @param {string} text
+ */
 function logicalLines(text) {
   const lines = text.replace(/\r\n/g, '\n').split('\n');
+  /** @type {{ text: string; line: number }[]} */
   const result = [];
+  /** @type {{ text: string; line: number } | null} */
   let current = null;
   for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i];
+    const raw = /** @type {string} */ (lines[i]);
     if (/^\s*#/.test(raw) || (current !== null && raw.trim() === '')) continue; // comments, blank lines inside a continuation
     if (current === null && raw.trim() === '') continue;
     const continues = /\\\s*$/.test(raw);
@@ -49,19 +61,27 @@ function logicalLines(text) {
   return result;
 }
 
-/** Leading `--name=value` flags of an instruction, and the rest. */
+/**
+ * Leading `--name=value` flags of an instruction, and the rest.
+ * @param {string} rest
+ */
 function takeFlags(rest) {
+  /** @type {Record<string, string>} */
   const flags = {};
   let remaining = rest;
   for (;;) {
     const match = /^--([a-z-]+)(?:=(\S*))?\s*/.exec(remaining);
     if (!match) break;
-    flags[match[1]] = match[2] ?? 'true';
+    flags[/** @type {string} */ (match[1])] = match[2] ?? 'true';
     remaining = remaining.slice(match[0].length);
   }
   return { flags, rest: remaining.trim() };
 }
 
+/**
+ * @param {string} text
+ * @returns {string[] | null}
+ */
 function jsonArray(text) {
   if (!text.startsWith('[')) return null;
   try {
@@ -72,16 +92,22 @@ function jsonArray(text) {
   }
 }
 
-/** Words of a shell-like string, honouring single and double quotes and backslash escapes. */
+/**
+ * Words of a shell-like string, honouring single and double quotes and backslash escapes.
+ * @param {string} text
+ */
 function words(text) {
+  /** @type {string[]} */
   const result = [];
+  /** @type {string | null} */
   let word = null;
+  /** @type {string | null} */
   let quote = null;
   for (let i = 0; i < text.length; i++) {
-    const c = text[i];
+    const c = /** @type {string} */ (text[i]);
     if (quote) {
       if (c === quote) quote = null;
-      else if (c === '\\' && quote === '"' && i + 1 < text.length) word += text[++i];
+      else if (c === '\\' && quote === '"' && i + 1 < text.length) word += /** @type {string} */ (text[++i]);
       else word += c;
     } else if (c === '"' || c === "'") {
       quote = c;
@@ -100,12 +126,19 @@ function words(text) {
   return result;
 }
 
-/** `KEY=value ...` pairs (ENV, ARG, LABEL), or the legacy `ENV KEY value`. */
+/**
+ * `KEY=value ...` pairs (ENV, ARG, LABEL), or the legacy `ENV KEY value`.
+ * @param {string} text
+ * @param {string} keyword
+ * @returns {Record<string, string | undefined>}
+ */
 function pairs(text, keyword) {
   const parts = words(text);
-  if (keyword === 'ENV' && parts.length >= 2 && !parts[0].includes('=')) {
-    return { [parts[0]]: text.trim().slice(parts[0].length).trim() };
+  const first = /** @type {string} */ (parts[0]);
+  if (keyword === 'ENV' && parts.length >= 2 && !first.includes('=')) {
+    return { [first]: text.trim().slice(first.length).trim() };
   }
+  /** @type {Record<string, string | undefined>} */
   const result = {};
   for (const part of parts) {
     const at = part.indexOf('=');
@@ -115,12 +148,18 @@ function pairs(text, keyword) {
   return result;
 }
 
-/** `$NAME`, `${NAME}` and `${NAME:-default}` from `vars`. */
+/**
+ * `$NAME`, `${NAME}` and `${NAME:-default}` from `vars`.
+ * @param {string} text
+ * @param {Record<string, string | undefined>} vars
+ */
 function substitute(text, vars) {
   return text.replace(
     /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g,
+    /** @type {(match: string, a: string | undefined, fallback: string | undefined, b: string | undefined) => string} */
     (_, a, fallback, b) => {
-      const value = vars[a ?? b];
+      // One of the two names matched: `${NAME...}` or `$NAME`.
+      const value = vars[/** @type {string} */ (a ?? b)];
       return value !== undefined && value !== '' ? value : (fallback ?? '');
     },
   );
@@ -132,20 +171,26 @@ const SUPPORTED = new Set(['FROM', 'ARG', 'ENV', 'WORKDIR', 'COPY', 'RUN', ...ME
 /**
  * The Dockerfile's stages. Each instruction keeps its keyword, flags, arguments as written (`args`),
  * and the exec form as an array (`json`) where it has one.
+ * @param {string} text
+ * @returns {ParsedDockerfile}
  */
 export function parseDockerfile(text) {
+  /** @type {Record<string, string | undefined>} */
   const globalArgs = {};
+  /** @type {Stage[]} */
   const stages = [];
   for (const { text: line, line: lineNumber } of logicalLines(text)) {
     const match = /^(\S+)\s*(.*)$/.exec(line);
     if (!match) continue;
-    const keyword = match[1].toUpperCase();
+    const keyword = /** @type {string} */ (match[1]).toUpperCase();
+    const afterKeyword = /** @type {string} */ (match[2]);
     if (!SUPPORTED.has(keyword)) throw new ReplayError(`line ${lineNumber}: ${keyword} is not supported by the replay`);
-    if (/<<-?\s*["']?[A-Z]/.test(match[2]) && keyword === 'RUN')
+    if (/<<-?\s*["']?[A-Z]/.test(afterKeyword) && keyword === 'RUN')
       throw new ReplayError(`line ${lineNumber}: heredocs are not supported by the replay`);
     const { flags, rest } = ['FROM', 'COPY', 'RUN', 'HEALTHCHECK'].includes(keyword)
-      ? takeFlags(match[2])
-      : { flags: {}, rest: match[2].trim() };
+      ? takeFlags(afterKeyword)
+      : { flags: {}, rest: afterKeyword.trim() };
+    /** @type {Instruction} */
     const instruction = { keyword, flags, args: rest, json: jsonArray(rest), line: lineNumber };
     if (keyword === 'FROM') {
       const [imageRaw, as, name] = words(rest);
@@ -157,29 +202,34 @@ export function parseDockerfile(text) {
       if (keyword !== 'ARG') throw new ReplayError(`line ${lineNumber}: ${keyword} before the first FROM`);
       for (const [key, value] of Object.entries(pairs(rest, keyword))) globalArgs[key] = value;
     } else {
-      stages.at(-1).instructions.push(instruction);
+      /** @type {Stage} */ (stages.at(-1)).instructions.push(instruction);
     }
   }
   if (stages.length === 0) throw new ReplayError('the Dockerfile has no FROM');
   return { args: globalArgs, stages };
 }
 
-/** The exec-form command of a HEALTHCHECK (`CMD [...]`), its shell form, or null for NONE. */
+/**
+ * The exec-form command of a HEALTHCHECK (`CMD [...]`), its shell form, or null for NONE.
+ * @param {Instruction} instruction
+ */
 export function healthcheckCommand(instruction) {
   const { rest } = takeFlags(instruction.args);
   if (/^NONE$/i.test(rest)) return null;
   const match = /^CMD\s+(.*)$/is.exec(rest);
   if (!match) throw new ReplayError(`line ${instruction.line}: cannot read HEALTHCHECK ${instruction.args}`);
-  return jsonArray(match[1].trim()) ?? ['/bin/sh', '-c', match[1].trim()];
+  const command = /** @type {string} */ (match[1]).trim();
+  return jsonArray(command) ?? ['/bin/sh', '-c', command];
 }
 
 // ---------------------------------------------------------------------------------------------
 // The build context: git's files (tracked and new, not git-ignored) less .dockerignore
 
+/** @param {string} pattern */
 function globToRegExp(pattern) {
   let source = '';
   for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
+    const c = /** @type {string} */ (pattern[i]);
     if (c === '*' && pattern[i + 1] === '*') {
       const slash = pattern[i + 2] === '/';
       source += slash ? '(?:.*/)?' : '.*';
@@ -205,6 +255,7 @@ function globToRegExp(pattern) {
 /**
  * A .dockerignore's rules as Docker applies them: patterns anchored at the context's root (`**` for any
  * depth), a pattern that matches a folder excludes what is in it, `!` re-includes, the last match wins.
+ * @param {string} text
  */
 export function dockerignoreMatcher(text) {
   const rules = text
@@ -219,7 +270,7 @@ export function dockerignoreMatcher(text) {
         .replace(/\/+$/, '');
       return { negate, regexp: globToRegExp(pattern) };
     });
-  return (file) => {
+  return (/** @type {string} */ file) => {
     const parts = path.posix.normalize(file).split('/');
     const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
     let ignored = false;
@@ -270,21 +321,36 @@ const PASS_THROUGH = [
 ];
 
 export function baseEnv() {
+  /** @type {Record<string, string>} */
   const env = { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` };
-  for (const key of PASS_THROUGH) if (process.env[key] !== undefined) env[key] = process.env[key];
+  for (const key of PASS_THROUGH) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
   return env;
 }
 
-/** The base image's Node version, from an image like node:24.21.0-bookworm-slim. */
+/**
+ * The base image's Node version, from an image like node:24.21.0-bookworm-slim.
+ * @param {string} image
+ */
 export function nodeVersionOf(image) {
   return /^(?:docker\.io\/)?(?:library\/)?node:(\d+(?:\.\d+){0,2})/.exec(image)?.[1] ?? null;
 }
 
+/**
+ * @param {string} command
+ * @param {string[]} args
+ * @param {{ cwd: string; env: Record<string, string> }} options
+ * @param {(text: string) => void} log
+ * @returns {Promise<void>}
+ */
 function run(command, args, options, log) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    /** @type {string[]} */
     const output = [];
-    const take = (chunk) => {
+    const take = (/** @type {Buffer} */ chunk) => {
       output.push(chunk.toString());
       log(chunk.toString());
     };
@@ -301,6 +367,11 @@ function run(command, args, options, log) {
   });
 }
 
+/**
+ * @param {string} source
+ * @param {string} destination
+ * @param {boolean} intoFolder
+ */
 function copyInto(source, destination, intoFolder) {
   const stat = fs.statSync(source);
   if (stat.isDirectory()) {
@@ -318,6 +389,8 @@ function copyInto(source, destination, intoFolder) {
  * Replays the Dockerfile in `outDir` (created; must be empty or missing). Returns every stage and the
  * final one as `runtime`: its folder on this machine (`dir`, WORKDIR mapped), ENV, USER, CMD, EXPOSE,
  * HEALTHCHECK.
+ * @param {{ dir?: string; outDir?: string; dockerfile?: string; log?: (text: string) => void }} [options]
+ * @returns {Promise<ReplayResult>}
  */
 export async function replay({
   dir = root,
@@ -345,8 +418,9 @@ export async function replay({
   }
   log(`replay: build context of ${files.length} files in ${context}\n`);
 
+  /** @type {Map<string, ReplayedStage>} */
   const done = new Map();
-  const stageByName = (name) => {
+  const stageByName = (/** @type {string} */ name) => {
     const stage = done.get(name) ?? done.get(String(Number(name)));
     if (!stage) throw new ReplayError(`no earlier stage named ${name}`);
     return stage;
@@ -355,6 +429,7 @@ export async function replay({
   for (const stage of stages) {
     const id = stage.name ?? String(stage.index);
     const fsRoot = path.join(outDir, 'stages', id);
+    /** @type {ReplayedStage} */
     const state = {
       id,
       name: stage.name,
@@ -391,7 +466,7 @@ export async function replay({
       if (wanted !== process.versions.node)
         log(`replay: warning: ${stage.image} has Node ${wanted}; replaying with Node ${process.versions.node}\n`);
     }
-    const host = (p) => path.join(fsRoot, path.posix.resolve(state.workdir, p));
+    const host = (/** @type {string} */ p) => path.join(fsRoot, path.posix.resolve(state.workdir, p));
     log(`replay: stage ${id} (FROM ${stage.image})\n`);
     for (const instruction of stage.instructions) {
       const vars = { ...state.args, ...state.env };
@@ -413,7 +488,7 @@ export async function replay({
           const items = (instruction.json ?? words(instruction.args)).map((item) => substitute(item, vars));
           if (items.length < 2)
             throw new ReplayError(`line ${instruction.line}: COPY needs a source and a destination`);
-          const destination = items.at(-1);
+          const destination = /** @type {string} */ (items.at(-1));
           const sources = items.slice(0, -1);
           const from = instruction.flags.from;
           const base = from === undefined ? context : stageByName(from).root;
@@ -436,9 +511,15 @@ export async function replay({
         case 'RUN': {
           const [command, ...commandArgs] = instruction.json ?? ['/bin/sh', '-c', instruction.args];
           log(`replay: RUN ${instruction.args}\n`);
+          /** @type {Record<string, string | undefined>} */
           const env = { ...baseEnv(), ...state.args, ...state.env };
           for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-          await run(command, commandArgs, { cwd: host('.'), env }, log);
+          await run(
+            /** @type {string} */ (command),
+            commandArgs,
+            { cwd: host('.'), env: /** @type {Record<string, string>} */ (env) },
+            log,
+          );
           break;
         }
         case 'USER':
@@ -464,7 +545,8 @@ export async function replay({
     }
     done.set(id, state);
   }
-  const runtime = [...done.values()].at(-1);
+  // parseDockerfile fails on a Dockerfile without a FROM, so there is a last stage.
+  const runtime = /** @type {ReplayedStage} */ ([...done.values()].at(-1));
   log(`replay: done in ${Math.round((Date.now() - started) / 1000)} s\n`);
   return {
     outDir,
@@ -522,12 +604,13 @@ async function main() {
   const { runtime } = result;
   const [executable, ...args] = runtime.command;
   process.stderr.write(`replay: running ${runtime.command.join(' ')} in ${runtime.dir}\n`);
-  const child = spawn(executable, args, {
+  const child = spawn(/** @type {string} */ (executable), args, {
     cwd: runtime.dir,
     env: { ...process.env, PATH: baseEnv().PATH, ...runtime.env },
     stdio: 'inherit',
   });
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) process.on(signal, () => child.kill(signal));
+  /** @type {number} */
   const code = await new Promise((resolve) =>
     child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))),
   );

@@ -8,8 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const say = (message) => process.stderr.write(`stack: ${message}\n`);
+const say = (/** @type {string} */ message) => process.stderr.write(`stack: ${message}\n`);
 
+/** @param {string} dir */
 function newestMtime(dir) {
   let newest = 0;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
@@ -18,6 +19,11 @@ function newestMtime(dir) {
   return newest;
 }
 
+/**
+ * @param {string} command
+ * @param {string[]} args
+ * @param {Omit<import('node:child_process').SpawnSyncOptions, 'encoding'>} [options]
+ */
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, {
     cwd: root,
@@ -32,14 +38,14 @@ function run(command, args, options = {}) {
   return result.stdout ?? '';
 }
 
-const deps = (...args) =>
+const deps = (/** @type {string[]} */ ...args) =>
   run(process.execPath, ['--disable-warning=TimeoutNegativeWarning', path.join(root, 'scripts/deps.mjs'), ...args]);
 
 const settings = Object.fromEntries(
   deps('up')
     .split('\n')
     .map((line) => /^([A-Z_]+)=(.*)$/.exec(line))
-    .filter(Boolean)
+    .filter((match) => match !== null)
     .map((match) => [match[1], match[2]]),
 );
 
@@ -72,7 +78,7 @@ const service = spawn(process.execPath, ['--enable-source-maps', '--disable-warn
 });
 
 let stopping = false;
-const stop = (signal) => {
+const stop = (/** @type {NodeJS.Signals} */ signal) => {
   if (stopping) return;
   stopping = true;
   say(`${signal}: stopping the service`);

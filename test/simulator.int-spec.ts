@@ -36,7 +36,7 @@ async function plays(names: Names, count: number): Promise<Record<string, unknow
   return messages.map((message) => JSON.parse(message.value!.toString('utf8')) as Record<string, unknown>);
 }
 
-/** The original payload (NOTES §1), exactly, plus event_id. */
+/** The original Python producer's payload, exactly (its keys in its order), plus event_id. */
 function expectOriginalShape(play: Record<string, unknown>): void {
   expect(Object.keys(play)).toEqual(PLAY_KEYS);
   expect(Number.isInteger(play.user_id)).toBe(true);

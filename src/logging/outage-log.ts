@@ -20,10 +20,6 @@ export class OutageLog {
     return this.since;
   }
 
-  get failureCount(): number {
-    return this.failures;
-  }
-
   /** One failed attempt. `reason` groups failures (a new reason is logged at once); `fix` marks it permanent. */
   failed(text: string, reason: string, fix?: string): void {
     this.failures++;

@@ -4,8 +4,9 @@ import type { SimulatedArtist } from '../config/simulator-env.js';
 import type { Play } from '../plays/play.js';
 
 /**
- * A simulated play: exactly the original producers' payload (NOTES §1), in their key order, with the
- * original `YYYY-MM-DD HH:MM:SS` UTC timestamp, plus an event_id that the sink uses as BigQuery's insertId.
+ * A simulated play: exactly the payload the original Python producer emits (user_id, artist, song_id,
+ * song_name, event_type, timestamp), in its key order, with its `YYYY-MM-DD HH:MM:SS` UTC timestamp,
+ * plus an event_id that the sink uses as BigQuery's insertId.
  */
 export type SimulatedPlay = Omit<Play, 'event_id'> & { event_id: string };
 

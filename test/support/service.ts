@@ -27,8 +27,8 @@ export const kafka: Kafka = new kafkajs.Kafka({
 /**
  * The writers the ingest and resilience tests run, as the service's settings: storage-write with each
  * delivery (exactly-once, its default, on a COMMITTED stream per partition; at-least-once on the
- * table's `_default` stream) and insert-all (NOTES §6: the emulator serves insertAll and the Write API
- * alike). The `_default` stream shares the batcher with the others, so it runs the main path and one
+ * table's `_default` stream) and insert-all (the local-bigquery emulator serves both insertAll and the
+ * Write API). The `_default` stream shares the batcher with the others, so it runs the main path and one
  * crash, not every test, to keep CI's time.
  */
 export const SINKS = [
