@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
-import type { TableField } from '@google-cloud/bigquery';
 import kafkajs, { type Admin, type IHeaders, type Kafka, type Message } from 'kafkajs';
 import { inject } from 'vitest';
 import { createBigQuery } from '../../src/bigquery/create-bigquery.js';
@@ -332,5 +331,3 @@ export async function produce(topic: string, messages: Message[], chunk = 1_000)
     await producer.disconnect();
   }
 }
-
-export type { TableField };
