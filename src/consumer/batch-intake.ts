@@ -99,8 +99,9 @@ export class BatchIntake {
     const endsBacklog = atEnd && this.behind.has(partition);
     if (atEnd) this.behind.delete(partition);
     else this.behind.add(partition);
+    const assignment = this.membership.assignmentId;
     const taken: TakenBatch = {
-      assignment: this.membership.assignmentId,
+      current: () => this.membership.assignmentId === assignment,
       lastOffset,
       endsBacklog,
       done,

@@ -15,9 +15,10 @@ const MAX_BATCHES_IN_DECODE = 4;
 /** Backoff (capped) when taking a batch fails unexpectedly (e.g. a decoder thread died): the batch is retried. */
 const TAKE_RETRY: BackoffPolicy = { minMs: 100, maxMs: 5_000 };
 
-/** A batch as taken: the assignment it was taken in, its last offset, and how its messages are settled. */
+/** A batch as taken: whether its assignment lasts, its last offset, and how its messages are settled. */
 export interface TakenBatch {
-  assignment: number;
+  /** The assignment it was taken in is still this member's: the sink takes rows of its current assignment only. */
+  current: () => boolean;
   lastOffset: bigint;
   /** It ends a backlog of its partition (see RowChunk.endsBacklog). */
   endsBacklog: boolean;
@@ -111,7 +112,7 @@ export class BatchPuts {
   private async putBatch(
     held: HeldBytes,
     extras: KeysAndHeaders,
-    { assignment, lastOffset, endsBacklog, done, dropped }: TakenBatch,
+    { current, lastOffset, endsBacklog, done, dropped }: TakenBatch,
     keepAlive: () => Promise<void>,
   ): Promise<void> {
     const { packed } = held;
@@ -143,6 +144,9 @@ export class BatchPuts {
       );
       // A batch of dead letters only may still end a backlog: the sink then sends what it holds.
       if (rowEnds.length === 0 && !endsBacklog) return;
+      // Its assignment is over (the sink opened a newer one): not this member's to write, the
+      // partition's next owner gets the rows again.
+      if (!current()) return dropped(rowEnds.length);
       const putDone = this.stuckPuts.waiting(partition);
       await this.sink
         .put(
@@ -158,7 +162,6 @@ export class BatchPuts {
             partition,
             lastOffset,
             endsBacklog,
-            assignment,
             done,
             dropped,
           },

@@ -6,7 +6,7 @@ export class GroupMembership {
   /** In the group (joined, not rebalancing or disconnected). */
   joined = false;
   owned = new Set<number>();
-  /** Counts this member's assignments (one per join of the group); chunks carry the one they were taken in. */
+  /** Counts this member's assignments (one per join of the group): a batch of one that is over is not put into the sink. */
   assignmentId = 0;
 
   /** Out of the group until the next join: it owns nothing. */

@@ -3,7 +3,7 @@ import type { Offsets } from '@nestjs/microservices/external/kafka.interface.js'
 import { errorText } from '../errors.js';
 import { classifyKafkaError } from '../kafka/kafka-faults.js';
 import { OutageLog } from '../logging/outage-log.js';
-import type { PlaySink } from '../sink/sink.contract.js';
+import { AssignmentEnded, type OffsetCommit, type PlaySink } from '../sink/sink.contract.js';
 import type { GroupMembership } from './group-membership.js';
 import type { OffsetLedger } from './offset-ledger.js';
 
@@ -16,17 +16,11 @@ const COMMIT_DELAY_MS = 10;
 /** Sends one OffsetCommit request (eachBatch's commitOffsetsIfNecessary with explicit offsets). */
 export type CommitRequest = (offsets: Offsets) => Promise<void>;
 
-/** One partition's offset to commit, with the sink's metadata for it (an exactly-once sink's stream record). */
-export interface PartitionCommit {
-  partition: number;
-  offset: string;
-  metadata: string | null;
-}
-
 /**
- * The one way this member commits offsets: the ledger's commit points of the partitions it owns, in
- * a loop, soon after a commit point moves, and once more at a stop; and the sink's records of an
- * assignment (see send).
+ * The one way this member commits offsets, in a loop, soon after a commit point moves or the sink
+ * asks (Assignment.requestCommit), and once more at a stop: the ledger's commit points of the
+ * partitions it owns, as the sink's preCommit agrees to them and with its metadata, and the sink's
+ * own commits (an exactly-once sink's stream records), each told back to the sink (committed).
  */
 export class OffsetCommitter {
   /**
@@ -36,10 +30,9 @@ export class OffsetCommitter {
    * generation: a commit of an assignment that is over could land after the partition's next owner read
    * its start, and replace that owner's record. One attempt under the generation it was made for is
    * refused by the broker once the group has moved on; the service tries again only while the
-   * assignment lasts (the commit loop, the sink's record retries).
+   * assignment lasts (the commit loop, the sink asking again for its own).
    */
   private request: CommitRequest | null = null;
-  private requestWaiters: (() => void)[] = [];
   /** Offset commits the broker has not yet answered. */
   private readonly inFlight = new Set<Promise<void>>();
   private committing: Promise<void> | null = null;
@@ -51,7 +44,7 @@ export class OffsetCommitter {
   constructor(
     private readonly ledger: OffsetLedger,
     private readonly membership: GroupMembership,
-    private readonly sink: Pick<PlaySink, 'commitMetadata'>,
+    private readonly sink: Pick<PlaySink, 'preCommit' | 'committed'>,
     private readonly topic: string,
     private readonly stopping: () => boolean,
     private readonly logger: Logger,
@@ -59,10 +52,11 @@ export class OffsetCommitter {
     this.outage = new OutageLog(logger, 'committing offsets');
   }
 
-  /** The running consumer's way to commit (each batch brings it); wakes the records waiting for one. */
+  /** The running consumer's way to commit (each batch brings it); the sink's commits waiting for one go now. */
   use(request: CommitRequest): void {
+    const first = this.request === null;
     this.request = request;
-    if (this.requestWaiters.length > 0) for (const wake of this.requestWaiters.splice(0)) wake();
+    if (first) void this.commit();
   }
 
   /** The run ends: its way to commit goes with it (a restarted run is a new member). */
@@ -106,27 +100,34 @@ export class OffsetCommitter {
   }
 
   private async commitOnce(): Promise<void> {
+    const { owned, joined } = this.membership;
+    const proposed = new Map<number, bigint>();
+    for (const { partition, offset } of this.ledger.committable()) {
+      if (owned.has(partition)) proposed.set(partition, BigInt(offset));
+    }
+    const asked = this.sink.preCommit(proposed);
+    // A commit of a partition this member does not own (any more) is refused before anything is sent.
+    const ended = asked.filter(({ partition }) => !joined || !owned.has(partition));
+    if (ended.length > 0) this.sink.committed(ended, new AssignmentEnded('the assignment is over'));
     const request = this.request;
+    // Without a way to commit (before the run's first batch), the sink's own commits wait for one.
     if (request === null) return;
-    const offsets = this.ledger
-      .committable()
-      .filter(({ partition }) => this.membership.owned.has(partition))
-      // With the sink's metadata for each (an exactly-once sink's stream record); undefined: not yet.
-      .map(({ partition, offset }) => ({
-        partition,
-        offset,
-        metadata: this.sink.commitMetadata(partition, BigInt(offset)),
-      }))
-      .filter((o): o is PartitionCommit => o.metadata !== undefined);
-    if (offsets.length === 0) return;
+    const commits = asked.filter((commit) => !ended.includes(commit));
+    if (commits.length === 0) return;
     try {
-      await this.send(request, offsets);
+      await this.send(request, commits);
       // Only a commit made while this member still owns the partitions counts.
-      if (!this.membership.joined) return;
-      for (const { partition, offset } of offsets) this.ledger.markCommitted(partition, offset);
+      if (!this.membership.joined) {
+        return this.sink.committed(commits, new AssignmentEnded('the assignment ended while committing'));
+      }
+      for (const { partition, offset } of commits) {
+        if (proposed.get(partition) === offset) this.ledger.markCommitted(partition, offset.toString());
+      }
+      this.sink.committed(commits);
       this.outage.succeeded();
     } catch (error) {
       // Not marked committed: the next round tries again.
+      this.sink.committed(commits, error);
       const fault = classifyKafkaError(error, this.topic);
       if (fault.class === 'rebalancing') {
         // The group is moving partitions: commit nothing until this member rejoins and knows what it owns.
@@ -141,21 +142,17 @@ export class OffsetCommitter {
   }
 
   /** Sends one commit (see `request`), keeping it in flight until the broker answers. */
-  send(request: CommitRequest, offsets: PartitionCommit[]): Promise<void> {
+  private send(request: CommitRequest, commits: readonly OffsetCommit[]): Promise<void> {
+    const partitions = commits.map(({ partition, offset, metadata }) => ({
+      partition,
+      offset: offset.toString(),
+      metadata,
+    }));
     // kafkajs passes each partition's metadata on to the OffsetCommit request (its type leaves it out).
-    const commit = request({ topics: [{ topic: this.topic, partitions: offsets }] });
+    const commit = request({ topics: [{ topic: this.topic, partitions }] });
     this.inFlight.add(commit);
     void commit.finally(() => this.inFlight.delete(commit)).catch(() => undefined);
     return commit;
-  }
-
-  /**
-   * The running consumer's way to commit. A (re)started run has one from its first batch on; until
-   * then there is nothing to write either (an assignment's record precedes its first append).
-   */
-  async current(): Promise<CommitRequest> {
-    while (this.request === null) await new Promise<void>((resolve) => this.requestWaiters.push(resolve));
-    return this.request;
   }
 
   /** Once the commits sent so far have landed or failed. */

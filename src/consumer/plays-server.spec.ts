@@ -2,7 +2,13 @@ import kafkajs from 'kafkajs';
 import { Counter, Gauge } from 'prom-client';
 import { parseEnv } from '../config/parse-env.js';
 import type { DeadLetter, DeadLetters } from '../dead-letters/dead-letters.service.js';
-import { AssignmentEnded, type Assignment, type PlaySink, type RowChunk } from '../sink/sink.contract.js';
+import {
+  AssignmentEnded,
+  type Assignment,
+  type OffsetCommit,
+  type PlaySink,
+  type RowChunk,
+} from '../sink/sink.contract.js';
 import { createRowEncoding } from '../sink/insert-all/row-encoding.js';
 import type { LiveDeltas } from '../live/live-deltas.js';
 import type { PlayDelta } from '../live/play-delta.js';
@@ -50,7 +56,29 @@ class FakeSink implements PlaySink {
   }
   flush = () => Promise.resolve(true);
   open = () => undefined;
-  commitMetadata = () => null;
+  /** Commits of the sink's own (an exactly-once sink's records), waiting to land. */
+  private own = new Map<OffsetCommit, { resolve(): void; reject(error: unknown): void }>();
+  /** Has the consumer commit `metadata` at `offset`, as an exactly-once sink records its stream. */
+  record(assignment: Assignment, partition: number, offset: bigint, metadata: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.own.set({ partition, offset, metadata }, { resolve, reject });
+      assignment.requestCommit();
+    });
+  }
+  preCommit(offsets: ReadonlyMap<number, bigint>): OffsetCommit[] {
+    const own = [...this.own.keys()];
+    const others = [...offsets].filter(([partition]) => !own.some((commit) => commit.partition === partition));
+    return [...own, ...others.map(([partition, offset]) => ({ partition, offset, metadata: null }))];
+  }
+  committed(commits: readonly OffsetCommit[], failure?: unknown): void {
+    for (const commit of commits) {
+      const waiting = this.own.get(commit);
+      if (waiting === undefined) continue;
+      this.own.delete(commit);
+      if (failure === undefined) waiting.resolve();
+      else waiting.reject(failure);
+    }
+  }
 }
 
 /** A server with fakes around it; `parts` replaces the dead letters or the live view's publisher. */
@@ -252,6 +280,21 @@ describe('PlaysServer: taking batches', () => {
     expect(internals(instance).ledger.committable()).toEqual([]);
   });
 
+  it('puts nothing of a batch whose assignment is over by the time it is decoded (the sink opened a newer one): its memory is given back, nothing committed', async () => {
+    let decoded!: () => void;
+    const { instance, sink } = server({}, (batch) =>
+      new Promise<void>((resolve) => (decoded = resolve)).then(() => decodeBatch(batch, encoding)),
+    );
+    await internals(instance).onBatch(payload(10));
+    // A new generation begins while the batch is being decoded.
+    internals(instance).membership.assignmentId++;
+    decoded();
+    await Promise.all(internals(instance).puts.inProgress);
+    expect(sink.chunks).toEqual([]);
+    expect(internals(instance).intake.budget.heldBytes).toBe(0);
+    expect(internals(instance).ledger.committable()).toEqual([]);
+  });
+
   it('decodes a batch again when decoding throws, instead of leaving it uncommitted while consumption goes on', async () => {
     let failures = 2;
     const { instance, sink } = server({}, (batch) =>
@@ -323,7 +366,7 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
   });
 
   it('reads the starts only once the commits of the assignment before have landed or failed', async () => {
-    const { instance } = server();
+    const { instance, sink } = server();
     let landCommit!: () => void;
     const commitOffsets = vi.fn(() => new Promise<void>((resolve) => (landCommit = resolve)));
     const fetchOffsets = vi.fn(() =>
@@ -341,7 +384,7 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
     internals(instance).membership.assignmentId = 1;
     const earlier = internals(instance).assignment(1, [0]);
     // A commit of the earlier assignment still in flight while the group moves on.
-    const recording = earlier.record(0, 5n, 'earlier record').catch(() => undefined);
+    const recording = sink.record(earlier, 0, 5n, 'earlier record').catch(() => undefined);
     await vi.waitFor(() => expect(commitOffsets).toHaveBeenCalled());
     internals(instance).membership.assignmentId = 2;
     const starts = internals(instance).assignment(2, [0]).starts();
@@ -380,11 +423,11 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
     expect(kafkajsCommit).not.toHaveBeenCalled();
   });
 
-  it("an assignment's record waits for the run's first batch (its way to commit), and is never sent once the assignment is over", async () => {
-    const { instance } = server();
+  it("the sink's own commit (an assignment's record) waits for the run's first batch (its way to commit), and is never sent once the assignment is over", async () => {
+    const { instance, sink } = server();
     internals(instance).membership.assignmentId = 1;
     const assignment = internals(instance).assignment(1, [0]);
-    const recorded = assignment.record(0, 0n, 'record of assignment 1');
+    const recorded = sink.record(assignment, 0, 0n, 'record of assignment 1');
     const first = payload(1);
     await internals(instance).onBatch(first);
     await recorded;
@@ -393,14 +436,15 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
         { topic: 'tony-allen-plays', partitions: [{ partition: 0, offset: '0', metadata: 'record of assignment 1' }] },
       ],
     });
-    // A new generation: the record of the one before is refused before anything is sent.
-    internals(instance).membership.assignmentId = 2;
-    await expect(assignment.record(0, 1n, 'late record')).rejects.toBeInstanceOf(AssignmentEnded);
+    // The generation is over: the record is refused before anything is sent (a new assignment's
+    // open ends the sink's own commits of the one before, see ExactlyOnceWriter's spec).
+    internals(instance).membership.lost();
+    await expect(sink.record(assignment, 0, 1n, 'late record')).rejects.toBeInstanceOf(AssignmentEnded);
     expect(first.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
   });
 
   it('a JoinGroup answered ends the assignment at once, before kafkajs reports the join: nothing of the old one is committed under the new generation', async () => {
-    const { instance } = server();
+    const { instance, sink } = server();
     const listeners = new Map<string, (event: { payload: unknown }) => void>();
     const events = kafkajs.Kafka.prototype.consumer.call(new kafkajs.Kafka({ brokers: ['127.0.0.1:1'] }), {
       groupId: 'g',
@@ -421,11 +465,11 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
     const batch = payload(3);
     await internals(instance).onBatch(batch);
     await Promise.all(internals(instance).puts.inProgress);
-    await assignment.record(0, 0n, 'record');
+    await sink.record(assignment, 0, 0n, 'record');
     expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
     // kafkajs rejoins (no REBALANCING first, as after UNKNOWN_MEMBER_ID): its JoinGroup is answered.
     listeners.get(events.REQUEST)!({ payload: { apiName: 'JoinGroup' } });
-    await expect(assignment.record(0, 3n, 'late record')).rejects.toBeInstanceOf(AssignmentEnded);
+    await expect(sink.record(assignment, 0, 3n, 'late record')).rejects.toBeInstanceOf(AssignmentEnded);
     await internals(instance).commits.commit();
     expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
   });

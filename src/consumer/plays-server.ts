@@ -221,7 +221,6 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       }
     };
     return {
-      id,
       partitions,
       starts: async () => {
         current();
@@ -234,14 +233,9 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
         current();
         return starts;
       },
-      record: async (partition, offset, metadata) => {
-        current();
-        const request = await this.commits.current();
-        // Checked again right before the one attempt: it goes out under this assignment's generation.
-        current();
-        await this.commits.send(request, [{ partition, offset: offset.toString(), metadata }]);
-        current();
-      },
+      // The committer asks the sink what (preCommit) and commits it only as this member of this
+      // generation; it tells the sink how it went (committed).
+      requestCommit: () => void this.commits.commit(),
     };
   }
 

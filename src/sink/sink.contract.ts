@@ -20,8 +20,6 @@ export interface RowChunk {
    * sink writes what it holds at once instead of lingering.
    */
   endsBacklog?: boolean;
-  /** The assignment (see PlaySink.open) in which the batch was taken. */
-  assignment: number;
   /**
    * Called with a count each time that many more of the chunk's rows are in BigQuery or in the
    * dead-letter topic; each row is counted once.
@@ -56,20 +54,22 @@ export class AssignmentEnded extends Error {
 }
 
 /**
- * The partitions a member owns in one generation of the group, and what the sink may ask of Kafka
- * for them. Both calls refuse once the assignment is over (a rebalance, a stop).
+ * The partitions a member owns in one generation of the group, as the sink is told of them (like the
+ * partitions of Kafka Connect's open, with its SinkTaskContext's requestCommit).
  */
 export interface Assignment {
-  /** Increases with each assignment of the member; chunks carry the one they were taken in. */
-  id: number;
   partitions: readonly number[];
-  /** The committed offsets and metadata of this assignment's partitions. */
+  /** The committed offsets and metadata of this assignment's partitions; rejects with AssignmentEnded once it is over. */
   starts(): Promise<ReadonlyMap<number, PartitionStart>>;
-  /**
-   * Commits `offset` with `metadata` for a partition, as this member of this generation (so the group
-   * refuses it from a member that was replaced). Rejects if it may not have landed.
-   */
-  record(partition: number, offset: bigint, metadata: string): Promise<void>;
+  /** Asks the consumer to commit soon (it asks preCommit what): the sink has a commit of its own waiting. */
+  requestCommit(): void;
+}
+
+/** One partition's offset to commit, and the metadata to commit with it (an exactly-once sink's stream record). */
+export interface OffsetCommit {
+  partition: number;
+  offset: bigint;
+  metadata: string | null;
 }
 
 /** What the sink is doing, for readiness and metrics. */
@@ -84,9 +84,12 @@ export interface SinkHealth {
 }
 
 /**
- * Where plays are written. Like a Kafka Connect sink task: `put` takes rows, the sink batches and
- * writes them on its own schedule and reports each row done once it is durably written, so the
- * caller commits only what was written.
+ * Where plays are written, shaped like a Kafka Connect sink task: `open` the partitions of an
+ * assignment, `put` rows, which the sink batches and writes on its own schedule, reporting each row
+ * done once it is durably written or dead-lettered; `flush` at a stop; and before each offset commit,
+ * `preCommit` says what may be committed and with which metadata. The consumer commits only that,
+ * in its one commit path, as the member of the current generation, and tells the sink with
+ * `committed` how each commit went.
  */
 export interface PlaySink {
   /** Buffers a chunk of rows. Resolves once taken; waits (calling keepAlive now and then) while the buffer is full. */
@@ -94,11 +97,20 @@ export interface PlaySink {
   /** Writes everything buffered; resolves true once done, false at the deadline (epoch ms). */
   flush(deadline: number): Promise<boolean>;
   readonly health: SinkHealth;
-  /** A new assignment (after every join of the group), like Kafka Connect's open(partitions); it ends the one before. */
+  /**
+   * A new assignment (after every join of the group), like Kafka Connect's open(partitions); it ends
+   * the one before: rows put from now on are of this one (the consumer puts none of an older one).
+   */
   open(assignment: Assignment): void;
   /**
-   * The metadata to commit with a partition's offset (everything before `offset` is written), null
-   * for none, or undefined when that partition may not be committed yet.
+   * What to commit now, given the offsets the consumer would commit (every message before each is
+   * written or dead-lettered): those the sink agrees to, with their metadata (a partition left out
+   * may not be committed yet), and commits of the sink's own it asked for with requestCommit.
    */
-  commitMetadata(partition: number, offset: bigint): string | null | undefined;
+  preCommit(offsets: ReadonlyMap<number, bigint>): OffsetCommit[];
+  /**
+   * How commits preCommit returned went: landed as this member of the assignment's generation, or
+   * not (`failure`; an AssignmentEnded when the assignment is over and they never will).
+   */
+  committed(commits: readonly OffsetCommit[], failure?: unknown): void;
 }

@@ -1,6 +1,6 @@
 import type { Play } from '../plays/play.js';
 import type { FaultAction } from './faults.js';
-import type { Assignment, RowChunk } from './sink.contract.js';
+import type { Assignment, OffsetCommit, RowChunk } from './sink.contract.js';
 import type { Segment } from './rows.js';
 
 /** The values of SINK_API: one folder under src/sink/ each. */
@@ -76,12 +76,18 @@ export interface PlayWriter {
    * the rows that were not written; rejects with a WriteFault (anything else is retried).
    */
   append(rows: readonly Segment[]): Promise<AppendResult>;
-  /** The lane a chunk's rows belong to: one request holds rows of one lane. Unset: one lane. */
+  /**
+   * The lane a chunk's rows belong to: one request holds rows of one lane. Unset: one lane. The sink
+   * keeps each assignment's lanes apart, and abandons a request of an assignment that is over
+   * without handing it to the writer (its partition's next owner writes the rows).
+   */
   laneOf?(chunk: RowChunk): string;
   /** A new assignment of partitions (see PlaySink.open). */
   open?(assignment: WriterAssignment): void;
-  /** See PlaySink.commitMetadata. Unset: no metadata. */
-  commitMetadata?(partition: number, offset: bigint): string | null | undefined;
+  /** See PlaySink.preCommit. Unset: every offset, without metadata. */
+  preCommit?(offsets: ReadonlyMap<number, bigint>): OffsetCommit[];
+  /** See PlaySink.committed. */
+  committed?(commits: readonly OffsetCommit[], failure?: unknown): void;
   attach?(reporter: WriteReporter): void;
   close(): Promise<void>;
 }

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import type { AppConfig } from '../../config/config.module.js';
 import type { DeadLetter, DeadLetters } from '../../dead-letters/dead-letters.service.js';
 import { BatchingPlaySink } from './batching-play-sink.js';
-import type { RowChunk } from '../sink.contract.js';
+import type { OffsetCommit, RowChunk } from '../sink.contract.js';
 import type { PlayTable } from '../play-table.js';
 import { WriteFault, type AppendResult, type PlayWriter, type WriterAssignment } from '../writer.contract.js';
 import { forEachRow, rowOf, type Segment } from '../rows.js';
@@ -11,7 +11,10 @@ import { forEachRow, rowOf, type Segment } from '../rows.js';
 // against the emulator (test/*.int-spec.ts); this is the sink's handling of each class of the faults table.
 
 /** A chunk of rows "r<i>" (one separator byte between), counting what is reported done. */
-function chunk(count: number, first = 0): RowChunk & { doneCount: number; letteredRows: number[] } {
+function chunk(
+  count: number,
+  first = 0,
+): RowChunk & { doneCount: number; droppedCount: number; letteredRows: number[] } {
   const rows = Array.from({ length: count }, (_, i) => `r${first + i}`);
   const bytes = Buffer.from(rows.join(','));
   const ends = new Int32Array(count);
@@ -32,10 +35,10 @@ function chunk(count: number, first = 0): RowChunk & { doneCount: number; letter
     }),
     partition: 0,
     lastOffset: BigInt(first + count - 1),
-    assignment: 1,
+    droppedCount: 0,
     done: (n: number) => (result.doneCount += n),
     lettered: (row: number) => void result.letteredRows.push(row),
-    dropped: () => undefined,
+    dropped: (n: number) => (result.droppedCount += n),
   };
   return result;
 }
@@ -44,6 +47,8 @@ class FakeWriter implements PlayWriter {
   readonly api = 'storage-write' as const;
   laneOf?: (chunk: RowChunk) => string;
   open?: (assignment: WriterAssignment) => void;
+  preCommit?: (offsets: ReadonlyMap<number, bigint>) => OffsetCommit[];
+  committed?: (commits: readonly OffsetCommit[], failure?: unknown) => void;
   readonly delivery = 'at-least-once' as const;
   readonly requests: string[][] = [];
   /** Answers the next requests, in order; then every request is written whole. */
@@ -284,7 +289,7 @@ describe('BatchingPlaySink', () => {
     let tableMade!: () => void;
     const { sink } = sinkWith(writer, {}, new Promise<void>((resolve) => (tableMade = resolve)));
     const starts = vi.fn(() => Promise.resolve(new Map([[0, { offset: 0n, metadata: null }]])));
-    sink.open({ id: 1, partitions: [0], starts, record: () => Promise.resolve() });
+    sink.open({ partitions: [0], starts, requestCommit: () => undefined });
     const read = opened!.starts();
     let ready = false;
     void opened!.tableReady().then(() => (ready = true));
@@ -294,6 +299,37 @@ describe('BatchingPlaySink', () => {
     tableMade();
     expect((await read).get(0)).toEqual({ offset: 0n, metadata: null });
     expect(ready).toBe(true);
+  });
+
+  it("abandons a writer's lane of an assignment that is over ('abandon'): its rows are dropped, never handed to the writer", async () => {
+    const writer = laneWriter();
+    const { sink } = sinkWith(writer, { SINK_LINGER_MS: 60_000 });
+    const assignment = { partitions: [0], starts: () => Promise.resolve(new Map()), requestCommit: () => undefined };
+    sink.open(assignment);
+    const earlier = chunk(2);
+    await sink.put(earlier);
+    sink.open(assignment);
+    const later = chunk(2, 2);
+    await sink.put(later);
+    expect(await sink.flush(soon())).toBe(true);
+    expect(earlier.droppedCount).toBe(2);
+    expect(earlier.doneCount).toBe(0);
+    expect(writer.requests).toEqual([['r2', 'r3']]);
+    expect(later.doneCount).toBe(2);
+  });
+
+  it('commits every offset without metadata for a writer with no preCommit of its own, and one with its own as it says', () => {
+    const { sink } = sinkWith(new FakeWriter());
+    expect(sink.preCommit(new Map([[0, 5n]]))).toEqual([{ partition: 0, offset: 5n, metadata: null }]);
+    const writer = new FakeWriter();
+    const committed: unknown[] = [];
+    writer.preCommit = (offsets) => [...offsets].map(([partition, offset]) => ({ partition, offset, metadata: 'm' }));
+    writer.committed = (commits, failure) => void committed.push([commits, failure]);
+    const { sink: withOwn } = sinkWith(writer);
+    const commits = withOwn.preCommit(new Map([[1, 7n]]));
+    expect(commits).toEqual([{ partition: 1, offset: 7n, metadata: 'm' }]);
+    withOwn.committed(commits);
+    expect(committed).toEqual([[commits, undefined]]);
   });
 
   it('waits in put while SINK_MAX_BUFFERED_ROWS rows are held', async () => {
@@ -325,12 +361,7 @@ describe('BatchingPlaySink', () => {
         return FakeWriter.prototype.append.call(this, segments);
       };
       const { sink } = sinkWith(writer, { SINK_MAX_BUFFERED_ROWS: 20, SINK_BATCH_MAX_ROWS: 4, ...settings });
-      sink.open({
-        id: 1,
-        partitions: [0, 1],
-        starts: () => Promise.resolve(new Map()),
-        record: () => Promise.resolve(),
-      });
+      sink.open({ partitions: [0, 1], starts: () => Promise.resolve(new Map()), requestCommit: () => undefined });
       return { sink, writer };
     }
     const settled = async (put: Promise<void>) =>
@@ -364,12 +395,7 @@ describe('BatchingPlaySink', () => {
         SINK_BATCH_MAX_ROWS: 100,
         SINK_LINGER_MS: 60_000,
       });
-      sink.open({
-        id: 1,
-        partitions: [0, 1, 2, 3],
-        starts: () => Promise.resolve(new Map()),
-        record: () => Promise.resolve(),
-      });
+      sink.open({ partitions: [0, 1, 2, 3], starts: () => Promise.resolve(new Map()), requestCommit: () => undefined });
       expect(await settled(sink.put(chunk(12)))).toBe(true);
       expect(writer.requests).toEqual([Array.from({ length: 12 }, (_, i) => `r${i}`)]);
     });

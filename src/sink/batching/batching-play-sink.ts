@@ -3,7 +3,7 @@ import { AppConfig } from '../../config/config.module.js';
 import { DeadLetters } from '../../dead-letters/dead-letters.service.js';
 import { InjectMetric, METRIC, type Counter, type Gauge, type Histogram } from '../../metrics/metrics.js';
 import { PlayTable } from '../play-table.js';
-import type { Assignment, PlaySink, RowChunk, SinkHealth } from '../sink.contract.js';
+import type { Assignment, OffsetCommit, PlaySink, RowChunk, SinkHealth } from '../sink.contract.js';
 import { WRITER_DEFAULTS } from '../sink-apis.js';
 import { PLAY_WRITER } from '../sink.tokens.js';
 import type { PlayWriter } from '../writer.contract.js';
@@ -30,6 +30,8 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   private readonly reporter: SinkWriteReporter;
   private readonly requests: RequestLoop;
   private readonly lanes: LaneBuffer;
+  /** Counts the assignments opened: a writer's lanes are kept apart per assignment (see PlayWriter.laneOf). */
+  private opened = 0;
 
   constructor(
     config: AppConfig,
@@ -54,7 +56,12 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
       { written, writeDuration, batchRows, retries },
       this.logger,
     );
-    this.lanes = new LaneBuffer(config, policy, (rows) => this.requests.write(rows), bufferedRows);
+    this.lanes = new LaneBuffer(
+      config,
+      policy,
+      (rows, lane) => this.requests.write(rows, this.isCurrent(lane)),
+      bufferedRows,
+    );
     sinkInfo.set({ api: writer.api, delivery: writer.delivery }, 1);
     writer.attach?.(this.reporter);
     this.logger.log(
@@ -74,22 +81,36 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   }
 
   open(assignment: Assignment): void {
+    this.opened++;
     this.lanes.shareAmong(this.writer.laneOf === undefined ? 1 : Math.max(1, assignment.partitions.length));
     // A writer's streams are made in the table: not before it exists (at start the service may be creating it).
     const tableReady = () => this.table.whenReady();
     this.writer.open?.({ ...assignment, tableReady, starts: () => tableReady().then(() => assignment.starts()) });
   }
 
-  commitMetadata(partition: number, offset: bigint): string | null | undefined {
-    return this.writer.commitMetadata === undefined ? null : this.writer.commitMetadata(partition, offset);
+  preCommit(offsets: ReadonlyMap<number, bigint>): OffsetCommit[] {
+    if (this.writer.preCommit !== undefined) return this.writer.preCommit(offsets);
+    return [...offsets].map(([partition, offset]) => ({ partition, offset, metadata: null }));
+  }
+
+  committed(commits: readonly OffsetCommit[], failure?: unknown): void {
+    this.writer.committed?.(commits, failure);
   }
 
   async put(chunk: RowChunk, keepAlive?: () => Promise<void>): Promise<void> {
-    await this.lanes.put(this.writer.laneOf?.(chunk) ?? '', chunk, keepAlive);
+    const lane = this.writer.laneOf?.(chunk);
+    await this.lanes.put(lane === undefined ? '' : `${this.opened}/${lane}`, chunk, keepAlive);
   }
 
   flush(deadline: number): Promise<boolean> {
     return this.lanes.flush(deadline);
+  }
+
+  /** Whether a request of lane `lane` may still reach the writer: a writer's lanes of an assignment that is over may not. */
+  private isCurrent(lane: string): () => boolean {
+    if (lane === '') return () => true;
+    const opened = Number(lane.slice(0, lane.indexOf('/')));
+    return () => opened === this.opened;
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -43,8 +43,8 @@ export class LaneBuffer {
   constructor(
     private readonly config: Pick<AppConfig, 'SINK_MAX_BUFFERED_ROWS' | 'SINK_LINGER_MS'>,
     private readonly policy: WriterDefaults,
-    /** Writes a request's rows; settles once each is written or dead-lettered (or the sink stops). */
-    private readonly write: (rows: Segment[]) => Promise<void>,
+    /** Writes a request's rows of lane `lane`; settles once each is written or dead-lettered (or the sink stops). */
+    private readonly write: (rows: Segment[], lane: string) => Promise<void>,
     private readonly bufferedRows: Gauge,
   ) {
     this.laneShare = config.SINK_MAX_BUFFERED_ROWS;
@@ -131,7 +131,7 @@ export class LaneBuffer {
         // A lane holding its share is due too: its put waits for room.
         const full = lane.rows + lane.inFlightRows >= this.laneShare;
         if (!due && !full && !lane.ending && lane.rows < enough && lane.bytes < maxBytes) break;
-        this.send(lane, this.takeBatch(lane, maxRows, maxBytes));
+        this.send(key, lane, this.takeBatch(lane, maxRows, maxBytes));
       }
       if (lane.rows === 0) lane.ending = false;
       if (lane.rows === 0 && lane.inFlight === 0) this.lanes.delete(key);
@@ -180,13 +180,13 @@ export class LaneBuffer {
     return taken;
   }
 
-  private send(lane: Lane, batch: Segment[]): void {
+  private send(key: string, lane: Lane, batch: Segment[]): void {
     const rows = rowCount(batch);
     lane.inFlight++;
     lane.inFlightRows += rows;
     this.inFlightRequests++;
     this.inFlightRows += rows;
-    void this.write(batch).finally(() => {
+    void this.write(batch, key).finally(() => {
       lane.inFlight--;
       lane.inFlightRows -= rows;
       this.inFlightRequests--;

@@ -46,14 +46,17 @@ export class RequestLoop {
     this.stopping.abort();
   }
 
-  /** Writes rows until each is in BigQuery or dead-lettered; gives up only on shutdown. */
-  async write(rows: Segment[]): Promise<void> {
+  /**
+   * Writes rows until each is in BigQuery or dead-lettered; gives up only on shutdown, or once
+   * `current` says their assignment is over (their lane's writer would refuse them: 'abandon').
+   */
+  async write(rows: Segment[], current: () => boolean = () => true): Promise<void> {
     let pending = rows;
     try {
       await this.table.whenReady();
       await pRetry(
         async () => {
-          pending = await this.appendOnce(pending);
+          pending = await this.appendOnce(pending, current);
           if (pending.length > 0) throw new RowsAgain(`${rowCount(pending)} rows were not written; writing them again`);
         },
         {
@@ -90,7 +93,7 @@ export class RequestLoop {
       if (tooLarge && count > 1) {
         this.logger.warn(`${this.writer.api} request of ${count} rows was too large; splitting it in two`);
         const [first, second] = splitRows(pending, Math.ceil(count / 2));
-        await Promise.all([this.write(first), this.write(second)]);
+        await Promise.all([this.write(first, current), this.write(second, current)]);
         return;
       }
       if (this.stopping.signal.aborted) return;
@@ -104,13 +107,17 @@ export class RequestLoop {
    * One request. Returns the rows to write again; throws to retry, split or report. Rows written are
    * reported done, rows BigQuery rejected go to the dead-letter topic.
    */
-  private async appendOnce(rows: Segment[]): Promise<Segment[]> {
+  private async appendOnce(rows: Segment[], current: () => boolean): Promise<Segment[]> {
     const count = rowCount(rows);
     if (count === 0) return [];
     this.metrics.batchRows.observe(count);
     const timer = this.metrics.writeDuration.startTimer();
     let rowFaults;
     try {
+      if (!current()) {
+        const { partition } = rows[0]!.chunk;
+        throw new WriteFault(`partition ${partition} is no longer assigned to this member`, 'abandon');
+      }
       ({ rowFaults } = await this.writer.append(rows));
     } catch (error) {
       timer({ outcome: 'error' });

@@ -19,7 +19,7 @@ describe('AlreadyHandledPlays (through ExactlyOnceWriter) against a stand-in of 
     expect(results.map((r) => r.rowFaults)).toEqual([[], [], []]);
     expect(bed.onlyStream().rows).toEqual(['p10', 'p11', 'p12', 'p13']);
     const stream = [...bed.streams.streams.keys()][0]!;
-    expect(bed.writer.commitMetadata(0, 8n)).toBeUndefined();
-    expect(decodeStreamRecord(bed.writer.commitMetadata(0, 12n))).toEqual({ stream, rows: 2, carried: 0 });
+    expect(bed.writer.recordAt(0, 8n)).toBeUndefined();
+    expect(decodeStreamRecord(bed.writer.recordAt(0, 12n))).toEqual({ stream, rows: 2, carried: 0 });
   });
 });

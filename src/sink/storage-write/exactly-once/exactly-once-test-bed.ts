@@ -94,7 +94,7 @@ export function apply(stream: Stream, request: Request): unknown {
 }
 
 /** A chunk of rows named `p<offset>`, one per message from `first` (a batch with no bad messages). */
-export function chunk(first: number, count: number, assignment = 1): RowChunk {
+export function chunk(first: number, count: number): RowChunk {
   const names = Array.from({ length: count }, (_, i) => `p${first + i}`);
   const ends = new Int32Array(count);
   let at = -1;
@@ -105,7 +105,6 @@ export function chunk(first: number, count: number, assignment = 1): RowChunk {
     source: (row) => ({ offset: String(first + row) }) as never,
     partition: 0,
     lastOffset: BigInt(first + count - 1),
-    assignment,
     done: () => undefined,
     lettered: () => undefined,
     dropped: () => undefined,
@@ -144,17 +143,22 @@ export class ExactlyOnceTestBed {
     this.streams.stop();
   }
 
-  /** Opens an assignment of partition 0 from `start`, its records kept in `records`. */
-  assign(start: PartitionStart, id = 1): WriterAssignment {
+  /**
+   * Opens an assignment of partition 0 from `start`, its records kept in `records`: each commit the
+   * writer asks for is committed at once, as the consumer's committer would (preCommit, committed).
+   */
+  assign(start: PartitionStart): WriterAssignment {
     const assignment: WriterAssignment = {
-      id,
       partitions: [0],
       tableReady: () => Promise.resolve(),
       starts: () => Promise.resolve(new Map([[0, start]])),
-      record: (partition, offset, metadata) => {
-        const rowsThen = [...this.streams.streams.values()].at(-1)?.rows.length;
-        this.records.push({ partition, offset, metadata, ...(this.records.length > 0 && { rowsThen }) });
-        return Promise.resolve();
+      requestCommit: () => {
+        const commits = this.writer.preCommit(new Map());
+        for (const { partition, offset, metadata } of commits) {
+          const rowsThen = [...this.streams.streams.values()].at(-1)?.rows.length;
+          this.records.push({ partition, offset, metadata: metadata!, ...(this.records.length > 0 && { rowsThen }) });
+        }
+        this.writer.committed(commits);
       },
     };
     this.writer.open(assignment);

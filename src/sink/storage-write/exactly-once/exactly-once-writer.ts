@@ -1,7 +1,7 @@
 import type { Client } from '@grpc/grpc-js';
 import { Logger } from '@nestjs/common';
 import type { Counter } from '../../../metrics/metrics.js';
-import type { PartitionStart, RowChunk } from '../../sink.contract.js';
+import type { OffsetCommit, PartitionStart, RowChunk } from '../../sink.contract.js';
 import {
   WriteFault,
   type AppendResult,
@@ -12,6 +12,7 @@ import {
 import type { Segment } from '../../rows.js';
 import type { BigQueryWriteClient } from '../client-parts.js';
 import type { LaneContext } from './lane-context.js';
+import { OwnCommits } from './own-commits.js';
 import { PartitionLane } from './partition-lane.js';
 
 /** The first wait before trying again what failed; it doubles per attempt, up to `retryMaxDelayMs`. */
@@ -39,7 +40,8 @@ export class ExactlyOnceWriter implements PlayWriter {
   readonly api = 'storage-write';
   readonly delivery = 'exactly-once';
   private readonly logger = new Logger('ExactlyOnceWriter');
-  private assignment: WriterAssignment | null = null;
+  /** The current assignment's commits of the lanes' own, waiting for the consumer's commit path. */
+  private ownCommits = new OwnCommits(() => undefined);
   private readonly lanes = new Map<number, PartitionLane>();
   private reporter: WriteReporter = {
     failed: () => undefined,
@@ -64,13 +66,14 @@ export class ExactlyOnceWriter implements PlayWriter {
   }
 
   laneOf(chunk: RowChunk): string {
-    return `${chunk.assignment}/${chunk.partition}`;
+    return String(chunk.partition);
   }
 
   open(assignment: WriterAssignment): void {
     for (const lane of this.lanes.values()) lane.close(`partition ${lane.partition} was reassigned`);
     this.lanes.clear();
-    this.assignment = assignment;
+    this.ownCommits.end('the assignment is over');
+    const ownCommits = (this.ownCommits = new OwnCommits(() => assignment.requestCommit()));
     let starts: Promise<ReadonlyMap<number, PartitionStart>> | null = null;
     // One read of the group's offsets for all the partitions (and again if it failed).
     const startsOnce = () =>
@@ -79,31 +82,52 @@ export class ExactlyOnceWriter implements PlayWriter {
         throw error;
       }));
     for (const partition of assignment.partitions) {
-      this.lanes.set(partition, new PartitionLane(this.context(), partition, assignment, startsOnce));
+      this.lanes.set(partition, new PartitionLane(this.context(ownCommits), partition, assignment, startsOnce));
     }
   }
 
   append(rows: readonly Segment[]): Promise<AppendResult> {
-    const { assignment, partition } = rows[0]!.chunk;
-    const lane = assignment === this.assignment?.id ? this.lanes.get(partition) : undefined;
+    const { partition } = rows[0]!.chunk;
+    const lane = this.lanes.get(partition);
     if (lane === undefined) {
       return Promise.reject(new WriteFault(`partition ${partition} is no longer assigned to this member`, 'abandon'));
     }
     return lane.append(rows);
   }
 
-  commitMetadata(partition: number, offset: bigint): string | undefined {
+  /**
+   * The lanes' own commits waiting, and each offset the consumer would commit whose partition's lane
+   * has a record for it (none while the lane is opening or committing one of its own).
+   */
+  preCommit(offsets: ReadonlyMap<number, bigint>): OffsetCommit[] {
+    const commits = this.ownCommits.pending();
+    for (const [partition, offset] of offsets) {
+      if (this.ownCommits.has(partition)) continue;
+      const metadata = this.recordAt(partition, offset);
+      if (metadata !== undefined) commits.push({ partition, offset, metadata });
+    }
+    return commits;
+  }
+
+  committed(commits: readonly OffsetCommit[], failure?: unknown): void {
+    this.ownCommits.settle(commits, failure);
+  }
+
+  /** The stream record a commit of `partition` at `offset` carries, or undefined while it may not be committed. */
+  recordAt(partition: number, offset: bigint): string | undefined {
     return this.lanes.get(partition)?.recordAt(offset);
   }
 
   async close(): Promise<void> {
     for (const lane of this.lanes.values()) lane.close('the service is stopping');
     this.lanes.clear();
+    this.ownCommits.end('the service is stopping');
     await this.client.close();
   }
 
-  private context(): LaneContext {
+  private context(ownCommits: OwnCommits): LaneContext {
     return {
+      commit: (partition, offset, metadata) => ownCommits.commit(partition, offset, metadata),
       client: this.client,
       table: this.settings.table,
       retry: { minMs: RETRY_MIN_DELAY_MS, maxMs: this.settings.retryMaxDelayMs, jitter: true },

@@ -15,4 +15,9 @@ export interface LaneContext {
   /** Stretches written again at-least-once (exactly_once_fallbacks_total). */
   fallbacks: Counter;
   reporter(): WriteReporter;
+  /**
+   * Has the consumer commit `metadata` at `offset` for a partition, in its one commit path (see
+   * PlaySink.preCommit); resolves once it landed, rejects with AssignmentEnded once the assignment is over.
+   */
+  commit(partition: number, offset: bigint, metadata: string): Promise<void>;
 }

@@ -68,8 +68,8 @@ describe('PartitionLane (through ExactlyOnceWriter) against a stand-in of COMMIT
       { partition: 0, offset: 0n, metadata: encodeStreamRecord({ stream, rows: 0, carried: 1 }), rowsThen: 3 },
     ]);
     // Commit points count the rows in the stream, and the refused play after them as handled.
-    expect(decodeStreamRecord(bed.writer.commitMetadata(0, 3n))).toEqual({ stream, rows: 3, carried: 1 });
-    expect(decodeStreamRecord(bed.writer.commitMetadata(0, 6n))).toEqual({ stream, rows: 5, carried: 0 });
+    expect(decodeStreamRecord(bed.writer.recordAt(0, 3n))).toEqual({ stream, rows: 3, carried: 1 });
+    expect(decodeStreamRecord(bed.writer.recordAt(0, 6n))).toEqual({ stream, rows: 5, carried: 0 });
   });
 
   it('a refused row in the middle of the only append: the rows before it, its letter, then the rows after it', async () => {
@@ -93,14 +93,15 @@ describe('PartitionLane (through ExactlyOnceWriter) against a stand-in of COMMIT
     let landRefusal!: () => void;
     const landed: string[] = [];
     const assignment: WriterAssignment = {
-      id: 1,
       partitions: [0],
       tableReady: () => Promise.resolve(),
       starts: () => Promise.resolve(new Map([[0, { offset: 0n, metadata: null }]])),
-      record: (_partition, offset, metadata) => {
-        landed.push(`${offset} ${metadata}`);
+      requestCommit: () => {
+        const commits = bed.writer.preCommit(new Map());
+        for (const { offset, metadata } of commits) landed.push(`${offset} ${metadata}`);
         // The stream's own record lands at once; the refusal's when the test says.
-        return landed.length === 1 ? Promise.resolve() : new Promise<void>((resolve) => (landRefusal = resolve));
+        if (landed.length === 1) bed.writer.committed(commits);
+        else landRefusal = () => bed.writer.committed(commits);
       },
     };
     bed.writer.open(assignment);
@@ -117,13 +118,17 @@ describe('PartitionLane (through ExactlyOnceWriter) against a stand-in of COMMIT
     await vi.waitFor(() => expect(landed).toHaveLength(2), { timeout: 5_000 });
     // The letter is produced, so the consumer's commit point may be at 6 or 9 already: a record taken
     // now would count p3 as a play after the commit point, and the next owner would skip p6 too.
-    expect(bed.writer.commitMetadata(0, 6n)).toBeUndefined();
-    expect(bed.writer.commitMetadata(0, 9n)).toBeUndefined();
+    expect(bed.writer.recordAt(0, 6n)).toBeUndefined();
+    expect(bed.writer.recordAt(0, 9n)).toBeUndefined();
+    // Asked what to commit, the writer offers its own record only, at its own offset.
+    expect(bed.writer.preCommit(new Map([[0, 9n]])).map(({ offset, metadata }) => `${offset} ${metadata}`)).toEqual([
+      landed[1],
+    ]);
     landRefusal();
     await Promise.all(appends);
     const stream = [...bed.streams.streams.keys()][0]!;
-    expect(decodeStreamRecord(bed.writer.commitMetadata(0, 6n))).toEqual({ stream, rows: 5, carried: 0 });
-    expect(decodeStreamRecord(bed.writer.commitMetadata(0, 9n))).toEqual({ stream, rows: 8, carried: 0 });
+    expect(decodeStreamRecord(bed.writer.recordAt(0, 6n))).toEqual({ stream, rows: 5, carried: 0 });
+    expect(decodeStreamRecord(bed.writer.recordAt(0, 9n))).toEqual({ stream, rows: 8, carried: 0 });
   });
 
   it('its stream lost (expired): the rest goes to a new stream, recorded before its first append with what the lost one held counted as carried', async () => {
@@ -147,8 +152,8 @@ describe('PartitionLane (through ExactlyOnceWriter) against a stand-in of COMMIT
       rowsThen: 0,
     });
     expect(bed.streams.streams.get(fresh)!.rows).toEqual(['p3', 'p4']);
-    expect(decodeStreamRecord(bed.writer.commitMetadata(0, 3n))).toEqual({ stream: fresh, rows: 0, carried: 0 });
-    expect(decodeStreamRecord(bed.writer.commitMetadata(0, 5n))).toEqual({ stream: fresh, rows: 2, carried: 0 });
+    expect(decodeStreamRecord(bed.writer.recordAt(0, 3n))).toEqual({ stream: fresh, rows: 0, carried: 0 });
+    expect(decodeStreamRecord(bed.writer.recordAt(0, 5n))).toEqual({ stream: fresh, rows: 2, carried: 0 });
     // Every append was answered: nothing can be in the lost stream twice.
     expect(bed.fallbacks).toBe(0);
   });
@@ -159,7 +164,7 @@ describe('PartitionLane (through ExactlyOnceWriter) against a stand-in of COMMIT
     bed.onlyStream().finalized = true;
     await expect(bed.writer.append(whole(chunk(2, 2)))).rejects.toMatchObject({ action: 'abandon' });
     await expect(bed.writer.append(whole(chunk(4, 2)))).rejects.toBeInstanceOf(WriteFault);
-    expect(bed.writer.commitMetadata(0, 2n)).toBeUndefined();
+    expect(bed.writer.recordAt(0, 2n)).toBeUndefined();
     expect(bed.onlyStream().rows).toEqual(['p0', 'p1']);
   });
 });

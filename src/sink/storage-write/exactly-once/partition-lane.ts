@@ -204,7 +204,7 @@ export class PartitionLane {
   private async recordUntilLanded(offset: bigint, record: StreamRecord, what: string): Promise<boolean> {
     for (let attempt = 1; this.state === 'open'; attempt++) {
       try {
-        await this.assignment.record(this.partition, offset, encodeStreamRecord(record));
+        await this.context.commit(this.partition, offset, encodeStreamRecord(record));
         return this.state === 'open';
       } catch (error) {
         if (error instanceof AssignmentEnded) {

@@ -49,7 +49,7 @@ describe('StreamCheckpoints (through ExactlyOnceWriter) against a stand-in of CO
     for (let i = 0; i < 50; i++) await bed.writer.append(whole(chunk(1 + 10 * i, 10)));
     expect(checkpoints()).toBe(1 + 50);
     // The commit point moves to the end of the 20th chunk: the checkpoints before it go.
-    expect(bed.writer.commitMetadata(0, 201n)).toBeDefined();
+    expect(bed.writer.recordAt(0, 201n)).toBeDefined();
     expect(checkpoints()).toBe(31);
   });
 });

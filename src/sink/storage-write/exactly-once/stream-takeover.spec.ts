@@ -41,8 +41,8 @@ describe('StreamTakeover (through ExactlyOnceWriter) against a stand-in of COMMI
     });
     expect(bed.streams.streams.get(fresh)!.rows).toEqual(['p15', 'p16']);
     // The whole first chunk was skipped: the commit after it still carries one skipped play.
-    expect(decodeStreamRecord(bed.writer.commitMetadata(0, 14n))).toEqual({ stream: fresh, rows: 0, carried: 1 });
-    expect(decodeStreamRecord(bed.writer.commitMetadata(0, 17n))).toEqual({ stream: fresh, rows: 2, carried: 0 });
+    expect(decodeStreamRecord(bed.writer.recordAt(0, 14n))).toEqual({ stream: fresh, rows: 0, carried: 1 });
+    expect(decodeStreamRecord(bed.writer.recordAt(0, 17n))).toEqual({ stream: fresh, rows: 2, carried: 0 });
     expect(bed.fallbacks).toBe(0);
   });
 

@@ -61,7 +61,7 @@ export class StreamTakeover {
         // (The record below waits for the consumer's first batch, which an idle topic may not bring.)
         this.context.reporter().succeeded();
         const record = { stream, rows: 0, carried: skip };
-        await this.assignment.record(partition, start.offset, encodeStreamRecord(record));
+        await this.context.commit(partition, start.offset, encodeStreamRecord(record));
         if (!this.lane.opening()) return;
         this.lane.begin({ stream, start: start.offset, skip });
         return;
