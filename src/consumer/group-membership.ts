@@ -6,6 +6,8 @@ export class GroupMembership {
   /** In the group (joined, not rebalancing or disconnected). */
   joined = false;
   owned = new Set<number>();
+  /** The partitions of its last assignment, kept once it is lost: the sink closes them at the next join. */
+  assigned: readonly number[] = [];
   /** Counts this member's assignments (one per join of the group): a batch of one that is over is not put into the sink. */
   assignmentId = 0;
 

@@ -22,7 +22,7 @@ export class GroupOffsets {
   }
 
   /** The group's committed offsets (the earliest offset where there is none) and their metadata. */
-  async readStarts(partitions: number[]): Promise<Map<number, PartitionStart>> {
+  async readStarts(partitions: readonly number[]): Promise<Map<number, PartitionStart>> {
     return this.withAdmin(async (admin) => {
       const [[committed], earliest] = await Promise.all([
         admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] }),

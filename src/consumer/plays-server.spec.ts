@@ -55,7 +55,10 @@ class FakeSink implements PlaySink {
     for (const chunk of this.chunks.splice(0)) chunk.done(chunk.ends.length);
   }
   flush = () => Promise.resolve(true);
-  open = () => undefined;
+  /** What the sink was told, in order: `open 0,1` or `close 0`. */
+  told: string[] = [];
+  open = (assignment: Assignment) => void this.told.push(`open ${assignment.partitions.join()}`);
+  close = (partitions: readonly number[]) => void this.told.push(`close ${partitions.join()}`);
   /** Commits of the sink's own (an exactly-once sink's records), waiting to land. */
   private own = new Map<OffsetCommit, { resolve(): void; reject(error: unknown): void }>();
   /** Has the consumer commit `metadata` at `offset`, as an exactly-once sink records its stream. */
@@ -472,6 +475,31 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
     await expect(sink.record(assignment, 0, 3n, 'late record')).rejects.toBeInstanceOf(AssignmentEnded);
     await internals(instance).commits.commit();
     expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(1);
+  });
+
+  it("each join closes the partitions of the assignment before, then opens the new one's (as Kafka Connect's close and open)", async () => {
+    const { instance, sink } = server();
+    const listeners = new Map<string, (event: { payload: unknown }) => void>();
+    const events = kafkajs.Kafka.prototype.consumer.call(new kafkajs.Kafka({ brokers: ['127.0.0.1:1'] }), {
+      groupId: 'g',
+    }).events;
+    const consumer = {
+      events,
+      on: (name: string, listener: (event: { payload: unknown }) => void) => listeners.set(name, listener),
+      subscribe: () => Promise.resolve(),
+      run: () => Promise.resolve(),
+    };
+    await instance.bindEvents(consumer as never);
+    internals(instance).commits.stop();
+    clearInterval(internals(instance).lagTimer);
+    const join = (partitions: number[]) =>
+      listeners.get(events.GROUP_JOIN)!({
+        payload: { groupId: 'g', memberAssignment: { 'tony-allen-plays': partitions } },
+      });
+    join([0, 1]);
+    listeners.get(events.REBALANCING)!({ payload: {} });
+    join([1]);
+    expect(sink.told).toEqual(['close ', 'open 0,1', 'close 0,1', 'open 1']);
   });
 
   it('marks the batch that takes a partition to its end after a backlog, and only that one', async () => {

@@ -160,7 +160,9 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       this.crashed = null;
       this.crashOutage.succeeded();
       this.membership.assignmentId++;
-      this.sink.open(this.assignment(this.membership.assignmentId, [...this.membership.owned]));
+      this.sink.close(this.membership.assigned);
+      this.membership.assigned = [...this.membership.owned];
+      this.sink.open(this.assignment(this.membership.assignmentId, this.membership.assigned));
       this.logger.log(`joined group ${payload.groupId}; partitions ${[...this.membership.owned].join(', ') || 'none'}`);
     });
     // Until the next join this member owns nothing: nothing may be committed for a partition that may
@@ -214,7 +216,7 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
   }
 
   /** What the sink may ask of Kafka for the partitions of one assignment, while it lasts. */
-  private assignment(id: number, partitions: number[]): Assignment {
+  private assignment(id: number, partitions: readonly number[]): Assignment {
     const current = () => {
       if (id !== this.membership.assignmentId || !this.membership.joined) {
         throw new AssignmentEnded(`assignment ${id} is over`);

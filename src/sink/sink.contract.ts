@@ -85,7 +85,7 @@ export interface SinkHealth {
 
 /**
  * Where plays are written, shaped like a Kafka Connect sink task: `open` the partitions of an
- * assignment, `put` rows, which the sink batches and writes on its own schedule, reporting each row
+ * assignment (and `close` them when it ends), `put` rows, which the sink batches and writes on its own schedule, reporting each row
  * done once it is durably written or dead-lettered; `flush` at a stop; and before each offset commit,
  * `preCommit` says what may be committed and with which metadata. The consumer commits only that,
  * in its one commit path, as the member of the current generation, and tells the sink with
@@ -102,6 +102,12 @@ export interface PlaySink {
    * the one before: rows put from now on are of this one (the consumer puts none of an older one).
    */
   open(assignment: Assignment): void;
+  /**
+   * The partitions of the assignment before, at the join that ends it (right before the next open),
+   * like Kafka Connect's close(partitions) on revocation: the sink stops writing them for this
+   * member; their rows not yet written stay uncommitted, and the partitions' next owners get them again.
+   */
+  close(partitions: readonly number[]): void;
   /**
    * What to commit now, given the offsets the consumer would commit (every message before each is
    * written or dead-lettered): those the sink agrees to, with their metadata (a partition left out

@@ -84,6 +84,8 @@ export interface PlayWriter {
   laneOf?(chunk: RowChunk): string;
   /** A new assignment of partitions (see PlaySink.open). */
   open?(assignment: WriterAssignment): void;
+  /** The partitions of the assignment that ended (see PlaySink.close). */
+  revoke?(partitions: readonly number[]): void;
   /** See PlaySink.preCommit. Unset: every offset, without metadata. */
   preCommit?(offsets: ReadonlyMap<number, bigint>): OffsetCommit[];
   /** See PlaySink.committed. */

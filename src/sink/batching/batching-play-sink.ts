@@ -88,6 +88,10 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
     this.writer.open?.({ ...assignment, tableReady, starts: () => tableReady().then(() => assignment.starts()) });
   }
 
+  close(partitions: readonly number[]): void {
+    this.writer.revoke?.(partitions);
+  }
+
   preCommit(offsets: ReadonlyMap<number, bigint>): OffsetCommit[] {
     if (this.writer.preCommit !== undefined) return this.writer.preCommit(offsets);
     return [...offsets].map(([partition, offset]) => ({ partition, offset, metadata: null }));

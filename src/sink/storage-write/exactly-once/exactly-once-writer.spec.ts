@@ -41,6 +41,21 @@ describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
     expect(bed.writer.preCommit(new Map())).toEqual([]);
   });
 
+  it('revoking a partition closes its lane: its requests are abandoned, its commit of its own never lands', async () => {
+    const asked: string[] = [];
+    bed.writer.open({
+      partitions: [0],
+      tableReady: () => Promise.resolve(),
+      starts: () => Promise.resolve(new Map([[0, { offset: 0n, metadata: null }]])),
+      requestCommit: () => void asked.push('asked'),
+    });
+    const append = bed.writer.append(whole(chunk(0, 2)));
+    await vi.waitFor(() => expect(asked).toHaveLength(1), { timeout: 5_000 });
+    bed.writer.revoke([0]);
+    await expect(append).rejects.toMatchObject({ action: 'abandon' });
+    expect(bed.writer.preCommit(new Map([[0, 2n]]))).toEqual([]);
+  });
+
   it("a new assignment reconciles its partition afresh (a request of the one before is abandoned by the sink, see BatchingPlaySink's spec)", async () => {
     bed.assign({ offset: 0n, metadata: null });
     bed.assign({ offset: 0n, metadata: null });

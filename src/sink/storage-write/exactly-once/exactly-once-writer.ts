@@ -69,10 +69,18 @@ export class ExactlyOnceWriter implements PlayWriter {
     return String(chunk.partition);
   }
 
-  open(assignment: WriterAssignment): void {
-    for (const lane of this.lanes.values()) lane.close(`partition ${lane.partition} was reassigned`);
-    this.lanes.clear();
+  /** The assignment is over: its partitions' lanes close, and their commits of their own will never land. */
+  revoke(partitions: readonly number[]): void {
+    for (const partition of partitions) {
+      this.lanes.get(partition)?.close(`partition ${partition} was reassigned`);
+      this.lanes.delete(partition);
+    }
     this.ownCommits.end('the assignment is over');
+  }
+
+  open(assignment: WriterAssignment): void {
+    // Whatever the assignment before left open (a close not called) ends here too.
+    this.revoke([...this.lanes.keys()]);
     const ownCommits = (this.ownCommits = new OwnCommits(() => assignment.requestCommit()));
     let starts: Promise<ReadonlyMap<number, PartitionStart>> | null = null;
     // One read of the group's offsets for all the partitions (and again if it failed).
