@@ -1,3 +1,4 @@
+import type { UnwritableReason } from '../dead-letters/dead-letter-reason.js';
 import type { Play } from '../plays/play.js';
 import type { FaultAction } from './faults.js';
 import type { Assignment, OffsetCommit, RowChunk } from './sink.contract.js';
@@ -7,18 +8,36 @@ import type { Segment } from './rows.js';
 export type SinkApi = 'storage-write' | 'insert-all';
 export type Delivery = 'at-least-once' | 'exactly-once';
 
-/** A row of a request that was not written, and what to do about it (from the faults table). */
-export interface RowFault {
-  /** The row's index in the request. */
-  index: number;
-  /** `dead-lettered`: the writer already had it dead-lettered (WriteReporter.deadLetter), and it is done. */
-  action: Extract<FaultAction, 'retry' | 'dead-letter'> | 'dead-lettered';
-  detail: string;
+/**
+ * What became of a row of a request that was not written, by its index in the request. The writer
+ * says what happened; what to do about it (write again, dead-letter) is the sink's.
+ */
+export type RowOutcome =
+  /** Not written but writable (another row of its request was invalid, a backend error): written again. */
+  | { index: number; outcome: 'retry'; detail: string }
+  /** BigQuery refused it and always will: never written, the sink dead-letters it. */
+  | { index: number; outcome: 'refused'; reason: UnwritableReason; detail: string }
+  /** Refused, and settled already while the request was under way (see WriteReporter.refused). */
+  | { index: number; outcome: 'settled' };
+
+/** A row's outcome from its fault table's action: refused when BigQuery calls it invalid, else written again. */
+export function unwrittenRow(index: number, action: FaultAction, detail: string): RowOutcome {
+  return action === 'dead-letter'
+    ? { index, outcome: 'refused', reason: 'bigquery_invalid', detail }
+    : { index, outcome: 'retry', detail };
 }
 
-/** What one request did: every row not named in `rowFaults` is written. */
+/** What one request did: every row not named in `unwritten` is written. */
 export interface AppendResult {
-  rowFaults: RowFault[];
+  unwritten: RowOutcome[];
+}
+
+/** A row a writer refuses while its request is under way (see WriteReporter.refused). */
+export interface RefusedRow {
+  chunk: RowChunk;
+  row: number;
+  reason: UnwritableReason;
+  detail: string;
 }
 
 /** A request that failed as a whole, classified by the writer into the faults table. */
@@ -46,10 +65,12 @@ export interface WriteReporter {
   /** A write succeeded. */
   succeeded(): void;
   /**
-   * Dead-letters rows BigQuery refused (`bigquery_invalid`) and reports them done; resolves once every
-   * letter is in the dead-letter topic. For a writer that must know that before it goes on.
+   * Rows BigQuery refused, told while their request is under way by a writer that must know they are
+   * settled before it goes on (an exactly-once lane counts them in a record before appending what
+   * follows): the sink dead-letters them and counts them done, and resolves once every letter is in
+   * the dead-letter topic. The request's result then names them `settled`.
    */
-  deadLetter(rows: readonly { chunk: RowChunk; row: number; detail: string }[]): Promise<void>;
+  refused(rows: readonly RefusedRow[]): Promise<void>;
 }
 
 /** An assignment as the sink hands it to its writer: its starts are read once the table exists. */

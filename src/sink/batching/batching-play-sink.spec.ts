@@ -58,7 +58,7 @@ class FakeWriter implements PlayWriter {
     const rows: string[] = [];
     forEachRow(segments, (c, row) => rows.push(rowOf(c, row).toString()));
     this.requests.push(rows);
-    const answer = this.answers.shift()?.(rows) ?? { rowFaults: [] };
+    const answer = this.answers.shift()?.(rows) ?? { unwritten: [] };
     return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
   }
 
@@ -131,10 +131,10 @@ describe('BatchingPlaySink', () => {
     // As the Write API answers row_errors: nothing written, r1 bad, the rest to append again.
     writer.answers = [
       (rows) => ({
-        rowFaults: rows.map((_, index) =>
+        unwritten: rows.map((_, index) =>
           index === 1
-            ? { index, action: 'dead-letter', detail: 'FIELDS_ERROR: Missing required field' }
-            : { index, action: 'retry', detail: 'not appended' },
+            ? { index, outcome: 'refused', reason: 'bigquery_invalid', detail: 'FIELDS_ERROR: Missing required field' }
+            : { index, outcome: 'retry', detail: 'not appended' },
         ),
       }),
     ];
@@ -159,9 +159,9 @@ describe('BatchingPlaySink', () => {
     // As insertAll answers: r0 and r2 written, r1 failed with a backend error, r3 stopped.
     writer.answers = [
       () => ({
-        rowFaults: [
-          { index: 1, action: 'retry', detail: 'backendError: try again' },
-          { index: 3, action: 'retry', detail: 'stopped' },
+        unwritten: [
+          { index: 1, outcome: 'retry', detail: 'backendError: try again' },
+          { index: 3, outcome: 'retry', detail: 'stopped' },
         ],
       }),
     ];
@@ -191,8 +191,8 @@ describe('BatchingPlaySink', () => {
     const writer = new FakeWriter();
     writer.answers = [
       () => new WriteFault('request too large', 'split'),
-      (rows) => (rows.includes('r0') ? { rowFaults: [] } : new WriteFault('request too large', 'split')),
-      (rows) => (rows.includes('r0') ? { rowFaults: [] } : new WriteFault('request too large', 'split')),
+      (rows) => (rows.includes('r0') ? { unwritten: [] } : new WriteFault('request too large', 'split')),
+      (rows) => (rows.includes('r0') ? { unwritten: [] } : new WriteFault('request too large', 'split')),
       () => new WriteFault('request too large', 'split'),
     ];
     const { sink, letters } = sinkWith(writer);

@@ -8,7 +8,7 @@ import type { Counter, Histogram } from '../../metrics/metrics.js';
 import type { PlayTable } from '../play-table.js';
 import { appendRow, forEachRow, rowCount, splitRows, type Segment } from '../rows.js';
 import type { RowChunk } from '../sink.contract.js';
-import { WriteFault, type PlayWriter, type WriteReporter } from '../writer.contract.js';
+import { WriteFault, type PlayWriter, type RefusedRow, type WriteReporter } from '../writer.contract.js';
 import { rowLetter } from './row-letter.js';
 
 /** Some rows of a request were not written but can be (stopped by an invalid one, a backend error): write them again. */
@@ -112,13 +112,13 @@ export class RequestLoop {
     if (count === 0) return [];
     this.metrics.batchRows.observe(count);
     const timer = this.metrics.writeDuration.startTimer();
-    let rowFaults;
+    let unwritten;
     try {
       if (!current()) {
         const { partition } = rows[0]!.chunk;
         throw new WriteFault(`partition ${partition} is no longer assigned to this member`, 'abandon');
       }
-      ({ rowFaults } = await this.writer.append(rows));
+      ({ unwritten } = await this.writer.append(rows));
     } catch (error) {
       timer({ outcome: 'error' });
       throw error instanceof WriteFault ? error : new WriteFault(errorText(error), 'retry');
@@ -126,14 +126,14 @@ export class RequestLoop {
     timer({ outcome: 'ok' });
     this.reporter.succeeded();
 
-    if (rowFaults.length === 0) {
+    if (unwritten.length === 0) {
       for (const { chunk, from, to } of rows) chunk.done(to - from);
       this.metrics.written.inc(count);
       return [];
     }
-    const faults = new Map(rowFaults.map((fault) => [fault.index, fault]));
+    const outcomes = new Map(unwritten.map((outcome) => [outcome.index, outcome]));
     const again: Segment[] = [];
-    const invalid: { chunk: RowChunk; row: number; detail: string }[] = [];
+    const refused: RefusedRow[] = [];
     let written = 0;
     let chunkOk = 0;
     let okChunk: RowChunk | null = null;
@@ -143,19 +143,20 @@ export class RequestLoop {
         okChunk = chunk;
         chunkOk = 0;
       }
-      const fault = faults.get(index);
-      if (fault === undefined) {
+      const outcome = outcomes.get(index);
+      if (outcome === undefined) {
         chunkOk++;
         written++;
-      } else if (fault.action === 'dead-letter') invalid.push({ chunk, row, detail: fault.detail });
-      else if (fault.action === 'dead-lettered')
-        return; // the writer had it dead-lettered: done already
+      } else if (outcome.outcome === 'refused')
+        refused.push({ chunk, row, reason: outcome.reason, detail: outcome.detail });
+      else if (outcome.outcome === 'settled')
+        return; // settled (dead-lettered) while the writer's request was under way: done already
       else appendRow(again, chunk, row);
     });
     if (okChunk !== null && chunkOk > 0) (okChunk as RowChunk).done(chunkOk);
     this.metrics.written.inc(written);
     // Each is done once its letter is produced; nothing here waits for that.
-    void this.reporter.deadLetter(invalid);
+    void this.reporter.refused(refused);
     // With the invalid rows out of the way, the others are written again.
     return again;
   }

@@ -2,8 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { DeadLetters } from '../../dead-letters/dead-letters.service.js';
 import type { Counter } from '../../metrics/metrics.js';
 import type { PlayTable } from '../play-table.js';
-import type { RowChunk } from '../sink.contract.js';
-import type { SinkApi, WriteFault, WriteReporter } from '../writer.contract.js';
+import type { RefusedRow, SinkApi, WriteFault, WriteReporter } from '../writer.contract.js';
 import { rowLetter } from './row-letter.js';
 
 /**
@@ -40,13 +39,14 @@ export class SinkWriteReporter implements WriteReporter {
     }
   }
 
-  deadLetter(rows: readonly { chunk: RowChunk; row: number; detail: string }[]): Promise<void> {
+  /** Dead-letters rows a writer refused and counts each done once its letter is in the topic; resolves with the last. */
+  refused(rows: readonly RefusedRow[]): Promise<void> {
     return new Promise<void>((resolve) => {
       let left = rows.length;
       if (left === 0) return resolve();
       this.deadLetters.put(
-        rows.map(({ chunk, row, detail }) =>
-          rowLetter(chunk, row, 'bigquery_invalid', detail, () => {
+        rows.map(({ chunk, row, reason, detail }) =>
+          rowLetter(chunk, row, reason, detail, () => {
             chunk.done(1);
             if (--left === 0) resolve();
           }),

@@ -1,6 +1,6 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import { insertAllRequestAction, insertAllRowAction } from './insert-all-faults.js';
-import { WriteFault, type AppendResult, type PlayWriter, type RowFault } from '../writer.contract.js';
+import { WriteFault, type AppendResult, type PlayWriter, type RowOutcome, unwrittenRow } from '../writer.contract.js';
 import { startOf, type Segment } from '../rows.js';
 import { InsertAllClient, InsertAllError } from './insert-all-client.js';
 
@@ -26,14 +26,14 @@ export class InsertAllWriter implements PlayWriter {
       if (!(error instanceof InsertAllError)) throw error;
       throw new WriteFault(error.message, insertAllRequestAction(error.status, error.reason, error.message));
     }
-    const rowFaults: RowFault[] = [];
+    const unwritten: RowOutcome[] = [];
     for (const { index, errors = [] } of response.insertErrors ?? []) {
       if (errors.length === 0) continue;
       const action = insertAllRowAction(errors.map((e) => e.reason));
       const detail = errors.map((e) => `${e.reason}${e.location ? ` at ${e.location}` : ''}: ${e.message}`).join('; ');
-      rowFaults.push({ index, action: action === 'dead-letter' ? 'dead-letter' : 'retry', detail });
+      unwritten.push(unwrittenRow(index, action, detail));
     }
-    return { rowFaults };
+    return { unwritten };
   }
 
   close(): Promise<void> {

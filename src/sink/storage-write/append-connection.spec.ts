@@ -151,12 +151,17 @@ describe('AppendConnection and StorageWriteWriter against a Write API stand-in',
         });
       const writer = new StorageWriteWriter(client, STREAM);
       const chunk = chunkOf('r0', 'r1', 'r2');
-      const { rowFaults } = await writer.append([{ chunk, from: 0, to: 3 }]);
+      const { unwritten } = await writer.append([{ chunk, from: 0, to: 3 }]);
       expect(standIn.requests.map(rowNames)).toEqual([['r0', 'r1', 'r2']]);
-      expect(rowFaults).toEqual([
-        { index: 0, action: 'retry', detail: 'not appended: another row of its append was invalid' },
-        { index: 1, action: 'dead-letter', detail: 'FIELDS_ERROR: Missing required field: event_id.' },
-        { index: 2, action: 'retry', detail: 'not appended: another row of its append was invalid' },
+      expect(unwritten).toEqual([
+        { index: 0, outcome: 'retry', detail: 'not appended: another row of its append was invalid' },
+        {
+          index: 1,
+          outcome: 'refused',
+          reason: 'bigquery_invalid',
+          detail: 'FIELDS_ERROR: Missing required field: event_id.',
+        },
+        { index: 2, outcome: 'retry', detail: 'not appended: another row of its append was invalid' },
       ]);
     });
 

@@ -3,7 +3,7 @@ import { PassThroughClient } from 'google-auth-library';
 import type { Env } from '../../config/env.schema.js';
 import { errorText } from '../../errors.js';
 import { GRPC, grpcCodeOf, storageWriteAction, storageWriteRowAction } from './storage-write-faults.js';
-import { WriteFault, type AppendResult, type PlayWriter, type RowFault } from '../writer.contract.js';
+import { WriteFault, type AppendResult, type PlayWriter, type RowOutcome, unwrittenRow } from '../writer.contract.js';
 import { forEachRow, rowOf, type Segment } from '../rows.js';
 import { AppendConnection } from './append-connection.js';
 import { BigQueryWriteClient } from './client-parts.js';
@@ -90,23 +90,23 @@ export class StorageWriteWriter implements PlayWriter {
     if (rowErrors.length > 0) {
       // Nothing of the append was written: the rows named are bad, the others go again.
       const bad = new Map(rowErrors.map((e) => [Number(e.index), e]));
-      const rowFaults: RowFault[] = serialized.map((_, index) => {
+      const unwritten: RowOutcome[] = serialized.map((_, index) => {
         const error = bad.get(index);
-        const action = storageWriteRowAction(error !== undefined) === 'dead-letter' ? 'dead-letter' : 'retry';
+        const action = storageWriteRowAction(error !== undefined);
         const detail =
           error === undefined
             ? 'not appended: another row of its append was invalid'
             : `${typeof error.code === 'number' ? (ROW_ERROR_CODES[error.code] ?? `row error ${error.code}`) : (error.code ?? 'row error')}: ${error.message ?? ''}`;
-        return { index, action, detail };
+        return unwrittenRow(index, action, detail);
       });
-      return { rowFaults };
+      return { unwritten };
     }
     const status = response.error;
     if (status && (status.code ?? GRPC.OK) !== GRPC.OK) {
       const message = `${status.message ?? 'append failed'} (gRPC code ${status.code})`;
       throw new WriteFault(message, storageWriteAction(status.code ?? undefined, message));
     }
-    return { rowFaults: [] };
+    return { unwritten: [] };
   }
 
   async close(): Promise<void> {

@@ -16,7 +16,7 @@ describe('AlreadyHandledPlays (through ExactlyOnceWriter) against a stand-in of 
       bed.writer.append(whole(chunk(8, 4))), // 8-11: 8 and 9 before it
       bed.writer.append(whole(chunk(12, 2))),
     ]);
-    expect(results.map((r) => r.rowFaults)).toEqual([[], [], []]);
+    expect(results.map((r) => r.unwritten)).toEqual([[], [], []]);
     expect(bed.onlyStream().rows).toEqual(['p10', 'p11', 'p12', 'p13']);
     const stream = [...bed.streams.streams.keys()][0]!;
     expect(bed.writer.recordAt(0, 8n)).toBeUndefined();

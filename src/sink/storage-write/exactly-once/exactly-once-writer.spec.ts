@@ -12,7 +12,7 @@ describe('ExactlyOnceWriter against a stand-in of COMMITTED streams', () => {
   it('bed.records its new stream before the first append, appends in order at stream offsets, and bed.records rows per commit point', async () => {
     bed.assign({ offset: 0n, metadata: null });
     const results = await Promise.all([bed.writer.append(whole(chunk(0, 3))), bed.writer.append(whole(chunk(3, 2)))]);
-    expect(results).toEqual([{ rowFaults: [] }, { rowFaults: [] }]);
+    expect(results).toEqual([{ unwritten: [] }, { unwritten: [] }]);
     const stream = [...bed.streams.streams.keys()][0]!;
     expect(bed.records).toEqual([
       { partition: 0, offset: 0n, metadata: encodeStreamRecord({ stream, rows: 0, carried: 0 }) },

@@ -46,7 +46,7 @@ export class ExactlyOnceWriter implements PlayWriter {
   private reporter: WriteReporter = {
     failed: () => undefined,
     succeeded: () => undefined,
-    deadLetter: () => Promise.resolve(),
+    refused: () => Promise.resolve(),
   };
 
   constructor(

@@ -1,12 +1,11 @@
-import type { RowChunk } from '../../sink.contract.js';
-import type { AppendResult, RowFault } from '../../writer.contract.js';
+import type { AppendResult, RefusedRow, RowOutcome } from '../../writer.contract.js';
 import { forEachRow, rowOf, type Segment } from '../../rows.js';
 
 /** One request of the sink: resolved once every piece of it is written or dead-lettered. */
 export interface LaneRequest {
   rows: readonly Segment[];
-  /** Its rows BigQuery refused, dead-lettered by the lane, by index in the request. */
-  faults: RowFault[];
+  /** Its rows BigQuery refused, settled by the sink while the lane waited, by index in the request. */
+  unwritten: RowOutcome[];
   /** Pieces (items) not yet done: a request is split where BigQuery refused rows, or for its size. */
   pieces: number;
   resolve(result: AppendResult): void;
@@ -77,18 +76,18 @@ export function writtenChunksOf(item: LaneItem): { next: bigint; rows: number }[
   return written;
 }
 
-/** A run of refused rows as the dead letters to produce: each row of its request, with why. */
-export function refusedRowsOf(item: LaneItem): { chunk: RowChunk; row: number; detail: string }[] {
-  const refs: { chunk: RowChunk; row: number; detail: string }[] = [];
+/** A run of refused rows as the sink is told of them: each row of its request, with why. */
+export function refusedRowsOf(item: LaneItem): RefusedRow[] {
+  const refs: RefusedRow[] = [];
   const wanted = new Map(item.index.map((index, i) => [index, item.refused![i]!]));
   forEachRow(item.request.rows, (chunk, row, index) => {
     const detail = wanted.get(index);
-    if (detail !== undefined) refs.push({ chunk, row, detail });
+    if (detail !== undefined) refs.push({ chunk, row, reason: 'bigquery_invalid', detail });
   });
   return refs;
 }
 
 /** One piece of its request done: the request resolves with its last. */
 export function finishPiece({ request }: LaneItem): void {
-  if (--request.pieces === 0) request.resolve({ rowFaults: request.faults });
+  if (--request.pieces === 0) request.resolve({ unwritten: request.unwritten });
 }

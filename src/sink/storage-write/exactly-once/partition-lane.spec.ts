@@ -37,7 +37,8 @@ describe('PartitionLane (through ExactlyOnceWriter) against a stand-in of COMMIT
     bed.writer.attach({
       failed: () => undefined,
       succeeded: () => undefined,
-      deadLetter: (rows) => {
+      refused: (rows) => {
+        expect(rows.map(({ reason }) => reason)).toEqual(rows.map(() => 'bigquery_invalid'));
         letters.push(...rows.map(({ chunk, row }) => rowOf(chunk, row).toString()));
         events.push(`letter with ${bed.onlyStream().rows.length} rows in the stream`);
         return Promise.resolve();
@@ -55,9 +56,9 @@ describe('PartitionLane (through ExactlyOnceWriter) against a stand-in of COMMIT
       return true;
     };
     const results = await Promise.all([0, 3, 6].map((first) => bed.writer.append(whole(chunk(first, 3)))));
-    expect(results[1]!.rowFaults).toEqual([expect.objectContaining({ index: 0, action: 'dead-lettered' })]);
-    expect(results[0]!.rowFaults).toEqual([]);
-    expect(results[2]!.rowFaults).toEqual([]);
+    expect(results[1]!.unwritten).toEqual([{ index: 0, outcome: 'settled' }]);
+    expect(results[0]!.unwritten).toEqual([]);
+    expect(results[2]!.unwritten).toEqual([]);
     expect(letters).toEqual(['p3']);
     expect(bed.onlyStream().rows).toEqual(['p0', 'p1', 'p2', 'p4', 'p5', 'p6', 'p7', 'p8']);
     const stream = [...bed.streams.streams.keys()][0]!;
@@ -84,7 +85,7 @@ describe('PartitionLane (through ExactlyOnceWriter) against a stand-in of COMMIT
       return true;
     };
     const result = await bed.writer.append(whole(chunk(0, 5)));
-    expect(result.rowFaults).toEqual([expect.objectContaining({ index: 2, action: 'dead-lettered' })]);
+    expect(result.unwritten).toEqual([{ index: 2, outcome: 'settled' }]);
     expect(bed.onlyStream().rows).toEqual(['p0', 'p1', 'p3', 'p4']);
     expect(bed.streams.requests.map((r) => r.offset?.value)).toEqual(['0', '0', '2']);
   });

@@ -26,7 +26,7 @@ type LaneState = 'opening' | 'open' | 'fenced' | 'closed';
  *
  * The plays from a commit point on that are handled (a row in the stream, or refused by BigQuery and
  * dead-lettered) always form an unbroken run, so a count says which they are. Rows BigQuery refuses
- * are not rows of the stream: before anything after them is appended, their letters are produced
+ * are not rows of the stream: before anything after them is appended, the sink has their letters produced
  * and the count of them is recorded in the group's metadata, so a crash cannot shift the count.
  */
 export class PartitionLane {
@@ -76,7 +76,7 @@ export class PartitionLane {
       return Promise.reject(new WriteFault(`partition ${this.partition} moved on`, 'abandon'));
     }
     return new Promise((resolve, reject) => {
-      this.items.push(laneItemOf({ rows, faults: [], pieces: 1, resolve, reject }));
+      this.items.push(laneItemOf({ rows, unwritten: [], pieces: 1, resolve, reject }));
       this.pump();
     });
   }
@@ -185,14 +185,12 @@ export class PartitionLane {
     // Before the letters are done (they move the commit point past the refused plays).
     this.recording = true;
     const refs = refusedRowsOf(item);
-    await this.context.reporter().deadLetter(refs);
+    await this.context.reporter().refused(refs);
     if (this.state !== 'open') return;
     this.checkpoints.countRefused(refs.length);
     const at = this.checkpoints.oldest();
     if (!(await this.recordUntilLanded(at.next, at.record, 'recording refused rows'))) return;
-    for (const [i, index] of item.index.entries()) {
-      item.request.faults.push({ index, action: 'dead-lettered', detail: item.refused![i]! });
-    }
+    for (const index of item.index) item.request.unwritten.push({ index, outcome: 'settled' });
     for (const { next } of item.chunkEnds) this.checkpoints.take(this.stream, next, this.end, 0);
     this.items.shift();
     finishPiece(item);

@@ -15,7 +15,7 @@ describe('StreamTakeover (through ExactlyOnceWriter) against a stand-in of COMMI
     bed.writer.attach({
       failed: (fault) => said.push(`failed: ${fault.action}`),
       succeeded: () => said.push('succeeded'),
-      deadLetter: () => Promise.resolve(),
+      refused: () => Promise.resolve(),
     });
     bed.assign({ offset: 0n, metadata: null });
     await vi.waitFor(() => expect(bed.records).toHaveLength(1), { timeout: 5_000 });
@@ -30,7 +30,7 @@ describe('StreamTakeover (through ExactlyOnceWriter) against a stand-in of COMMI
     bed.streams.streams.set(old, { rows: ['a', 'b', 'c', 'd', 'p12', 'p13', 'p14'], finalized: false });
     bed.assign({ offset: 10n, metadata: encodeStreamRecord({ stream: old, rows: 4, carried: 2 }) });
     const results = await Promise.all([bed.writer.append(whole(chunk(10, 4))), bed.writer.append(whole(chunk(14, 3)))]);
-    expect(results.map((r) => r.rowFaults)).toEqual([[], []]);
+    expect(results.map((r) => r.unwritten)).toEqual([[], []]);
     expect(bed.streams.streams.get(old)!.finalized).toBe(true);
     const fresh = [...bed.streams.streams.keys()].find((name) => name !== old)!;
     // 2 carried + 3 in the old stream past its 4 recorded rows: the first 5 plays from offset 10 are written.
