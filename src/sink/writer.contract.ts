@@ -84,8 +84,8 @@ export interface WriterAssignment extends Assignment {
  * flow control, retries and done-counting are the sink's (BatchingPlaySink), written once.
  *
  * At-least-once writers take requests in any order and may see one again after a failure. An
- * exactly-once writer keeps each partition's rows in one ordered lane (`laneOf`): the sink hands it
- * a lane's requests in order, and it retries them itself, in order (its stream offsets depend on
+ * exactly-once writer takes each partition's rows in offset order (`inPartitionOrder`): the sink
+ * hands it one partition's requests at a time, in order, and it retries them itself, in order (its stream offsets depend on
  * it), reporting through `attach`'s reporter; it rejects only with `abandon` (the partition moved
  * on) or when the sink stops.
  */
@@ -98,11 +98,12 @@ export interface PlayWriter {
    */
   append(rows: readonly Segment[]): Promise<AppendResult>;
   /**
-   * The lane a chunk's rows belong to: one request holds rows of one lane. Unset: one lane. The sink
-   * keeps each assignment's lanes apart, and abandons a request of an assignment that is over
-   * without handing it to the writer (its partition's next owner writes the rows).
+   * Set by a writer that must see each partition's rows in offset order: the sink keeps a lane per
+   * partition of each assignment, each request holding rows of one lane, sent in order; it abandons
+   * a request of an assignment that is over without handing it to the writer (the partition's next
+   * owner writes the rows). Unset: one lane for all.
    */
-  laneOf?(chunk: RowChunk): string;
+  readonly inPartitionOrder?: true;
   /** A new assignment of partitions (see PlaySink.open). */
   open?(assignment: WriterAssignment): void;
   /** The partitions of the assignment that ended (see PlaySink.close). */

@@ -45,7 +45,7 @@ function chunk(
 
 class FakeWriter implements PlayWriter {
   readonly api = 'storage-write' as const;
-  laneOf?: (chunk: RowChunk) => string;
+  inPartitionOrder?: true;
   open?: (assignment: WriterAssignment) => void;
   preCommit?: (offsets: ReadonlyMap<number, bigint>) => OffsetCommit[];
   committed?: (commits: readonly OffsetCommit[], failure?: unknown) => void;
@@ -70,7 +70,7 @@ class FakeWriter implements PlayWriter {
 /** A writer with one lane per partition, as the exactly-once writer has. */
 function laneWriter(): FakeWriter {
   const writer = new FakeWriter();
-  writer.laneOf = (c: RowChunk) => String(c.partition);
+  writer.inPartitionOrder = true;
   return writer;
 }
 

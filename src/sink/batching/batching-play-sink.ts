@@ -30,7 +30,7 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   private readonly reporter: SinkWriteReporter;
   private readonly requests: RequestLoop;
   private readonly lanes: LaneBuffer;
-  /** Counts the assignments opened: a writer's lanes are kept apart per assignment (see PlayWriter.laneOf). */
+  /** Counts the assignments opened: a writer's lanes are kept apart per assignment (see PlayWriter.inPartitionOrder). */
   private opened = 0;
 
   constructor(
@@ -82,7 +82,7 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
 
   open(assignment: Assignment): void {
     this.opened++;
-    this.lanes.shareAmong(this.writer.laneOf === undefined ? 1 : Math.max(1, assignment.partitions.length));
+    this.lanes.shareAmong(!this.writer.inPartitionOrder ? 1 : Math.max(1, assignment.partitions.length));
     // A writer's streams are made in the table: not before it exists (at start the service may be creating it).
     const tableReady = () => this.table.whenReady();
     this.writer.open?.({ ...assignment, tableReady, starts: () => tableReady().then(() => assignment.starts()) });
@@ -102,8 +102,9 @@ export class BatchingPlaySink implements PlaySink, OnApplicationShutdown {
   }
 
   async put(chunk: RowChunk, keepAlive?: () => Promise<void>): Promise<void> {
-    const lane = this.writer.laneOf?.(chunk);
-    await this.lanes.put(lane === undefined ? '' : `${this.opened}/${lane}`, chunk, keepAlive);
+    // A partition's lane of this assignment: the partition's rows go in order, apart from an earlier assignment's.
+    const lane = this.writer.inPartitionOrder ? `${this.opened}/${chunk.partition}` : '';
+    await this.lanes.put(lane, chunk, keepAlive);
   }
 
   flush(deadline: number): Promise<boolean> {

@@ -4,7 +4,7 @@ import { rowCount, startOf, type Segment } from '../rows.js';
 import type { RowChunk } from '../sink.contract.js';
 import type { WriterDefaults } from '../writer.contract.js';
 
-/** Rows not yet sent of one lane (see PlayWriter.laneOf), oldest first; the head's `from` moves as rows are taken. */
+/** Rows not yet sent of one lane (see PlayWriter.inPartitionOrder), oldest first; the head's `from` moves as rows are taken. */
 interface Lane {
   segments: Segment[];
   rows: number;

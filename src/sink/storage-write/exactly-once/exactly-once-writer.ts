@@ -1,7 +1,7 @@
 import type { Client } from '@grpc/grpc-js';
 import { Logger } from '@nestjs/common';
 import type { Counter } from '../../../metrics/metrics.js';
-import type { OffsetCommit, PartitionStart, RowChunk } from '../../sink.contract.js';
+import type { OffsetCommit, PartitionStart } from '../../sink.contract.js';
 import {
   WriteFault,
   type AppendResult,
@@ -39,6 +39,7 @@ export interface ExactlyOnceSettings {
 export class ExactlyOnceWriter implements PlayWriter {
   readonly api = 'storage-write';
   readonly delivery = 'exactly-once';
+  readonly inPartitionOrder = true;
   private readonly logger = new Logger('ExactlyOnceWriter');
   /** The current assignment's commits of the lanes' own, waiting for the consumer's commit path. */
   private ownCommits = new OwnCommits(() => undefined);
@@ -63,10 +64,6 @@ export class ExactlyOnceWriter implements PlayWriter {
 
   attach(reporter: WriteReporter): void {
     this.reporter = reporter;
-  }
-
-  laneOf(chunk: RowChunk): string {
-    return String(chunk.partition);
   }
 
   /** The assignment is over: its partitions' lanes close, and their commits of their own will never land. */
