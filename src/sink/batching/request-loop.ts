@@ -6,7 +6,7 @@ import type { UnwritableReason } from '../../dead-letters/dead-letter-reason.js'
 import { errorText } from '../../errors.js';
 import type { Counter, Histogram } from '../../metrics/metrics.js';
 import type { PlayTable } from '../play-table.js';
-import { appendRow, forEachRow, rowCount, splitRows, type Segment } from '../rows.js';
+import { appendRow, forEachRow, rowCount, splitPoint, splitRows, type Segment } from '../rows.js';
 import type { RowChunk } from '../sink.contract.js';
 import { WriteFault, type PlayWriter, type RefusedRow, type WriteReporter } from '../writer.contract.js';
 import { rowLetter } from './row-letter.js';
@@ -90,9 +90,10 @@ export class RequestLoop {
         return;
       }
       const tooLarge = error instanceof WriteFault && error.action === 'split';
-      if (tooLarge && count > 1) {
+      const half = splitPoint(count);
+      if (tooLarge && half !== null) {
         this.logger.warn(`${this.writer.api} request of ${count} rows was too large; splitting it in two`);
-        const [first, second] = splitRows(pending, Math.ceil(count / 2));
+        const [first, second] = splitRows(pending, half);
         await Promise.all([this.write(first, current), this.write(second, current)]);
         return;
       }

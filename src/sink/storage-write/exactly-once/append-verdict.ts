@@ -2,6 +2,7 @@ import { errorText } from '../../../errors.js';
 import type { FaultAction } from '../../faults.js';
 import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer } from '../storage-write-faults.js';
 import type { AppendRowsResponse } from '../append-connection.js';
+import { splitPoint } from '../../rows.js';
 import { runsOf, type LaneItem } from './lane-item.js';
 
 /** What the answer to a lane's first append not yet written means. */
@@ -46,9 +47,9 @@ export function appendVerdict(item: LaneItem, response: AppendRowsResponse | und
   }
   const action: FaultAction =
     streamAnswer(numericCode, message) === 'resend' ? 'retry' : storageWriteAction(numericCode, message);
-  if (action === 'split' && item.serialized.length > 1) {
+  const half = splitPoint(item.serialized.length);
+  if (action === 'split' && half !== null) {
     // Too large: the halves go in its place, in order.
-    const half = Math.ceil(item.serialized.length / 2);
     return { kind: 'cut', runs: runsOf(item, new Map(), half) };
   }
   if (action === 'split' || action === 'dead-letter') {

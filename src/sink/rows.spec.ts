@@ -1,0 +1,10 @@
+import { splitPoint } from './rows.js';
+
+describe('splitPoint: where a request refused for its size is cut', () => {
+  it('cuts it in halves, the first rounded up, and cannot cut a single row', () => {
+    expect(splitPoint(4)).toBe(2);
+    expect(splitPoint(5)).toBe(3);
+    expect(splitPoint(2)).toBe(1);
+    expect(splitPoint(1)).toBeNull();
+  });
+});
