@@ -85,11 +85,11 @@ export interface SinkHealth {
 
 /**
  * Where plays are written, shaped like a Kafka Connect sink task: `open` the partitions of an
- * assignment (and `close` them when it ends), `put` rows, which the sink batches and writes on its own schedule, reporting each row
- * done once it is durably written or dead-lettered; `flush` at a stop; and before each offset commit,
- * `preCommit` says what may be committed and with which metadata. The consumer commits only that,
- * in its one commit path, as the member of the current generation, and tells the sink with
- * `committed` how each commit went.
+ * assignment (and `close` them when it ends); `put` rows, which the sink batches and writes on its
+ * own schedule, reporting each row done once it is durably written or dead-lettered; `flush` at a
+ * stop; and before each offset commit, `preCommit` says what may be committed and with which
+ * metadata. The consumer commits only that, in its one commit path, as the member of the current
+ * generation, and tells the sink with `committed` how each commit went.
  */
 export interface PlaySink {
   /** Buffers a chunk of rows. Resolves once taken; waits (calling keepAlive now and then) while the buffer is full. */
@@ -104,8 +104,9 @@ export interface PlaySink {
   open(assignment: Assignment): void;
   /**
    * The partitions of the assignment before, at the join that ends it (right before the next open),
-   * like Kafka Connect's close(partitions) on revocation: the sink stops writing them for this
-   * member; their rows not yet written stay uncommitted, and the partitions' next owners get them again.
+   * like Kafka Connect's close(partitions) on revocation: nothing of theirs is committed by this
+   * member any more, and a sink that writes in partition order stops writing them (their rows not yet
+   * written stay uncommitted; the partitions' next owners get them again).
    */
   close(partitions: readonly number[]): void;
   /**
