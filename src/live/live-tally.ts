@@ -1,7 +1,7 @@
 import { MinuteBuckets } from './minute-buckets.js';
 import { byPlaysThenName } from './name-order.js';
-import { CountedOffsets } from './offset-ranges.js';
-import type { LiveArtists, LivePlaysOverTime, LiveSongPlays, LiveTopSongs } from './live-answers.js';
+import { CountedOffsets } from './counted-offsets.js';
+import type { LiveArtists, LivePlaysOverTime, LiveSongPlays, LiveTopSongs } from './tally-answers.js';
 import type { PlayDelta } from './play-delta.js';
 
 const MINUTE_MS = 60_000;
