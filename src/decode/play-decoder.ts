@@ -7,15 +7,6 @@ import { loadRowEncoding, type RowEncoding, type RowEncodingSource } from '../si
 import { decodeBatch, type DecodedBatch, type PackedBatch } from './play-batch.js';
 
 /**
- * A decoder thread's garbage is short-lived (each batch's parsed plays and scratch buffers), and its
- * ArrayBuffers are freed when a scavenge finds them dead. With the process's young generation (the
- * image's --max-semi-space-size=8) that took long enough for a flood of 5 kB messages to push the
- * process past 256 MB RSS; a small young generation frees them batch by batch (flood peak 240-247 MB
- * instead of 246-277 MB over three runs each).
- */
-const DECODER_YOUNG_GENERATION_MB = 8;
-
-/**
  * Decodes batches of messages into rows on INGEST_DECODE_THREADS worker threads (a piscina pool),
  * so the consumer's thread keeps fetching while plays are parsed, validated and encoded: on a
  * 2-core machine this roughly doubles the drain rate. With 0 threads it decodes in place. Rows are
@@ -42,7 +33,6 @@ export class PlayDecoder implements OnApplicationShutdown {
             minThreads: config.INGEST_DECODE_THREADS,
             maxThreads: config.INGEST_DECODE_THREADS,
             idleTimeout: Number.POSITIVE_INFINITY,
-            resourceLimits: { maxYoungGenerationSizeMb: DECODER_YOUNG_GENERATION_MB },
             workerData: { rowEncoding: rowEncodingSource, plays: this.plays },
           });
   }
