@@ -1,6 +1,7 @@
 import { seededRandom } from '../../test/support/seeded-random.js';
 import { LiveTally, LiveWindowNotHeld } from './live-tally.js';
-import { deltaOf, parsePlayDelta, type DeltaPlay, type PlayDelta } from './play-delta.js';
+import { parsePlayDelta } from './parse-play-delta.js';
+import { deltaOf, type DeltaPlay, type PlayDelta } from './play-delta.js';
 
 // The merge against a brute-force reference: random plays on a few partitions, published as deltas
 // with random boundaries, duplicated (a zombie), re-published from earlier offsets (a new owner) and

@@ -1,6 +1,7 @@
+import { MinuteBuckets } from './minute-buckets.js';
 import { byPlaysThenName } from './name-order.js';
-import { CountedOffsets } from './offset-ranges.js';
-import type { LiveArtists, LivePlaysOverTime, LiveSongPlays, LiveTopSongs } from './live-answers.js';
+import { CountedOffsets } from './counted-offsets.js';
+import type { LiveArtists, LivePlaysOverTime, LiveSongPlays, LiveTopSongs } from './tally-answers.js';
 import type { PlayDelta } from './play-delta.js';
 
 const MINUTE_MS = 60_000;
@@ -46,9 +47,7 @@ export class LiveTally {
   private readonly horizonMs: number;
   private readonly maxEntries: number;
   private readonly counted = new CountedOffsets();
-  /** Minute starts (ms) with entries, ascending, and each minute's entries. */
-  private readonly minuteStarts: number[] = [];
-  private readonly byMinute = new Map<number, Map<Song, Entry>>();
+  private readonly minutes = new MinuteBuckets<Song, Entry>();
   private readonly songs = new Map<string, Map<string, Song>>();
   private songCount = 0;
   private entryCount = 0;
@@ -68,7 +67,7 @@ export class LiveTally {
 
   /** A rough estimate of the heap the tally holds (bytes). */
   get approxBytes(): number {
-    return this.entryCount * BYTES_PER_ENTRY + this.songCount * BYTES_PER_SONG + this.minuteStarts.length * 200;
+    return this.entryCount * BYTES_PER_ENTRY + this.songCount * BYTES_PER_SONG + this.minutes.size * 200;
   }
 
   /**
@@ -91,7 +90,7 @@ export class LiveTally {
       const plays = newPlays[index]!;
       const minuteMs = minute * 1_000;
       if (minuteMs < this.heldFrom) return;
-      const entries = this.byMinute.get(minuteMs);
+      const entries = this.minutes.get(minuteMs);
       const song = this.songs.get(artist)?.get(songName);
       let entry = song === undefined ? undefined : entries?.get(song);
       // An entry already there saw any of this key's messages counted before, so the max of the
@@ -100,7 +99,7 @@ export class LiveTally {
         if (plays === 0) return;
         entry = { song: song ?? this.songOf(artist, songName), plays: 0, newestMicros };
         entry.song.minutes++;
-        this.minuteEntries(minuteMs).set(entry.song, entry);
+        this.minutes.bucket(minuteMs).set(entry.song, entry);
         this.entryCount++;
       }
       entry.plays += plays;
@@ -115,7 +114,7 @@ export class LiveTally {
   /** Forgets minutes older than the horizon at `now` (ms). */
   prune(now: number): void {
     const keepFrom = Math.floor((now - this.horizonMs) / MINUTE_MS) * MINUTE_MS;
-    while (this.minuteStarts.length > 0 && this.minuteStarts[0]! < keepFrom) this.dropOldestMinute();
+    while (this.minutes.oldest !== undefined && this.minutes.oldest < keepFrom) this.dropOldestMinute();
     this.heldFrom = Math.max(this.heldFrom, keepFrom);
   }
 
@@ -246,17 +245,7 @@ export class LiveTally {
     if (sinceMs < this.heldFrom) {
       throw new LiveWindowNotHeld(`minutes before ${new Date(this.heldFrom).toISOString()} are not held`);
     }
-    let index = 0;
-    let high = this.minuteStarts.length;
-    while (index < high) {
-      const middle = (index + high) >>> 1;
-      if (this.minuteStarts[middle]! < sinceMs) index = middle + 1;
-      else high = middle;
-    }
-    for (; index < this.minuteStarts.length && this.minuteStarts[index]! < untilMs; index++) {
-      const minuteMs = this.minuteStarts[index]!;
-      for (const entry of this.byMinute.get(minuteMs)!.values()) visit(entry, minuteMs);
-    }
+    this.minutes.forEachBetween(sinceMs, untilMs, visit);
   }
 
   private songOf(artist: string, songName: string): Song {
@@ -268,30 +257,15 @@ export class LiveTally {
     return song;
   }
 
-  private minuteEntries(minuteMs: number): Map<Song, Entry> {
-    let entries = this.byMinute.get(minuteMs);
-    if (entries === undefined) {
-      entries = new Map();
-      this.byMinute.set(minuteMs, entries);
-      // Deltas come mostly in time order: search from the end.
-      let at = this.minuteStarts.length;
-      while (at > 0 && this.minuteStarts[at - 1]! > minuteMs) at--;
-      this.minuteStarts.splice(at, 0, minuteMs);
-    }
-    return entries;
-  }
-
   private keepWithinMaxEntries(): void {
-    while (this.entryCount > this.maxEntries && this.minuteStarts.length > 0) {
-      this.heldFrom = Math.max(this.heldFrom, this.minuteStarts[0]! + MINUTE_MS);
+    while (this.entryCount > this.maxEntries && this.minutes.oldest !== undefined) {
+      this.heldFrom = Math.max(this.heldFrom, this.minutes.oldest + MINUTE_MS);
       this.dropOldestMinute();
     }
   }
 
   private dropOldestMinute(): void {
-    const minuteMs = this.minuteStarts.shift()!;
-    const entries = this.byMinute.get(minuteMs)!;
-    this.byMinute.delete(minuteMs);
+    const entries = this.minutes.dropOldest()!;
     this.entryCount -= entries.size;
     for (const song of entries.keys()) {
       if (--song.minutes > 0) continue;

@@ -19,7 +19,8 @@ import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { KafkaStartRetry } from '../kafka/kafka-start-retry.js';
 import { LiveTally } from './live-tally.js';
-import { parsePlayDelta, type PlayDelta } from './play-delta.js';
+import { parsePlayDelta } from './parse-play-delta.js';
+import type { PlayDelta } from './play-delta.js';
 import { RETENTION_PAST_HORIZON_MS, liveTopicOf } from './live-topic.js';
 
 const MINUTE_MS = 60_000;

@@ -1,12 +1,5 @@
-import {
-  BadPlayDelta,
-  deltaOf,
-  MAX_DELTA_MESSAGES,
-  minuteOf,
-  parsePlayDelta,
-  splitDelta,
-  type PlayDelta,
-} from './play-delta.js';
+import { BadPlayDelta, parsePlayDelta } from './parse-play-delta.js';
+import { deltaOf, MAX_DELTA_MESSAGES, minuteOf, splitDelta, type PlayDelta } from './play-delta.js';
 
 const MINUTE = 60_000_000;
 const T = 1_764_936_000 * 1_000_000; // 2025-12-05T12:00:00Z in µs, a whole minute

@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 // A delta: what one durably written batch of a source partition adds to the live tally. Every
 // replica reads every delta, so it is small: a key per (minute, artist, song) and one group index per
 // message, never a row per play. The group indices let a replica count exactly the offsets it has not
@@ -33,62 +31,6 @@ export interface DeltaPlay {
 export const MAX_DELTA_MESSAGES = 1_000_000;
 
 const MINUTE_MICROS = 60_000_000;
-
-const offset = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-
-const deltaKey = z.tuple([
-  z
-    .number()
-    .int()
-    .refine((minute) => minute % 60 === 0, { error: 'a minute must be a multiple of 60 seconds' }),
-  z.string(),
-  z.string(),
-  z.number().int({ error: 'a timestamp must be whole microseconds' }),
-]);
-
-export const playDeltaSchema = z
-  .object({
-    v: z.literal(1, { error: 'v must be 1 (this replica reads version 1 deltas only)' }),
-    topic: z.string().min(1),
-    partition: z.number().int().min(0),
-    from: offset,
-    // Each entry's range is checked below, in one loop: per-element checks were most of a parse.
-    groups: z
-      .array(z.number())
-      .min(1, { error: 'groups must cover at least one message' })
-      .max(MAX_DELTA_MESSAGES, { error: `groups may cover at most ${MAX_DELTA_MESSAGES} messages` }),
-    keys: z.array(deltaKey).max(MAX_DELTA_MESSAGES),
-  })
-  .superRefine((delta, ctx) => {
-    if (delta.from + delta.groups.length > Number.MAX_SAFE_INTEGER) {
-      ctx.addIssue({ code: 'custom', path: ['groups'], message: 'the offsets covered pass 2^53 - 1' });
-    }
-    const keys = delta.keys.length;
-    const bad = delta.groups.findIndex((group) => !Number.isInteger(group) || group < -1 || group >= keys);
-    if (bad >= 0) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['groups', bad],
-        message: `group ${delta.groups[bad]} is not -1 (no play) nor a key index (the delta has ${keys} keys)`,
-      });
-    }
-  });
-
-/** A delta that is not one; its message names every problem. */
-export class BadPlayDelta extends Error {}
-
-/** Validates a decoded delta (JSON.parse of the message value). */
-export function parsePlayDelta(value: unknown): PlayDelta {
-  const parsed = playDeltaSchema.safeParse(value);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-      return `${where}${issue.message}`;
-    });
-    throw new BadPlayDelta(`not a play delta: ${problems.join('; ')}`);
-  }
-  return parsed.data;
-}
 
 /** The minute (Unix seconds of its start) a play at `timestampMicros` falls in. */
 export const minuteOf = (timestampMicros: number) => Math.floor(timestampMicros / MINUTE_MICROS) * 60;

@@ -1,4 +1,4 @@
-import { CountedOffsets, OffsetRanges } from './offset-ranges.js';
+import { CountedOffsets, OffsetRanges } from './counted-offsets.js';
 
 /** Ranges after adding each of `adds` in turn, and what each add said was new. */
 function afterAdding(...adds: [number, number][]) {
