@@ -175,6 +175,27 @@ type Internals = {
 };
 const internals = (s: PlaysServer) => s as unknown as Internals;
 
+/**
+ * Binds the server's events to a stand-in consumer that keeps their listeners, with the commit loop
+ * and the lag timer stopped, so a test fires kafkajs' events itself.
+ */
+async function bindToStandIn(instance: PlaysServer) {
+  const listeners = new Map<string, (event: { payload: unknown }) => void>();
+  const events = kafkajs.Kafka.prototype.consumer.call(new kafkajs.Kafka({ brokers: ['127.0.0.1:1'] }), {
+    groupId: 'g',
+  }).events;
+  const consumer = {
+    events,
+    on: (name: string, listener: (event: { payload: unknown }) => void) => listeners.set(name, listener),
+    subscribe: () => Promise.resolve(),
+    run: () => Promise.resolve(),
+  };
+  await instance.bindEvents(consumer as never);
+  internals(instance).commits.stop();
+  clearInterval(internals(instance).lagTimer);
+  return { listeners, events };
+}
+
 describe('PlaysServer: taking batches', () => {
   beforeEach(() => {
     nextOffset = 0;
@@ -448,19 +469,7 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
 
   it('a JoinGroup answered ends the assignment at once, before kafkajs reports the join: nothing of the old one is committed under the new generation', async () => {
     const { instance, sink } = server();
-    const listeners = new Map<string, (event: { payload: unknown }) => void>();
-    const events = kafkajs.Kafka.prototype.consumer.call(new kafkajs.Kafka({ brokers: ['127.0.0.1:1'] }), {
-      groupId: 'g',
-    }).events;
-    const consumer = {
-      events,
-      on: (name: string, listener: (event: { payload: unknown }) => void) => listeners.set(name, listener),
-      subscribe: () => Promise.resolve(),
-      run: () => Promise.resolve(),
-    };
-    await instance.bindEvents(consumer as never);
-    internals(instance).commits.stop();
-    clearInterval(internals(instance).lagTimer);
+    const { listeners, events } = await bindToStandIn(instance);
     listeners.get(events.GROUP_JOIN)!({
       payload: { groupId: 'g', memberAssignment: { 'tony-allen-plays': [0] } },
     });
@@ -479,19 +488,7 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
 
   it("each join closes the partitions of the assignment before, then opens the new one's (as Kafka Connect's close and open)", async () => {
     const { instance, sink } = server();
-    const listeners = new Map<string, (event: { payload: unknown }) => void>();
-    const events = kafkajs.Kafka.prototype.consumer.call(new kafkajs.Kafka({ brokers: ['127.0.0.1:1'] }), {
-      groupId: 'g',
-    }).events;
-    const consumer = {
-      events,
-      on: (name: string, listener: (event: { payload: unknown }) => void) => listeners.set(name, listener),
-      subscribe: () => Promise.resolve(),
-      run: () => Promise.resolve(),
-    };
-    await instance.bindEvents(consumer as never);
-    internals(instance).commits.stop();
-    clearInterval(internals(instance).lagTimer);
+    const { listeners, events } = await bindToStandIn(instance);
     const join = (partitions: number[]) =>
       listeners.get(events.GROUP_JOIN)!({
         payload: { groupId: 'g', memberAssignment: { 'tony-allen-plays': partitions } },
