@@ -447,6 +447,28 @@ describe('PlaysServer: an assignment of an exactly-once sink', () => {
     expect(kafkajsCommit).not.toHaveBeenCalled();
   });
 
+  it('a commit refused because the coordinator moved (a broker restart) is sent again: the member still owns its partitions', async () => {
+    const { instance } = server();
+    const batch = payload(10);
+    const movedCoordinator = new kafkajs.KafkaJSProtocolError({
+      type: 'NOT_COORDINATOR_FOR_GROUP',
+      message: 'This is not the correct coordinator for this group',
+      retriable: true,
+    } as unknown as Error);
+    batch.commitOffsetsIfNecessary.mockImplementationOnce(() => Promise.reject(movedCoordinator));
+    await internals(instance).onBatch(batch);
+    await Promise.all(internals(instance).puts.inProgress);
+    await internals(instance).commits.commit();
+    expect(internals(instance).membership.joined).toBe(true);
+    await internals(instance).commits.commit();
+    expect(batch.commitOffsetsIfNecessary).toHaveBeenCalledTimes(2);
+    expect(batch.commitOffsetsIfNecessary).toHaveBeenLastCalledWith({
+      topics: [
+        { topic: 'tony-allen-plays', partitions: [{ partition: 0, offset: String(nextOffset), metadata: null }] },
+      ],
+    });
+  });
+
   it("the sink's own commit (an assignment's record) waits for the run's first batch (its way to commit), and is never sent once the assignment is over", async () => {
     const { instance, sink } = server();
     internals(instance).membership.assignmentId = 1;

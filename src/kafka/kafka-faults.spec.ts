@@ -20,7 +20,7 @@ describe('classifyKafkaError: the table', () => {
     ['POLICY_VIOLATION', 'permanent'],
     ['REBALANCE_IN_PROGRESS', 'rebalancing'],
     ['ILLEGAL_GENERATION', 'rebalancing'],
-    ['NOT_COORDINATOR_FOR_GROUP', 'rebalancing'],
+    ['NOT_COORDINATOR_FOR_GROUP', 'transient'],
     ['UNKNOWN_MEMBER_ID', 'rebalancing'],
     ['NOT_LEADER_FOR_PARTITION', 'transient'],
     ['LEADER_NOT_AVAILABLE', 'transient'],

@@ -8,7 +8,11 @@ import { describeKafkaError } from './kafka-errors.js';
  *   so it is split, and a single record that is still too large is a configuration error.
  * - `permanent`: retrying cannot help until an operator changes something (a permission, a topic):
  *   reported once with what to change, then retried slowly so a fix is picked up without a restart.
- * - `rebalancing`: the group is moving partitions; stop the current batch work and let kafkajs rejoin.
+ * - `rebalancing`: the group is moving partitions (this member's generation is over); stop the current
+ *   batch work and let kafkajs rejoin. A coordinator that moved is not one: after a broker restart a
+ *   commit meets NOT_COORDINATOR_FOR_GROUP while the member and its generation stand, and no rejoin
+ *   follows, so it is transient (kafkajs refreshes the coordinator for the next try; a generation that
+ *   did end says so there, as ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID).
  * - `transient`: network, leader changes, timeouts: retried with backoff.
  */
 export type KafkaFaultClass = 'too-large' | 'permanent' | 'rebalancing' | 'transient';
@@ -47,7 +51,6 @@ const TABLE: Record<string, Entry> = {
   INVALID_RECORD: { class: 'permanent', fix: (t) => `the broker refuses these records for ${t} (its topic settings)` },
   UNSUPPORTED_VERSION: { class: 'permanent', fix: () => 'the broker does not speak a protocol version kafkajs needs' },
   REBALANCE_IN_PROGRESS: { class: 'rebalancing' },
-  NOT_COORDINATOR_FOR_GROUP: { class: 'rebalancing' },
   ILLEGAL_GENERATION: { class: 'rebalancing' },
   UNKNOWN_MEMBER_ID: { class: 'rebalancing' },
   FENCED_INSTANCE_ID: { class: 'rebalancing' },
