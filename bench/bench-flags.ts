@@ -30,10 +30,10 @@ export function parseBenchFlags() {
 
 export type BenchFlags = ReturnType<typeof parseBenchFlags>;
 
-/** --only names one section: 'memory' or 'drains'. */
+/** --only names one section: 'memory', 'drains' or 'live'. */
 export function checkOnly(only: string | undefined): void {
-  if (only !== undefined && only !== 'memory' && only !== 'drains')
-    throw new Error(`--only ${only}: only 'memory' and 'drains' are known`);
+  if (only !== undefined && only !== 'memory' && only !== 'drains' && only !== 'live')
+    throw new Error(`--only ${only}: only 'memory', 'drains' and 'live' are known`);
 }
 
 /** --service-env's `NAME=value ...` settings. */

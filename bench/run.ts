@@ -7,7 +7,8 @@
 // --kafka-port N (39092), --emulator-port N (39050; its gRPC port is 10 above), --service-port N (the
 // service's HTTP port during drains, 3000), --freshness-port N (39300). --only memory runs the memory
 // section alone, --memory-repeat N times on one preloaded topic; --only drains runs B's drains alone
-// (each sink, instant and at the round trip, --repeat times, alternated); neither writes an output file.
+// (each sink, instant and at the round trip, --repeat times, alternated); --only live drains the default
+// sink with the live view off and on, side by side, --repeat times; none of them writes an output file.
 // Each drain of B prints (stderr) its time from the join, when its first and last rows came in, and the
 // CPU seconds the service, the broker and this process (its stand-ins) spent on it.
 // --service-logs DIR keeps each service run's log lines there.
@@ -19,6 +20,7 @@ import { checkOnly, parseBenchFlags, serviceEnvOf } from './bench-flags.js';
 import { writeReport } from './benchmarks-report.js';
 import { runDrainsOnly } from './drains-only.js';
 import { fullRun } from './full-run.js';
+import { runLiveOnly } from './live-only.js';
 import { readImageRuntime } from './image-runtime.js';
 import { runMemoryOnly } from './memory-only.js';
 import { originalPlays } from './original-plays.js';
@@ -79,6 +81,7 @@ const bench: BenchContext = {
 try {
   if (flags.only === 'memory') await runMemoryOnly(bench);
   else if (flags.only === 'drains') await runDrainsOnly(bench);
+  else if (flags.only === 'live') await runLiveOnly(bench);
   else writeReport(bench, await fullRun(bench));
 } finally {
   await admin.disconnect();
