@@ -35,11 +35,16 @@ export function startProcess(
     const log = fs.createWriteStream(path.join(logsDir, `${name}.log`));
     child.stdout.pipe(log);
   }
-  const joinedAt = new Promise<number>((resolve) => {
+  const joinedAt = new Promise<number>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('joined group')) resolve(Date.now());
     });
+    // A process that dies before it joins (a bad flag, a bad setting) fails the run instead of hanging it.
+    child.once('exit', (code, signal) =>
+      reject(new Error(`${script} exited (${signal ?? code}) before it joined its group`)),
+    );
   });
+  joinedAt.catch(() => {}); // Handled where awaited; a run stopped before its join is no failure.
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(child.pid!))), 100);
   return {
