@@ -9,6 +9,7 @@ import {
 import type { Message } from 'kafkajs';
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
+import { splitPoint } from '../halves.js';
 import { classifyKafkaError, faultSummary } from '../kafka/kafka-faults.js';
 import { OutageLog } from '../logging/outage-log.js';
 import { InjectMetric, METRIC, type Counter } from '../metrics/metrics.js';
@@ -211,9 +212,9 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
     } catch (error) {
       const fault = classifyKafkaError(error, this.topic.name);
       if (fault.class !== 'too-large') throw error;
-      if (batch.length === 1) return this.refuse(batch[0]!, fault.fix);
+      const half = splitPoint(batch.length);
+      if (half === null) return this.refuse(batch[0]!, fault.fix);
       await this.readLimit();
-      const half = Math.ceil(batch.length / 2);
       await this.sendSplitting(batch.slice(0, half));
       await this.sendSplitting(batch.slice(half));
       return;

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry, { AbortError } from 'p-retry';
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
+import { splitPoint } from '../halves.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { kafkaErrorType } from '../kafka/kafka-errors.js';
 import { splitDelta, type PlayDelta } from './play-delta.js';
@@ -151,8 +152,8 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
         for (const d of pending) d.resolve(false);
         return;
       }
-      if (pending.length > 1) {
-        const middle = Math.ceil(pending.length / 2);
+      const middle = splitPoint(pending.length);
+      if (middle !== null) {
         await this.send(pending.slice(0, middle));
         await this.send(pending.slice(middle));
         return;
@@ -163,7 +164,8 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
         `a live delta of partition ${delta.partition} (${delta.groups.length} messages) is too large for ${this.topic} (${error.message}); publishing it in halves`,
       );
       let published = true;
-      for (const half of splitDelta(delta))
+      // Never null: TooLarge is thrown only when there is something to cut, here one delta of several messages.
+      for (const half of splitDelta(delta)!)
         await this.send([{ delta: half, owned, resolve: (ok) => void (published &&= ok) }]);
       resolve(published);
     }

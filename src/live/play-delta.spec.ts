@@ -71,7 +71,7 @@ describe('splitDelta', () => {
       play('fela', 'zombie', T + 2),
       play('tony', 'vip', T + MINUTE),
     ]);
-    const [first, second] = splitDelta(whole);
+    const [first, second] = splitDelta(whole)!;
     expect(first).toMatchObject({ from: 40, groups: [0, -1, 1], keys: [whole.keys[0], whole.keys[1]] });
     expect(second).toMatchObject({ from: 43, groups: [0, 1], keys: [whole.keys[0], whole.keys[2]] });
     for (const half of [first, second]) expect(parsePlayDelta(JSON.parse(JSON.stringify(half)))).toEqual(half);
@@ -81,9 +81,13 @@ describe('splitDelta', () => {
   });
 
   it('cuts a delta of two messages into one each', () => {
-    const [first, second] = splitDelta(deltaOf('plays', 0, 7, [null, play('a', 's', T)]));
+    const [first, second] = splitDelta(deltaOf('plays', 0, 7, [null, play('a', 's', T)]))!;
     expect(first).toMatchObject({ from: 7, groups: [-1], keys: [] });
     expect(second).toMatchObject({ from: 8, groups: [0] });
+  });
+
+  it('cannot cut a delta of one message', () => {
+    expect(splitDelta(deltaOf('plays', 0, 7, [play('a', 's', T)]))).toBeNull();
   });
 });
 

@@ -3,6 +3,8 @@
 // message, never a row per play. The group indices let a replica count exactly the offsets it has not
 // counted yet, whatever boundaries the delta was published with (see live-tally.ts).
 
+import { splitPoint } from '../halves.js';
+
 /** A delta's key: [minute (Unix seconds of its start), artist, song_name, newest play of the key (µs since the epoch)]. */
 export type PlayDeltaKey = [minute: number, artist: string, songName: string, newestMicros: number];
 
@@ -104,9 +106,11 @@ export function deltaOf(
  * A delta cut in two at the middle of its offsets, each half with only its own keys: both together
  * count what it counts (replicas merge by offset, so halves and a whole never count a message twice).
  * A key keeps its newest play's time in both halves: both are published before the batch commits.
+ * Null for a delta of one message, which cannot be cut.
  */
-export function splitDelta(delta: PlayDelta): [PlayDelta, PlayDelta] {
-  const middle = Math.ceil(delta.groups.length / 2);
+export function splitDelta(delta: PlayDelta): [PlayDelta, PlayDelta] | null {
+  const middle = splitPoint(delta.groups.length);
+  if (middle === null) return null;
   return [sliceDelta(delta, 0, middle), sliceDelta(delta, middle, delta.groups.length)];
 }
 

@@ -27,14 +27,6 @@ export function appendRow(rows: Segment[], chunk: RowChunk, row: number): void {
   else rows.push({ chunk, from: row, to: row + 1 });
 }
 
-/**
- * Where a request of `rows` rows refused for its size is cut: its halves (the first one rounded up)
- * are written on their own, in order. Null for a single row, which no request can hold.
- */
-export function splitPoint(rows: number): number | null {
-  return rows > 1 ? Math.ceil(rows / 2) : null;
-}
-
 /** The first `count` rows, and the rest. */
 export function splitRows(rows: readonly Segment[], count: number): [Segment[], Segment[]] {
   const first: Segment[] = [];

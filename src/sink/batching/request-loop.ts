@@ -6,7 +6,8 @@ import type { UnwritableReason } from '../../dead-letters/dead-letter-reason.js'
 import { errorText } from '../../errors.js';
 import type { Counter, Histogram } from '../../metrics/metrics.js';
 import type { PlayTable } from '../play-table.js';
-import { appendRow, forEachRow, rowCount, splitPoint, splitRows, type Segment } from '../rows.js';
+import { splitPoint } from '../../halves.js';
+import { appendRow, forEachRow, rowCount, splitRows, type Segment } from '../rows.js';
 import type { RowChunk } from '../sink.contract.js';
 import { WriteFault, type PlayWriter, type RefusedRow, type WriteReporter } from '../writer.contract.js';
 import { rowLetter } from './row-letter.js';

@@ -2,7 +2,7 @@ import { errorText } from '../../../errors.js';
 import type { FaultAction } from '../../faults.js';
 import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer } from '../storage-write-faults.js';
 import type { AppendRowsResponse } from '../append-connection.js';
-import { splitPoint } from '../../rows.js';
+import { splitPoint } from '../../../halves.js';
 import { runsOf, type LaneItem } from './lane-item.js';
 
 /** What the answer to a lane's first append not yet written means. */
