@@ -3,7 +3,7 @@ import type { FaultAction } from '../../faults.js';
 import { GRPC, grpcCodeOf, storageWriteAction, streamAnswer } from '../storage-write-faults.js';
 import type { AppendRowsResponse } from '../append-connection.js';
 import { splitPoint } from '../../../halves.js';
-import { runsOf, type LaneItem } from './lane-item.js';
+import { runsOf, type LaneItem, type Refusal } from './lane-item.js';
 
 /** What the answer to a lane's first append not yet written means. */
 export type AppendVerdict =
@@ -25,8 +25,11 @@ export function appendVerdict(item: LaneItem, response: AppendRowsResponse | und
   const rowErrors = response?.rowErrors ?? [];
   if (rowErrors.length > 0) {
     // Nothing of the append was written: it goes again in runs, the refused rows' runs as dead letters.
-    const refused = new Map(
-      rowErrors.map((e) => [Number(e.index), `row error ${e.code ?? ''}: ${e.message ?? ''}`] as const),
+    const refused = new Map<number, Refusal>(
+      rowErrors.map((e) => [
+        Number(e.index),
+        { reason: 'bigquery_invalid', detail: `row error ${e.code ?? ''}: ${e.message ?? ''}` },
+      ]),
     );
     return { kind: 'cut', runs: runsOf(item, refused) };
   }
@@ -53,8 +56,12 @@ export function appendVerdict(item: LaneItem, response: AppendRowsResponse | und
     return { kind: 'cut', runs: runsOf(item, new Map(), half) };
   }
   if (action === 'split' || action === 'dead-letter') {
-    // A row too large even alone: a dead letter, in its place.
-    return { kind: 'cut', runs: runsOf(item, new Map(item.serialized.map((_, i) => [i, message] as const))) };
+    // In its place, dead letters: a row too large even alone (the reason the request loop gives one), or rows refused.
+    const reason = action === 'split' ? 'bigquery_too_large' : 'bigquery_invalid';
+    return {
+      kind: 'cut',
+      runs: runsOf(item, new Map(item.serialized.map((_, i) => [i, { reason, detail: message }] as const))),
+    };
   }
   return { kind: 'failed', message, action };
 }

@@ -1,3 +1,4 @@
+import type { UnwritableReason } from '../../../dead-letters/dead-letter-reason.js';
 import type { AppendResult, RefusedRow, RowOutcome } from '../../writer.contract.js';
 import { forEachRow, rowOf, type Segment } from '../../rows.js';
 
@@ -12,11 +13,17 @@ export interface LaneRequest {
   reject(error: unknown): void;
 }
 
+/** Why BigQuery refused a row: its dead letter's reason and detail. */
+export interface Refusal {
+  reason: UnwritableReason;
+  detail: string;
+}
+
 /** A run of a request's rows, as the lane holds it until BigQuery has them (or they are dead letters). */
 export interface LaneItem {
   request: LaneRequest;
   /** Rows BigQuery refused: dead-lettered, then recorded, never appended. */
-  refused?: string[];
+  refused?: Refusal[];
   /** The rows (serialized protobuf), and each one's index in the request. */
   serialized: Buffer[];
   index: number[];
@@ -41,7 +48,7 @@ export function laneItemOf(request: LaneRequest): LaneItem {
  * An item cut where rows are refused (and, for a request too large, at `cutAt`), in order: runs to
  * append, and runs of refused rows (with why) to dead-letter.
  */
-export function runsOf(item: LaneItem, refused: ReadonlyMap<number, string>, cutAt = -1): LaneItem[] {
+export function runsOf(item: LaneItem, refused: ReadonlyMap<number, Refusal>, cutAt = -1): LaneItem[] {
   const runs: LaneItem[] = [];
   let run: LaneItem | null = null;
   item.serialized.forEach((row, i) => {
@@ -81,8 +88,8 @@ export function refusedRowsOf(item: LaneItem): RefusedRow[] {
   const refs: RefusedRow[] = [];
   const wanted = new Map(item.index.map((index, i) => [index, item.refused![i]!]));
   forEachRow(item.request.rows, (chunk, row, index) => {
-    const detail = wanted.get(index);
-    if (detail !== undefined) refs.push({ chunk, row, reason: 'bigquery_invalid', detail });
+    const refusal = wanted.get(index);
+    if (refusal !== undefined) refs.push({ chunk, row, ...refusal });
   });
   return refs;
 }

@@ -90,6 +90,31 @@ describe('PartitionLane (through ExactlyOnceWriter) against a stand-in of COMMIT
     expect(bed.streams.requests.map((r) => r.offset?.value)).toEqual(['0', '0', '2']);
   });
 
+  it('an append too large: its halves in its place, in order; a row too large even alone dead-lettered as bigquery_too_large', async () => {
+    const refused: string[] = [];
+    bed.writer.attach({
+      failed: () => undefined,
+      succeeded: () => undefined,
+      refused: (rows) => {
+        refused.push(...rows.map(({ chunk, row, reason }) => `${rowOf(chunk, row).toString()} ${reason}`));
+        return Promise.resolve();
+      },
+    });
+    bed.assign({ offset: 0n, metadata: null });
+    // p2 is larger than any request may be: every append holding it is refused for its size.
+    bed.streams.fault = (request, call) => {
+      if (!(request.protoRows?.rows?.serializedRows ?? []).map(String).includes('p2')) return false;
+      call.write({
+        error: { code: GRPC.INVALID_ARGUMENT, message: 'AppendRows request too large: 12582912 limit 10485760' },
+      });
+      return true;
+    };
+    const result = await bed.writer.append(whole(chunk(0, 4)));
+    expect(refused).toEqual(['p2 bigquery_too_large']);
+    expect(result.unwritten).toEqual([{ index: 2, outcome: 'settled' }]);
+    expect(bed.onlyStream().rows).toEqual(['p0', 'p1', 'p3']);
+  });
+
   it('a refused row: no commit carries a record while the count of it is being recorded (the commit point is already past it)', async () => {
     let landRefusal!: () => void;
     const landed: string[] = [];
