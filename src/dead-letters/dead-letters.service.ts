@@ -43,7 +43,7 @@ const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 const BATCH_OVERHEAD_BYTES = 1_024;
 /** How often letters the topic refused as too large are tried again (its limit may have been raised). */
 const REFUSED_RETRY_MS = 10_000;
-/** The first wait after a failed send; it doubles per failure up to SINK_RETRY_MAX_DELAY_MS, jittered. */
+/** The first wait after a failed send; it doubles per failure up to SINK_RETRY_MAX_DELAY_MS. */
 const RETRY_MIN_MS = 250;
 
 interface Queued {
@@ -185,7 +185,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
         this.problem = `${errorText(error)}${fault.fix ? `; to fix: ${fault.fix}` : ''}`;
         this.problemSummary = faultSummary(error, fault);
         this.outage.failed(`${batch.length} letter(s): ${errorText(error)}`, fault.reason, fault.fix);
-        await sleep(backoffDelay(attempt++, { minMs: RETRY_MIN_MS, maxMs: this.retryCapMs, jitter: true }));
+        await sleep(backoffDelay(attempt++, { minMs: RETRY_MIN_MS, maxMs: this.retryCapMs }));
         // The limit may have changed with whatever went wrong (a recreated topic).
         if (fault.class === 'permanent') this.limitKnown = false;
       }

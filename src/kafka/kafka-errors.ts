@@ -110,9 +110,3 @@ function causes(error: unknown): ErrorLike[] {
   }
   return chain;
 }
-
-/** Kafka's error type (e.g. MESSAGE_TOO_LARGE) of the first protocol error in what `error` wraps. */
-export function kafkaErrorType(error: unknown): string | undefined {
-  const type = causes(error).find((e) => typeof e.type === 'string')?.type;
-  return typeof type === 'string' ? type : undefined;
-}

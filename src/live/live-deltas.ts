@@ -1,12 +1,12 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import kafkajs, { type Admin, type Producer } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pRetry, { AbortError } from 'p-retry';
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
 import { splitPoint } from '../halves.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
-import { kafkaErrorType } from '../kafka/kafka-errors.js';
+import { classifyKafkaError } from '../kafka/kafka-faults.js';
+import { retry } from '../retry/backoff.js';
 import { splitDelta, type PlayDelta } from './play-delta.js';
 import { RETENTION_PAST_HORIZON_MS, liveTopicOf } from './live-topic.js';
 
@@ -27,7 +27,8 @@ interface Waiting {
 
 /** The broker refuses the delta's message as larger than the topic's max.message.bytes: it is sent in halves. */
 class TooLarge extends Error {}
-const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
+/** The first wait after a failed send; it doubles per failure up to SINK_RETRY_MAX_DELAY_MS. */
+const RETRY_MIN_MS = 100;
 
 /**
  * Publishes the live view's deltas: one per written batch, to LIVE_TOPIC, keyed by source partition
@@ -107,7 +108,7 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
     const producer = this.producer!;
     let pending = deltas;
     try {
-      await pRetry(
+      await retry(
         async () => {
           // Given up: their next owner publishes them.
           pending = pending.filter((d) => d.owned() || (d.resolve(false), false));
@@ -121,27 +122,21 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
               messages: pending.map(({ delta }) => ({ key: String(delta.partition), value: JSON.stringify(delta) })),
             });
           } catch (error) {
-            const type = kafkaErrorType(error);
-            if (
-              type !== undefined &&
-              TOO_LARGE.has(type) &&
-              (pending.length > 1 || pending[0]!.delta.groups.length > 1)
-            )
-              throw new AbortError(new TooLarge(type));
+            const fault = classifyKafkaError(error, this.topic);
+            if (fault.class === 'too-large' && (pending.length > 1 || pending[0]!.delta.groups.length > 1))
+              throw new TooLarge(fault.reason);
             throw error;
           }
         },
         {
-          retries: Number.POSITIVE_INFINITY,
-          factor: 2,
-          minTimeout: 100,
-          maxTimeout: this.config.SINK_RETRY_MAX_DELAY_MS,
-          randomize: true,
+          policy: { minMs: RETRY_MIN_MS, maxMs: this.config.SINK_RETRY_MAX_DELAY_MS },
           signal: this.stopping.signal,
-          onFailedAttempt: ({ error, attemptNumber }) => {
-            if (attemptNumber === 1 || attemptNumber % 10 === 0)
+          // A TypeError is a fault of ours, which no retry mends: given up, as the stop is.
+          retryable: (error) => !(error instanceof TooLarge) && !(error instanceof TypeError),
+          failed: (error, attempt) => {
+            if (attempt === 1 || attempt % 10 === 0)
               this.logger.warn(
-                `publishing ${pending.length} live delta(s) failed (attempt ${attemptNumber}): ${errorText(error)}; their offsets wait`,
+                `publishing ${pending.length} live delta(s) failed (attempt ${attempt}): ${errorText(error)}; their offsets wait`,
               );
           },
         },

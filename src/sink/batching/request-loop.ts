@@ -1,16 +1,19 @@
 import type { Logger } from '@nestjs/common';
-import pRetry from 'p-retry';
 import type { AppConfig } from '../../config/config.module.js';
 import type { DeadLetter, DeadLetters } from '../../dead-letters/dead-letters.service.js';
 import type { UnwritableReason } from '../../dead-letters/dead-letter-reason.js';
 import { errorText } from '../../errors.js';
 import type { Counter, Histogram } from '../../metrics/metrics.js';
+import { retry } from '../../retry/backoff.js';
 import type { PlayTable } from '../play-table.js';
 import { splitPoint } from '../../halves.js';
 import { appendRow, forEachRow, rowCount, splitRows, type Segment } from '../rows.js';
 import type { RowChunk } from '../sink.contract.js';
 import { WriteFault, type PlayWriter, type RefusedRow, type WriteReporter } from '../writer.contract.js';
 import { rowLetter } from './row-letter.js';
+
+/** The first wait after a failed request; it doubles per failure up to SINK_RETRY_MAX_DELAY_MS. */
+const RETRY_MIN_MS = 200;
 
 /** Some rows of a request were not written but can be (stopped by an invalid one, a backend error): write them again. */
 class RowsAgain extends Error {}
@@ -55,30 +58,27 @@ export class RequestLoop {
     let pending = rows;
     try {
       await this.table.whenReady();
-      await pRetry(
+      await retry(
         async () => {
           pending = await this.appendOnce(pending, current);
           if (pending.length > 0) throw new RowsAgain(`${rowCount(pending)} rows were not written; writing them again`);
         },
         {
-          retries: Number.POSITIVE_INFINITY,
-          factor: 2,
-          minTimeout: 200,
-          maxTimeout: this.config.SINK_RETRY_MAX_DELAY_MS,
-          randomize: true,
+          policy: { minMs: RETRY_MIN_MS, maxMs: this.config.SINK_RETRY_MAX_DELAY_MS },
           signal: this.stopping.signal,
-          // `retry` and `stop` (a configuration error, checked again until fixed) go round again.
-          shouldRetry: ({ error }) =>
+          // `retry` and `stop` (a configuration error, checked again until fixed) go round again. A
+          // TypeError is a fault of ours (the writer's errors come as WriteFaults): no retry mends it.
+          retryable: (error) =>
+            !(error instanceof TypeError) &&
             !(error instanceof WriteFault && (error.action === 'split' || error.action === 'abandon')),
-          onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
-            // Rows to write again, or halves to write on their own: progress, not a failure.
+          failed: (error, attempt, delayMs) => {
+            // Rows to write again: progress, not a failure.
             if (error instanceof RowsAgain) return this.metrics.retries.inc();
-            if (error instanceof WriteFault && (error.action === 'split' || error.action === 'abandon')) return;
             this.reporter.failed(
               error instanceof WriteFault ? error : new WriteFault(errorText(error), 'retry'),
               rowCount(pending),
-              attemptNumber,
-              retryDelay,
+              attempt,
+              delayMs,
             );
           },
         },

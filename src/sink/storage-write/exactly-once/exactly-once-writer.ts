@@ -135,7 +135,7 @@ export class ExactlyOnceWriter implements PlayWriter {
       commit: (partition, offset, metadata) => ownCommits.commit(partition, offset, metadata),
       client: this.client,
       table: this.settings.table,
-      retry: { minMs: RETRY_MIN_DELAY_MS, maxMs: this.settings.retryMaxDelayMs, jitter: true },
+      retry: { minMs: RETRY_MIN_DELAY_MS, maxMs: this.settings.retryMaxDelayMs },
       logger: this.logger,
       fallbacks: this.fallbacks,
       reporter: () => this.reporter,
