@@ -37,7 +37,9 @@ async function startConsuming(start: () => Promise<unknown>, brokers: readonly s
       failed = true;
       const { log, attempt, delayMs } = retry.failed(error);
       if (log !== null)
-        logger.error(`cannot start consuming: ${log}; retrying (attempt ${attempt}, next in ${delayMs / 1000}s)`);
+        logger.error(
+          `cannot start consuming: ${log}; retrying (attempt ${attempt}, next in ${(delayMs / 1000).toFixed(1)}s)`,
+        );
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }

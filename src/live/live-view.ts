@@ -18,6 +18,7 @@ import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { KafkaStartRetry } from '../kafka/kafka-start-retry.js';
+import { backoffDelay, type BackoffPolicy } from '../retry/backoff.js';
 import { LiveTally } from './live-tally.js';
 import { parsePlayDelta } from './parse-play-delta.js';
 import type { PlayDelta } from './play-delta.js';
@@ -28,6 +29,8 @@ const MINUTE_MS = 60_000;
 export const LIVE_FETCH_STALE_MS = 10_000;
 /** At most one update a viewer is pushed in this span, however many deltas arrive. */
 const UPDATE_EVERY_MS = 250;
+/** How often the view looks again for a live topic not yet created. */
+const TOPIC_POLL: BackoffPolicy = { minMs: 500, maxMs: 5_000 };
 
 /** What the live view is doing: answers come from memory only when `live`. */
 export type LiveViewState =
@@ -172,7 +175,7 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
         await admin.connect();
         if (!(await admin.listTopics()).includes(this.topic)) {
           this.rebuilding = `waiting for the live topic ${this.topic} (an ingest replica with LIVE_ENABLED creates it)`;
-          await sleep(Math.min(500 * attempt, 5_000), undefined, { signal: this.stopping.signal });
+          await sleep(backoffDelay(attempt - 1, TOPIC_POLL), undefined, { signal: this.stopping.signal });
           continue;
         }
         // Before the end offsets: a commit seen here had its delta published before those ends.

@@ -120,7 +120,7 @@ export class PlayTable implements OnApplicationBootstrap, OnApplicationShutdown 
     } catch (error) {
       const delay = backoffDelay(attempt, { minMs: 500, maxMs: RECHECK_MS });
       this.state = { status: 'unreachable', detail: `cannot check table ${this.id}: ${errorText(error)}` };
-      this.logger.warn(`${this.state.detail}; retrying in ${Math.round(delay / 1000)}s`);
+      this.logger.warn(`${this.state.detail}; retrying in ${(delay / 1000).toFixed(1)}s`);
       this.timer = setTimeout(() => void this.check(attempt + 1), delay);
     }
   }
