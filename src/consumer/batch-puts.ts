@@ -5,7 +5,7 @@ import type { PlayDecoder } from '../decode/play-decoder.js';
 import { errorText } from '../errors.js';
 import { OutageLog } from '../logging/outage-log.js';
 import type { SourceMessage } from '../plays/source-message.js';
-import { backoffDelay, sleep, type BackoffPolicy } from '../retry/backoff.js';
+import { retry, type BackoffPolicy } from '../retry/backoff.js';
 import type { PlaySink } from '../sink/sink.contract.js';
 import type { PartitionHolds } from './partition-holds.js';
 import type { StuckPuts } from './stuck-puts.js';
@@ -182,16 +182,16 @@ export class BatchPuts {
 
   /** Runs `step` until it succeeds, with capped backoff; null if the service stops first. */
   private async retryTaking<T>(what: string, step: () => Promise<T>): Promise<T | null> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const result = await step();
-        this.takeOutage.succeeded();
-        return result;
-      } catch (error) {
-        this.takeOutage.failed(`${what}: ${errorText(error)}`, 'unexpected');
-        if (this.stopping()) return null;
-        await sleep(backoffDelay(attempt, TAKE_RETRY));
-      }
+    try {
+      const result = await retry(step, {
+        policy: TAKE_RETRY,
+        retryable: () => !this.stopping(),
+        failed: (error) => this.takeOutage.failed(`${what}: ${errorText(error)}`, 'unexpected'),
+      });
+      this.takeOutage.succeeded();
+      return result;
+    } catch {
+      return null;
     }
   }
 }
