@@ -7,7 +7,8 @@ import { splitPoint } from '../halves.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { classifyKafkaError } from '../kafka/kafka-faults.js';
 import { retry } from '../retry/backoff.js';
-import { splitDelta, type PlayDelta } from './play-delta.js';
+import { coversHeader, splitDelta, type PlayDelta } from './play-delta.js';
+import { LiveView } from './live-view.js';
 import { RETENTION_PAST_HORIZON_MS, liveTopicOf } from './live-topic.js';
 
 /**
@@ -49,7 +50,10 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
   private readonly waiting: Waiting[] = [];
   private sending = false;
 
-  constructor(private readonly config: AppConfig) {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly view: LiveView,
+  ) {
     this.enabled = config.LIVE_ENABLED;
     this.topic = liveTopicOf(config);
     if (!this.enabled) return;
@@ -119,7 +123,11 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
               acks: -1,
               // Not compressed: kafkajs has only gzip, whose CPU on every write and on every replica's
               // read showed in the drain rate; deltas are a few kB.
-              messages: pending.map(({ delta }) => ({ key: String(delta.partition), value: JSON.stringify(delta) })),
+              messages: pending.map(({ delta }) => ({
+                key: String(delta.partition),
+                value: JSON.stringify(delta),
+                headers: { covers: coversHeader(delta) },
+              })),
             });
           } catch (error) {
             const fault = classifyKafkaError(error, this.topic);
@@ -141,7 +149,11 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
           },
         },
       );
-      for (const d of pending) d.resolve(true);
+      for (const d of pending) {
+        // Counted here at once: this replica reads its own deltas back only to skip them (see LiveView.read).
+        this.view.counted(d.delta);
+        d.resolve(true);
+      }
     } catch (error) {
       if (!(error instanceof TooLarge)) {
         for (const d of pending) d.resolve(false);

@@ -21,7 +21,7 @@ import { KafkaStartRetry } from '../kafka/kafka-start-retry.js';
 import { backoffDelay, type BackoffPolicy } from '../retry/backoff.js';
 import { LiveTally } from './live-tally.js';
 import { parsePlayDelta } from './parse-play-delta.js';
-import type { PlayDelta } from './play-delta.js';
+import { parseCoversHeader, type PlayDelta } from './play-delta.js';
 import { RETENTION_PAST_HORIZON_MS, liveTopicOf } from './live-topic.js';
 
 const MINUTE_MS = 60_000;
@@ -132,6 +132,14 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
     return this.state(now).status === 'live' && this.tally.covers(sinceMs, now);
   }
 
+  /**
+   * A delta this replica published, acknowledged by the broker: counted now rather than when read
+   * back, which saves its reading (the replica's own plays reach its viewers a fetch sooner).
+   */
+  counted(delta: PlayDelta): void {
+    if (this.enabled) this.count(delta, Date.now());
+  }
+
   /** The stream each viewer gets: the current state once rebuilt, then an update per change (throttled). */
   viewerUpdates(): Observable<LiveUpdate> {
     return this.rebuilt.pipe(
@@ -214,6 +222,9 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
     for (const message of batch.messages) {
       const at = Number(message.timestamp);
       if (this.firstDeltaAt === null || at < this.firstDeltaAt) this.firstDeltaAt = at;
+      // Counted already (this replica's own, or a delta published again): not parsed again.
+      const covers = parseCoversHeader(message.headers?.covers);
+      if (covers !== null && this.tally.hasCounted(covers.topic, covers.partition, covers.from, covers.to)) continue;
       let delta: PlayDelta;
       try {
         delta = parsePlayDelta(JSON.parse(message.value?.toString('utf8') ?? 'null'));
@@ -222,14 +233,18 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
         this.logger.error(`skipped ${this.topic} [${batch.partition}] @${message.offset}: ${errorText(error)}`);
         continue;
       }
-      if (this.tally.apply(delta, now) > 0) {
-        for (const [, , , newest] of delta.keys) this.newestMicros = Math.max(this.newestMicros ?? 0, newest);
-      }
+      this.count(delta, now);
     }
     const target = this.rebuildTo.get(batch.partition);
     if (target !== undefined && Number(batch.lastOffset()) + 1 >= target) {
       this.rebuildTo.delete(batch.partition);
       if (this.rebuildTo.size === 0 && this.rebuilding !== null) this.finishRebuild();
+    }
+  }
+
+  private count(delta: PlayDelta, now: number): void {
+    if (this.tally.apply(delta, now) > 0) {
+      for (const [, , , newest] of delta.keys) this.newestMicros = Math.max(this.newestMicros ?? 0, newest);
     }
   }
 

@@ -1,5 +1,13 @@
 import { BadPlayDelta, parsePlayDelta } from './parse-play-delta.js';
-import { deltaOf, MAX_DELTA_MESSAGES, minuteOf, splitDelta, type PlayDelta } from './play-delta.js';
+import {
+  coversHeader,
+  deltaOf,
+  MAX_DELTA_MESSAGES,
+  minuteOf,
+  parseCoversHeader,
+  splitDelta,
+  type PlayDelta,
+} from './play-delta.js';
 
 const MINUTE = 60_000_000;
 const T = 1_764_936_000 * 1_000_000; // 2025-12-05T12:00:00Z in µs, a whole minute
@@ -120,5 +128,32 @@ describe('parsePlayDelta', () => {
 
   it('names every problem at once', () => {
     expect(rejection({ v: 1, topic: '', partition: 0.5 }).split('; ').length).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('the covers header', () => {
+  it('names the offsets a delta covers, read back from the bytes kafkajs gives', () => {
+    const delta: PlayDelta = { ...good, topic: 'tony-allen-plays', partition: 3, from: 2 ** 40, groups: [0, -1, 0, 0] };
+    expect(parseCoversHeader(Buffer.from(coversHeader(delta)))).toEqual({
+      topic: 'tony-allen-plays',
+      partition: 3,
+      from: 2 ** 40,
+      to: 2 ** 40 + 4,
+    });
+  });
+
+  it.each([
+    undefined,
+    '',
+    'plays:0:10',
+    'plays:0:10:3:1',
+    ':0:10:3',
+    'plays:-1:10:3',
+    'plays:0:x:3',
+    'plays:0:1.5:3',
+    `plays:0:${2 ** 53}:3`,
+    ['plays:0:10:3', 'plays:0:10:3'],
+  ])('is no header when it is not one: %j (the message is parsed)', (header) => {
+    expect(parseCoversHeader(header)).toBeNull();
   });
 });

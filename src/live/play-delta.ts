@@ -129,3 +129,28 @@ function sliceDelta(delta: PlayDelta, start: number, end: number): PlayDelta {
   });
   return { ...delta, from: delta.from + start, groups, keys };
 }
+
+/** What a delta covers: source topic, partition and offsets [from, to). */
+export interface DeltaCovers {
+  topic: string;
+  partition: number;
+  from: number;
+  to: number;
+}
+
+/**
+ * The `covers` header of a delta's message, `topic:partition:from:count` (':' is not allowed in a topic
+ * name): a reader that has counted those offsets already skips the message without parsing it.
+ */
+export const coversHeader = (delta: PlayDelta): string =>
+  `${delta.topic}:${delta.partition}:${delta.from}:${delta.groups.length}`;
+
+/** The offsets a message's `covers` header names; null when it has none or it is not one. */
+export function parseCoversHeader(header: Buffer | string | (Buffer | string)[] | undefined): DeltaCovers | null {
+  if (header === undefined || Array.isArray(header)) return null;
+  const parts = header.toString().split(':');
+  if (parts.length !== 4) return null;
+  const [topic, partition, from, count] = [parts[0]!, Number(parts[1]), Number(parts[2]), Number(parts[3])];
+  if (topic === '' || ![partition, from, count].every((n) => Number.isSafeInteger(n) && n >= 0)) return null;
+  return { topic, partition, from, to: from + count };
+}
