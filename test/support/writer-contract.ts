@@ -225,6 +225,19 @@ export function writerContract(subject: WriterSubject, dataset: () => string): v
     expect(rows.filter(({ o, n }) => o >= 100 && n !== 1)).toEqual([]);
   });
 
+  it('with inPartitionOrder: a partition not (or no longer) assigned is abandoned, nothing of it written', async (context) => {
+    await bench.start(dataset(), { partitions: [0, 1] });
+    if (!bench.writer.inPartitionOrder) context.skip('this writer has one lane for all partitions');
+    await bench.write([whole(bench.chunk(0, 0, 10))]);
+    bench.writer.revoke?.([0, 1]);
+    for (const partition of [0, 2]) {
+      await expect(bench.writer.append(whole(bench.chunk(partition, 10, 10)))).rejects.toMatchObject({
+        action: 'abandon',
+      });
+    }
+    expect(await bench.rows()).toEqual(once(0, 0, 10));
+  });
+
   it('names each row the emulator rejects by its index in the request, writes none of them, and every other row once', async () => {
     await bench.start(dataset(), { strict: true });
     const rejected = new Set([4, 17, 18, 39]);
