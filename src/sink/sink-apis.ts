@@ -7,7 +7,8 @@ import type { PlayWriter, RowEncodingSource, SinkApi, WriterDefaults } from './w
 /**
  * The writers, one per value of SINK_API: how to make one (its module is loaded only when chosen),
  * where its row format is (loaded by URL on the decoder threads) and the batch policy its API is
- * best served with. A third writer is a folder under src/sink/ and an entry here.
+ * best served with. A third writer is a folder under src/sink/, an entry here and a run of the writer
+ * contract suite (test/writers.int-spec.ts).
  *
  * The policies serve a real ~75 ms round trip, not only an instant stand-in (docs/BENCHMARKS.md).
  * What one instance sustains is about (rows in flight) / (round trip): insertAll, at 500 rows a
