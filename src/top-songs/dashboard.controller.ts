@@ -28,6 +28,11 @@ export class DashboardController {
     res.sendFile(path.join(PAGE_DIR, 'dashboard.js'), { headers: PAGE_HEADERS });
   }
 
+  @Get('dashboard-charts.js')
+  chartsScript(@Res() res: Response): void {
+    res.sendFile(path.join(PAGE_DIR, 'dashboard-charts.js'), { headers: PAGE_HEADERS });
+  }
+
   @Get('dashboard.css')
   styles(@Res() res: Response): void {
     res.sendFile(path.join(PAGE_DIR, 'dashboard.css'), { headers: PAGE_HEADERS });
