@@ -212,7 +212,8 @@ describe('the dashboard, live over /api/live or polling (headless Chromium)', ()
       const watched = await openDashboard(browser!, service, '');
       const { page } = watched;
       await page.waitForSelector('body[data-state="loaded"][data-updates="live"]', { timeout: 10_000 });
-      const totalShown = async () => Number(await page.textContent('#total-plays'));
+      // Written as the page writes it: `toLocaleString('en')`, 6,003.
+      const totalShown = async () => Number((await page.textContent('#total-plays'))?.replaceAll(',', ''));
       const shownFirst = await totalShown();
       // Plays keep coming, five every half second, of 20 songs.
       const until = Date.now() + OPEN_SECONDS * 1_000;
