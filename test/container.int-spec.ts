@@ -152,8 +152,13 @@ describe('the Dockerfile, replayed without Docker', () => {
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toMatch(/^plays_written_total \d+/m);
 
-      // The dashboard's page, script and chart library are in the image (assets copied by the build).
-      for (const asset of ['/dashboard', '/dashboard/dashboard.js', '/dashboard/chart.umd.min.js']) {
+      // The dashboard's page, scripts and chart library are in the image (assets copied by the build).
+      for (const asset of [
+        '/dashboard',
+        '/dashboard/dashboard.js',
+        '/dashboard/dashboard-charts.js',
+        '/dashboard/chart.umd.min.js',
+      ]) {
         const response = await fetch(`${base}${asset}`);
         expect(response.status, asset).toBe(200);
         expect((await response.text()).length, asset).toBeGreaterThan(500);
