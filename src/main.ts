@@ -7,6 +7,7 @@ import { loadConfig, type AppConfig } from './config/config.module.js';
 import { ConfigValidationError } from './config/parse-env.js';
 import { PlaysServer } from './consumer/plays-server.js';
 import { KafkaStartRetry } from './kafka/kafka-start-retry.js';
+import { sleep } from './retry/backoff.js';
 
 const logger = new Logger('Bootstrap');
 
@@ -40,7 +41,7 @@ async function startConsuming(start: () => Promise<unknown>, brokers: readonly s
         logger.error(
           `cannot start consuming: ${log}; retrying (attempt ${attempt}, next in ${(delayMs / 1000).toFixed(1)}s)`,
         );
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await sleep(delayMs);
     }
   }
 }

@@ -16,7 +16,7 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy): number {
   return delay * (0.5 + Math.random() / 2);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number): Promise<void> => wait(ms);
 
 export interface RetryOptions {
   policy: BackoffPolicy;
