@@ -1,5 +1,5 @@
 import { deltaOfGroups, type PlayDelta, type PlayKey } from '../live/play-delta.js';
-import { decodePlay, timestampMicros, type InvalidReason } from '../plays/play.js';
+import { decodePlay, type InvalidReason } from '../plays/play.js';
 import type { RowEncoding } from '../sink/writer.contract.js';
 
 /**
@@ -85,8 +85,7 @@ class PlayCounter {
     this.micros = new Float64Array(span);
   }
 
-  add(offset: number, artist: string, song: string, iso: string): void {
-    const micros = timestampMicros(iso);
+  add(offset: number, artist: string, song: string, micros: number): void {
     const minute = Math.floor(micros / 60_000_000) * 60;
     let songs = this.index.get(artist);
     if (songs === undefined) this.index.set(artist, (songs = new Map<string, Map<number, number>>()));
@@ -225,7 +224,7 @@ export function decodeBatch(
       invalid.push({ index: i, reason: decoded.reason, detail: decoded.detail });
       continue;
     }
-    counter?.add(offsets[i] as number, decoded.play.artist, decoded.play.song_name, decoded.play.timestamp);
+    counter?.add(offsets[i] as number, decoded.play.artist, decoded.play.song_name, decoded.micros);
     const row = encode.row(decoded.play, String(offsets[i]!));
     // A string row is at most 3 bytes per UTF-16 unit; plus its separator.
     const most = (typeof row === 'string' ? row.length * 3 : row.length) + 1;

@@ -1,5 +1,5 @@
 import { badPlays, ORIGINAL_PLAY } from '../../test/support/bad-plays.js';
-import { decodePlay, parseTimestamp, timestampMicros } from './play.js';
+import { decodePlay, parseTimestamp, timestampMicros, utcMillis } from './play.js';
 
 const now = Date.parse('2022-11-20T00:00:00Z');
 const bytes = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -9,6 +9,7 @@ describe('decodePlay', () => {
     expect(decodePlay(bytes(ORIGINAL_PLAY), now)).toEqual({
       ok: true,
       play: { ...ORIGINAL_PLAY, timestamp: '2022-11-03T07:22:13.000000Z' },
+      micros: Date.UTC(2022, 10, 3, 7, 22, 13) * 1_000,
     });
   });
 
@@ -17,6 +18,7 @@ describe('decodePlay', () => {
     expect(decoded).toEqual({
       ok: true,
       play: { ...ORIGINAL_PLAY, event_id: 'e-1', timestamp: '2022-11-03T07:22:13.000000Z' },
+      micros: Date.UTC(2022, 10, 3, 7, 22, 13) * 1_000,
     });
   });
 
@@ -28,7 +30,8 @@ describe('decodePlay', () => {
     ['2022-11-03T00:30:00+05:30', '2022-11-02T19:00:00.000000Z'],
   ])('accepts the timestamp %s as %s', (timestamp, utc) => {
     const decoded = decodePlay(bytes({ ...ORIGINAL_PLAY, timestamp }), now);
-    expect(decoded).toMatchObject({ ok: true, play: { timestamp: utc } });
+    // The time read once for the live view is the one the row's column gets.
+    expect(decoded).toMatchObject({ ok: true, play: { timestamp: utc }, micros: timestampMicros(utc) });
   });
 
   describe('judges the timestamp against the message’s Kafka timestamp, never the clock', () => {
@@ -129,12 +132,17 @@ describe('parseTimestamp', () => {
     expect(compared).toBe(9 * 14 * 33 * 5);
     expect(parseTimestamp('2024-02-29 23:59:59')).toEqual({
       ms: Date.UTC(2024, 1, 29, 23, 59, 59),
+      micros: Date.UTC(2024, 1, 29, 23, 59, 59) * 1_000,
       iso: '2024-02-29T23:59:59.000000Z',
     });
   });
 
   it('gives milliseconds since the epoch', () => {
-    expect(parseTimestamp('1970-01-01T00:00:01.250Z')).toEqual({ ms: 1250, iso: '1970-01-01T00:00:01.250000Z' });
+    expect(parseTimestamp('1970-01-01T00:00:01.250Z')).toEqual({
+      ms: 1250,
+      micros: 1_250_000,
+      iso: '1970-01-01T00:00:01.250000Z',
+    });
   });
 });
 
@@ -166,5 +174,22 @@ describe('timestampMicros', () => {
   it('reads the other forms the long way', () => {
     for (const iso of ['2026-12-05T12:00:00Z', '2026-12-05T12:00:00.5Z'])
       expect(timestampMicros(iso), iso).toBe(reference(iso));
+  });
+});
+
+describe('utcMillis', () => {
+  it('equals Date.UTC on every day of leap and common years, centuries included', () => {
+    for (const year of [100, 1600, 1899, 1900, 1969, 1970, 2000, 2023, 2024, 2100, 2400, 9999]) {
+      for (
+        let day = new Date(Date.UTC(year, 0, 1));
+        day.getUTCFullYear() === year;
+        day.setUTCDate(day.getUTCDate() + 1)
+      ) {
+        const [month, date] = [day.getUTCMonth() + 1, day.getUTCDate()];
+        expect(utcMillis(year, month, date, 23, 59, 58), day.toISOString()).toBe(
+          Date.UTC(year, month - 1, date, 23, 59, 58),
+        );
+      }
+    }
   });
 });

@@ -35,7 +35,8 @@ export interface Play {
 // Why a message is not a play is one of the dead-letter topic's reasons, listed with the others there.
 export type { InvalidReason };
 
-export type Decoded = { ok: true; play: Play } | { ok: false; reason: InvalidReason; detail: string };
+/** A play, or why the message is not one; `micros`: the play's timestamp in µs since the epoch, read once here. */
+export type Decoded = { ok: true; play: Play; micros: number } | { ok: false; reason: InvalidReason; detail: string };
 
 /** Longest artist or song name kept; longer ones are a producer bug, not a song. */
 export const MAX_NAME_LENGTH = 1024;
@@ -148,7 +149,7 @@ export function decodePlay(value: Buffer | null, messageTime: number): Decoded {
     timestamp: parsed.iso,
   };
   if (event_id !== undefined) play.event_id = event_id as string;
-  return { ok: true, play };
+  return { ok: true, play, micros: parsed.micros };
 }
 
 function describe(value: unknown): string {
@@ -162,8 +163,15 @@ function describe(value: unknown): string {
 // "2022-11-03 07:22:13" (the original, UTC) or ISO-8601 with a zone: "2022-11-03T07:22:13.5+01:00".
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})(?:( )|T)(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/;
 
+/** A parsed play timestamp: ms and µs since the epoch, and its canonical `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
+export interface PlayTime {
+  ms: number;
+  micros: number;
+  iso: string;
+}
+
 /** Parses a play timestamp to UTC; null when it is not one of the accepted forms or not a real time. */
-export function parseTimestamp(text: string): { ms: number; iso: string } | null {
+export function parseTimestamp(text: string): PlayTime | null {
   return text.length === 19 && text.charCodeAt(10) === SPACE ? parseOriginal(text) : parseGeneral(text);
 }
 
@@ -175,7 +183,7 @@ const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
  * The original producers' "YYYY-MM-DD HH:MM:SS" (nearly every play), read digit by digit: the
  * regular expression and Date objects of the general path cost more than the rest of decoding.
  */
-function parseOriginal(text: string): { ms: number; iso: string } | null {
+function parseOriginal(text: string): PlayTime | null {
   const digits = (from: number, count: number): number => {
     let value = 0;
     for (let i = from; i < from + count; i++) {
@@ -192,13 +200,13 @@ function parseOriginal(text: string): { ms: number; iso: string } | null {
   if (second < 0 || second > 59) return null;
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   if (day > (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!)) return null;
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
   // Date.UTC maps years 0-99 to 1900-1999; the general path handles those (and rejects them as too old).
   if (year < 100) return parseGeneral(text);
-  return { ms, iso: `${text.slice(0, 10)}T${text.slice(11)}.000000Z` };
+  const ms = utcMillis(year, month, day, hour, minute, second);
+  return { ms, micros: ms * 1_000, iso: `${text.slice(0, 10)}T${text.slice(11)}.000000Z` };
 }
 
-function parseGeneral(text: string): { ms: number; iso: string } | null {
+function parseGeneral(text: string): PlayTime | null {
   const match = TIMESTAMP.exec(text);
   if (match === null) return null;
   const [, y, mo, d, space, h, mi, s, fraction = '', zone] = match;
@@ -235,7 +243,7 @@ function parseGeneral(text: string): { ms: number; iso: string } | null {
   const ms = local - offsetMinutes * 60_000;
   const micros = fraction.padEnd(6, '0').slice(0, 6);
   const iso = `${new Date(ms).toISOString().slice(0, 19)}.${micros}Z`;
-  return { ms: ms + Number(micros.slice(0, 3)), iso };
+  return { ms: ms + Number(micros.slice(0, 3)), micros: ms * 1_000 + Number(micros), iso };
 }
 
 /** A play's time in microseconds since the epoch (a TIMESTAMP column's value), from its `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
@@ -245,9 +253,9 @@ export function timestampMicros(iso: string): number {
   if (iso.length === 27) {
     const year = digits(iso, 0, 4);
     if (year >= 100) {
-      const ms = Date.UTC(
+      const ms = utcMillis(
         year,
-        digits(iso, 5, 7) - 1,
+        digits(iso, 5, 7),
         digits(iso, 8, 10),
         digits(iso, 11, 13),
         digits(iso, 14, 16),
@@ -265,4 +273,26 @@ function digits(iso: string, from: number, to: number): number {
   let value = 0;
   for (let i = from; i < to; i++) value = value * 10 + iso.charCodeAt(i) - 48;
   return value;
+}
+
+/**
+ * Date.UTC(year, month - 1, …) for a valid date of year 100 or later, by arithmetic (days from the
+ * civil date, as in Howard Hinnant's algorithm): Date.UTC took ~140 ns, and every play's time is
+ * read for its row and again for the live view.
+ */
+export function utcMillis(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * ((month + 9) % 12) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  const days = era * 146_097 + dayOfEra - 719_468;
+  return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1_000;
 }
