@@ -7,9 +7,12 @@ import { loadConfig, type AppConfig } from './config/config.module.js';
 import { ConfigValidationError } from './config/parse-env.js';
 import { PlaysServer } from './consumer/plays-server.js';
 import { KafkaStartRetry } from './kafka/kafka-start-retry.js';
+import { LiveView } from './live/live-view.js';
 import { sleep } from './retry/backoff.js';
 
 const logger = new Logger('Bootstrap');
+/** The longest the ingest waits for the live view's reader to start (see LiveView.started). */
+const LIVE_READER_WAIT_MS = 5_000;
 
 async function bootstrap(config: AppConfig): Promise<void> {
   const app = await NestFactory.create(AppModule.forRoot(config), { bufferLogs: true });
@@ -20,7 +23,9 @@ async function bootstrap(config: AppConfig): Promise<void> {
   // HTTP first, so the orchestrator sees a live (not yet ready) process while Kafka connects.
   await app.listen(config.PORT);
   logger.log(`listening on port ${config.PORT}`);
-  if (config.INGEST_ENABLED) await startConsuming(app.startAllMicroservices.bind(app), config.KAFKA_BROKERS);
+  if (!config.INGEST_ENABLED) return;
+  await app.get(LiveView).started(LIVE_READER_WAIT_MS);
+  await startConsuming(app.startAllMicroservices.bind(app), config.KAFKA_BROKERS);
 }
 
 /**

@@ -250,6 +250,14 @@ describe('the live view (real broker, real emulator, the service as processes)',
     console.log(`live: produce to SSE event, ms: ${latencies.join(', ')}`);
     // The median: one slow round on a busy machine is not the path's speed (the bench measures p99).
     expect(latencies[2]).toBeLessThan(1_000);
+    // Its own deltas are counted when acknowledged: owning the one source partition, its reader stops
+    // fetching the live partition that takes its deltas once read to its end.
+    const ready = await eventually(
+      () => probe(service, '/health/ready'),
+      (r) => (r.body.info?.live_view?.own_partitions_not_fetched as number[] | undefined)?.length === 1,
+      10_000,
+    );
+    expect(ready.body.info?.live_view?.own_partitions_not_fetched).toEqual([0]);
 
     // An open stream must not hold the shutdown: the HTTP server waits for its connections.
     const second = await fetch(`http://127.0.0.1:${service.port}/api/live`);

@@ -87,18 +87,18 @@ export class BatchIntake {
     this.heldBytes.set(this.budget.heldBytes);
     const packed = packBatch(topic, partition, messages, new Date().toISOString());
     const held: HeldBytes = { packed, rows: null, plays: null };
-    const { settle, done } = this.outcomes(held, finish, release, messages.length);
-    payload.resolveOffset(last);
-    this.consumed.inc(messages.length);
-
-    // The sink waits while full, calling this now and then; rebalances are noticed by the loop above.
-    const keepAlive = () => payload.heartbeat().catch(() => undefined);
     // The batch reaches the partition's end after batches that did not: a backlog ends here, and its
     // last rows need not wait for more to fill their request (while caught up, rows trickle in and do).
     const atEnd = lastOffset + 1n >= BigInt(batch.highWatermark);
     const endsBacklog = atEnd && this.behind.has(partition);
     if (atEnd) this.behind.delete(partition);
     else this.behind.add(partition);
+    const { settle, done } = this.outcomes(held, finish, release, messages.length, endsBacklog);
+    payload.resolveOffset(last);
+    this.consumed.inc(messages.length);
+
+    // The sink waits while full, calling this now and then; rebalances are noticed by the loop above.
+    const keepAlive = () => payload.heartbeat().catch(() => undefined);
     const assignment = this.membership.assignmentId;
     const taken: TakenBatch = {
       current: () => this.membership.assignmentId === assignment,
@@ -120,6 +120,7 @@ export class BatchIntake {
     finish: (count: number) => void,
     release: () => void,
     count: number,
+    endsBacklog: boolean,
   ): { settle: (count: number) => void; done: (finished?: number) => void } {
     const { topic, partition } = held.packed;
     let unsettled = count;
@@ -145,7 +146,11 @@ export class BatchIntake {
       if (unfinished > 0) return;
       const delta = deltaOfBatch(topic, partition, held.plays);
       const publishing = this.liveDeltas
-        .publish(delta, () => this.membership.assignmentId === assignment && this.membership.owned.has(partition))
+        .publish(
+          delta,
+          () => this.membership.assignmentId === assignment && this.membership.owned.has(partition),
+          endsBacklog,
+        )
         .then((published) => published && finish(count));
       this.publishing.add(publishing);
       void publishing.finally(() => this.publishing.delete(publishing));

@@ -11,9 +11,22 @@ export class GroupMembership {
   /** Counts this member's assignments (one per join of the group): a batch of one that is over is not put into the sink. */
   assignmentId = 0;
 
+  /** `changed` hears the partitions owned each time they change (none once the assignment is lost). */
+  constructor(private readonly changed: (owned: ReadonlySet<number>) => void = () => {}) {}
+
+  /** Joined a new generation owning `partitions`. */
+  joinedOwning(partitions: readonly number[]): void {
+    this.owned = new Set(partitions);
+    this.joined = true;
+    this.assignmentId++;
+    this.changed(this.owned);
+  }
+
   /** Out of the group until the next join: it owns nothing. */
   lost(): void {
+    const had = this.owned.size > 0;
     this.joined = false;
     this.owned = new Set();
+    if (had) this.changed(this.owned);
   }
 }

@@ -98,6 +98,7 @@ describe('PlaysServer: taking batches', () => {
         owned = stillOwned;
         return Promise.resolve(false);
       },
+      owns: () => {},
     };
     const { instance } = server(
       { LIVE_ENABLED: 'true' },
@@ -111,6 +112,28 @@ describe('PlaysServer: taking batches', () => {
     expect(owned!()).toBe(false);
     await Promise.resolve();
     expect(internals(instance).ledger.committable()).toEqual([]);
+  });
+
+  it('with the live view on, asks for the delta of the batch that ends a backlog to be published at once, and no other', async () => {
+    const asked: boolean[] = [];
+    const liveDeltas = {
+      publish: (_delta: PlayDelta, _owned: () => boolean, endsBacklog?: boolean) => {
+        asked.push(endsBacklog ?? false);
+        return Promise.resolve(true);
+      },
+      owns: () => {},
+    };
+    const { instance } = server(
+      { LIVE_ENABLED: 'true' },
+      (batch) => Promise.resolve(decodeBatch(batch, encoding, { plays: true })),
+      { liveDeltas },
+    );
+    // Behind, then at the end (the backlog ends), then at the end again (caught up: trickling).
+    for (const behind of [100, 0, 0]) {
+      await internals(instance).onBatch(payload(3, undefined, behind));
+      await Promise.all(internals(instance).puts.inProgress);
+    }
+    expect(asked).toEqual([false, true, false]);
   });
 
   it('puts nothing of a batch whose assignment is over by the time it is decoded (the sink opened a newer one): its memory is given back, nothing committed', async () => {

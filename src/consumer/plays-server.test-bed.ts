@@ -84,7 +84,7 @@ class FakeSink implements PlaySink {
 export function server(
   env: Record<string, string> = {},
   decode?: (batch: PackedBatch) => Promise<ReturnType<typeof decodeBatch>>,
-  parts: { deadLetters?: Pick<DeadLetters, 'put'>; liveDeltas?: Pick<LiveDeltas, 'publish'> } = {},
+  parts: { deadLetters?: Pick<DeadLetters, 'put'>; liveDeltas?: Pick<LiveDeltas, 'publish' | 'owns'> } = {},
 ) {
   const config = parseEnv({ BIGQUERY_PROJECT_ID: 'plays-test', INGEST_DECODE_THREADS: '0', ...env });
   const sink = new FakeSink();
@@ -107,6 +107,7 @@ export function server(
         published.push(delta);
         publishing.push(() => resolve(true));
       }),
+    owns: () => {},
   } as unknown as LiveDeltas;
   const release = () => publishing.splice(0).forEach((publish) => publish());
   const instance = new PlaysServer(

@@ -39,7 +39,7 @@ const LAG_INTERVAL_MS = 10_000;
 @Injectable()
 export class PlaysServer extends ServerKafka implements BeforeApplicationShutdown {
   protected override readonly logger = new Logger(PlaysServer.name);
-  private readonly membership = new GroupMembership();
+  private readonly membership: GroupMembership;
   private readonly ledger: OffsetLedger;
   private readonly holds: PartitionHolds;
   private readonly stalls: PartitionStalls;
@@ -90,6 +90,8 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       producer: { createPartitioner: kafkajs.Partitioners.DefaultPartitioner },
     });
     this.topic = config.KAFKA_TOPIC;
+    // The live view stops reading back deltas only this replica publishes (see OwnDeltaPartitions).
+    this.membership = new GroupMembership((owned) => liveDeltas.owns(owned));
     // The parts each keep their job's state; they share the ledger, the membership and the stop.
     const stopping = () => this.stopping;
     // A commit point moved: progress, maybe room to take from the partition again, and a commit soon.
@@ -152,14 +154,12 @@ export class PlaysServer extends ServerKafka implements BeforeApplicationShutdow
       // took before is forgotten and never committed, whoever owns the partition now.
       this.ledger.clear();
       this.intake.rejoined();
-      this.membership.owned = new Set(payload.memberAssignment[this.topic] ?? []);
+      this.membership.joinedOwning(payload.memberAssignment[this.topic] ?? []);
       const now = Date.now();
       this.stalls.assigned(now);
       this.stalls.report(now);
-      this.membership.joined = true;
       this.crashed = null;
       this.crashOutage.succeeded();
-      this.membership.assignmentId++;
       this.sink.close(this.membership.assigned);
       this.membership.assigned = [...this.membership.owned];
       this.sink.open(this.assignment(this.membership.assignmentId, this.membership.assigned));

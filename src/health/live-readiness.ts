@@ -18,8 +18,10 @@ export class LiveReadiness {
         const entries = this.live.tally.entries;
         switch (state.status) {
           case 'off':
-          case 'live':
             return check.up({ entries });
+          case 'live':
+            // Live partitions only this replica publishes to: counted on acknowledgement, not fetched.
+            return check.up({ entries, own_partitions_not_fetched: this.live.ownDeltas?.paused ?? [] });
           case 'rebuilding':
             return check.down({ reason: `live view rebuilding: ${state.detail}`, entries });
           case 'behind':

@@ -9,7 +9,7 @@ import { classifyKafkaError } from '../kafka/kafka-faults.js';
 import { retry } from '../retry/backoff.js';
 import { coversHeader, splitDelta, type PlayDelta } from './play-delta.js';
 import { LiveView } from './live-view.js';
-import { RETENTION_PAST_HORIZON_MS, liveTopicOf } from './live-topic.js';
+import { RETENTION_PAST_HORIZON_MS, liveTopicOf, livePartitionOf } from './live-topic.js';
 
 /**
  * Deltas of batches done within this span go in one request: a request per batch cost a third of the
@@ -49,6 +49,13 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
   /** Deltas waiting for the next request. */
   private readonly waiting: Waiting[] = [];
   private sending = false;
+  /** Ends the current linger early: a delta that ends a backlog is sent at once. */
+  private linger = new AbortController();
+  /**
+   * The live topic's partition count, once known: each delta then names its partition, so the
+   * broker's acknowledgement says exactly where this replica's deltas are (see OwnDeltaPartitions).
+   */
+  private liveCount: number | null = null;
 
   constructor(
     private readonly config: AppConfig,
@@ -73,21 +80,30 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
     try {
       await Promise.all([this.producer.connect(), this.admin.connect()]);
       await this.createIfMissing(this.admin);
+      await this.readPartitionCount();
     } catch (error) {
       this.logger.warn(`live topic ${this.topic} not ready yet: ${errorText(error)}; will retry on first publish`);
     }
   }
 
+  /** The ingest owns these source partitions now (none while it rebalances): the live view's reader is told. */
+  owns(owned: ReadonlySet<number>): void {
+    if (this.producer !== null) this.view.ownDeltas?.ingestOwns(owned, this.liveCount);
+  }
+
   /**
    * Publishes a delta, retrying with backoff until it is acknowledged (true) or `owned()` says its
    * partition moved on or the service stops (false: the batch stays uncommitted, its next owner
-   * publishes it again). Deltas that wait together go in one request (see LINGER_MS).
+   * publishes it again). Deltas that wait together go in one request (see LINGER_MS), unless
+   * `endsBacklog`: the batch that takes its partition to its end after a backlog, whose commit the
+   * drain's end waits for, goes at once with whatever waits.
    */
-  publish(delta: PlayDelta, owned: () => boolean): Promise<boolean> {
+  publish(delta: PlayDelta, owned: () => boolean, endsBacklog = false): Promise<boolean> {
     if (this.producer === null) return Promise.resolve(true);
     return new Promise((resolve) => {
       this.waiting.push({ delta, owned, resolve });
       this.startSending();
+      if (endsBacklog) this.linger.abort();
     });
   }
 
@@ -103,7 +119,8 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
 
   /** Sends what waits, a request at a time, until nothing does. */
   private async sendWaiting(): Promise<void> {
-    await sleep(LINGER_MS);
+    this.linger = new AbortController();
+    await sleep(LINGER_MS, undefined, { signal: this.linger.signal }).catch(() => undefined);
     while (this.waiting.length > 0) await this.send(this.waiting.splice(0, MAX_DELTAS_PER_REQUEST));
   }
 
@@ -117,18 +134,33 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
           // Given up: their next owner publishes them.
           pending = pending.filter((d) => d.owned() || (d.resolve(false), false));
           if (pending.length === 0) return;
+          if (this.liveCount === null) await this.readPartitionCount().catch(() => undefined);
+          const liveCount = this.liveCount;
+          const partitions = pending.map(({ delta }) =>
+            liveCount === null ? undefined : livePartitionOf(delta.partition, liveCount),
+          );
           try {
-            await producer.send({
+            const written = await producer.send({
               topic: this.topic,
               acks: -1,
               // Not compressed: kafkajs has only gzip, whose CPU on every write and on every replica's
               // read showed in the drain rate; deltas are a few kB.
-              messages: pending.map(({ delta }) => ({
+              messages: pending.map(({ delta }, i) => ({
                 key: String(delta.partition),
+                partition: partitions[i],
                 value: JSON.stringify(delta),
                 headers: { covers: coversHeader(delta) },
               })),
             });
+            // Counted here at once: this replica reads its own deltas back only to skip them (see LiveView.read).
+            for (const d of pending) this.view.counted(d.delta);
+            if (liveCount !== null)
+              for (const { partition, baseOffset } of written)
+                this.view.ownDeltas?.published(
+                  partition,
+                  Number(baseOffset),
+                  partitions.filter((p) => p === partition).length,
+                );
           } catch (error) {
             const fault = classifyKafkaError(error, this.topic);
             if (fault.class === 'too-large' && (pending.length > 1 || pending[0]!.delta.groups.length > 1))
@@ -149,11 +181,7 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
           },
         },
       );
-      for (const d of pending) {
-        // Counted here at once: this replica reads its own deltas back only to skip them (see LiveView.read).
-        this.view.counted(d.delta);
-        d.resolve(true);
-      }
+      for (const d of pending) d.resolve(true);
     } catch (error) {
       if (!(error instanceof TooLarge)) {
         for (const d of pending) d.resolve(false);
@@ -182,6 +210,11 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
     this.stopping.abort();
     if (this.producer === null || this.admin === null) return;
     await Promise.all([this.producer.disconnect(), this.admin.disconnect()].map((p) => p.catch(() => undefined)));
+  }
+
+  private async readPartitionCount(): Promise<void> {
+    const [live] = (await this.admin!.fetchTopicMetadata({ topics: [this.topic] })).topics;
+    if (live !== undefined && live.partitions.length > 0) this.liveCount = live.partitions.length;
   }
 
   private async createIfMissing(admin: Admin): Promise<void> {

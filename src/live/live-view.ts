@@ -7,19 +7,25 @@ import {
   Observable,
   Subject,
   asyncScheduler,
+  EMPTY,
   concatWith,
   filter,
+  firstValueFrom,
   map,
   share,
   take,
   throttleTime,
+  timeout,
 } from 'rxjs';
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { KafkaStartRetry } from '../kafka/kafka-start-retry.js';
 import { backoffDelay, type BackoffPolicy } from '../retry/backoff.js';
+import { committedSourceSpans, type SourceSpan } from './committed-source-spans.js';
 import { LiveTally } from './live-tally.js';
+import type { LiveUpdate, LiveViewState } from './live-view-state.js';
+import { OwnDeltaPauses } from './own-delta-pauses.js';
 import { parsePlayDelta } from './parse-play-delta.js';
 import { parseCoversHeader, type PlayDelta } from './play-delta.js';
 import { RETENTION_PAST_HORIZON_MS, liveTopicOf } from './live-topic.js';
@@ -31,23 +37,6 @@ export const LIVE_FETCH_STALE_MS = 10_000;
 const UPDATE_EVERY_MS = 250;
 /** How often the view looks again for a live topic not yet created. */
 const TOPIC_POLL: BackoffPolicy = { minMs: 500, maxMs: 5_000 };
-
-/** What the live view is doing: answers come from memory only when `live`. */
-export type LiveViewState =
-  | { status: 'off' }
-  | { status: 'rebuilding'; detail: string }
-  | { status: 'live' }
-  | { status: 'behind'; detail: string };
-
-/** What each viewer is pushed when the tally changes. */
-export interface LiveUpdate {
-  /** Plays this replica's live view has counted since it started. */
-  plays: number;
-  /** The newest play counted (ISO-8601), or null. */
-  newest_play_at: string | null;
-  /** When the update was sent (ISO-8601). */
-  at: string;
-}
 
 /**
  * The live view's reader: every replica reads all of LIVE_TOPIC (a group of its own that never
@@ -78,12 +67,16 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
   /** Per partition, the end offset the rebuild reads to; removed once reached. */
   private readonly rebuildTo = new Map<number, number>();
   /** The source's committed spans when the rebuild began (see committedSourceSpans). */
-  private committedAtStart: { partition: number; from: number; to: number }[] | null = null;
+  private committedAtStart: SourceSpan[] | null = null;
   private readonly changed = new Subject<void>();
   private readonly rebuilt = new BehaviorSubject(false);
   private pruneTimer: NodeJS.Timeout | undefined;
   /** Updates, one upstream however many viewers subscribe. */
   private readonly updates: Observable<LiveUpdate>;
+  /** Pauses the live partitions only this replica publishes to, once read (see OwnDeltaPartitions); null when off. */
+  readonly ownDeltas: OwnDeltaPauses | null = null;
+  /** Completes once the reader runs (or never will: off, or stopping). */
+  private readonly readerRuns = new Subject<void>();
 
   constructor(private readonly config: AppConfig) {
     this.enabled = config.LIVE_ENABLED && config.DASHBOARD_ENABLED;
@@ -109,6 +102,7 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
       maxBytes: 1024 * 1024,
       maxBytesPerPartition: 256 * 1024,
     });
+    this.ownDeltas = new OwnDeltaPauses(this.consumer, this.admin, this.topic, config.KAFKA_TOPIC);
     this.tally.onChange((added) => {
       this.plays += added;
       this.changed.next();
@@ -140,6 +134,17 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
     if (this.enabled) this.count(delta, Date.now());
   }
 
+  /**
+   * Resolves once the reader runs, or after `waitMs`: main.ts starts the ingest after it, so the
+   * reader's start-up (a consumer group, its offsets, a dozen requests) does not compete with the
+   * first batches, and the reader is placed in the live topic before this replica publishes there.
+   */
+  started(waitMs: number): Promise<void> {
+    if (!this.enabled) return Promise.resolve();
+    const waited = this.readerRuns.pipe(timeout({ first: waitMs, with: () => EMPTY }));
+    return firstValueFrom(waited, { defaultValue: undefined });
+  }
+
   /** The stream each viewer gets: the current state once rebuilt, then an update per change (throttled). */
   viewerUpdates(): Observable<LiveUpdate> {
     return this.rebuilt.pipe(
@@ -159,6 +164,7 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     this.stopping.abort();
+    this.readerRuns.complete();
     clearInterval(this.pruneTimer);
     this.changed.complete();
     if (this.consumer === null || this.admin === null) return;
@@ -187,7 +193,14 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
           continue;
         }
         // Before the end offsets: a commit seen here had its delta published before those ends.
-        const committed = await this.committedSourceSpans();
+        const committed = await committedSourceSpans(admin, this.config.KAFKA_TOPIC, this.config.KAFKA_GROUP_ID).catch(
+          (error: unknown) => {
+            this.logger.warn(
+              `cannot read the committed offsets of ${this.config.KAFKA_TOPIC}: ${errorText(error)}; holding only new minutes`,
+            );
+            return null;
+          },
+        );
         const from = Date.now() - this.config.LIVE_HORIZON - RETENTION_PAST_HORIZON_MS;
         const starts = await admin.fetchTopicOffsetsByTimestamp(this.topic, from);
         const ends = await admin.fetchTopicOffsets(this.topic);
@@ -199,10 +212,17 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
         consumer.on(consumer.events.FETCH, () => {
           this.lastFetchAt = Date.now();
         });
+        let joins = 0;
+        // Its group started over (a long pause, say): kafkajs reads from the group's offsets again.
+        consumer.on(consumer.events.GROUP_JOIN, () => {
+          if (++joins > 1) this.ownDeltas!.rejoined();
+        });
         await consumer.connect();
         await consumer.subscribe({ topic: this.topic, fromBeginning: true });
         await consumer.run({ autoCommit: false, eachBatch: (payload) => Promise.resolve(this.read(payload)) });
         for (const { partition, offset } of starts) consumer.seek({ topic: this.topic, partition, offset });
+        this.ownDeltas!.started(starts);
+        this.readerRuns.complete();
         this.committedAtStart = committed;
         if (this.rebuildTo.size === 0) this.finishRebuild();
         return;
@@ -235,6 +255,7 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
       }
       this.count(delta, now);
     }
+    this.ownDeltas!.read(batch.partition, Number(batch.lastOffset()) + 1, Number(batch.highWatermark));
     const target = this.rebuildTo.get(batch.partition);
     if (target !== undefined && Number(batch.lastOffset()) + 1 >= target) {
       this.rebuildTo.delete(batch.partition);
@@ -263,29 +284,5 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
       `live view rebuilt from ${this.topic}: ${this.plays} plays, ${this.tally.entries} entries${complete ? '' : ' (windows from the first delta read on: some committed offsets have no delta)'}`,
     );
     this.rebuilt.next(true);
-  }
-
-  /**
-   * Per source partition, the offsets the group committed that are still in the topic: [low,
-   * committed). Each has its delta if the live view was on when it was written. Null when unknown.
-   */
-  private async committedSourceSpans(): Promise<{ partition: number; from: number; to: number }[] | null> {
-    const admin = this.admin!;
-    const source = this.config.KAFKA_TOPIC;
-    try {
-      if (!(await admin.listTopics()).includes(source)) return [];
-      const [lows, [committed]] = await Promise.all([
-        admin.fetchTopicOffsets(source),
-        admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [source] }),
-      ]);
-      return lows.map(({ partition, low }) => ({
-        partition,
-        from: Number(low),
-        to: Number(committed?.partitions.find((p) => p.partition === partition)?.offset ?? -1),
-      }));
-    } catch (error) {
-      this.logger.warn(`cannot read the committed offsets of ${source}: ${errorText(error)}; holding only new minutes`);
-      return null;
-    }
   }
 }

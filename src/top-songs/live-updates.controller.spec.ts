@@ -1,7 +1,8 @@
 import { type MessageEvent } from '@nestjs/common';
 import { Subject } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { LiveUpdate, LiveView } from '../live/live-view.js';
+import type { LiveUpdate } from '../live/live-view-state.js';
+import type { LiveView } from '../live/live-view.js';
 import { KEEP_ALIVE_MS, LiveUpdatesController } from './live-updates.controller.js';
 
 const liveView = (enabled: boolean, updates = new Subject<LiveUpdate>()) =>
