@@ -2,15 +2,15 @@
 //
 // A replica counts its own deltas when the broker acknowledges them, so reading them back is pure
 // cost (with one replica, every delta is its own: the benchmark's drain lost ~9% to it). A live
-// partition is paused once the reader has read it to its end and every source partition whose
-// deltas go there is this replica's, and the reader has read past the partition's end as it was
-// after the ingest's assignment began (so every delta a former owner published before it committed
-// is read: a commit of that owner came before this assignment). While paused, each acknowledgement of our own deltas there
-// that starts exactly at the reader's next offset moves that offset past them: nothing but our
-// own, counted, deltas lies behind it. Anything else shows as a gap (an acknowledgement starting
-// later: another replica, a former owner waking up, a retried send written twice), and the
-// partition is resumed from the reader's next offset, so nothing that was not counted is ever
-// skipped. When the ingest's assignment ends, every partition no longer ours is resumed the same way.
+// partition is paused once no source partition of another replica publishes there and the reader
+// has read past its end as it was after the ingest's assignment began (every delta a former owner
+// published before it committed is read: that commit came before this assignment). While paused,
+// each acknowledgement of our own deltas there that starts exactly at the reader's next offset
+// moves that offset past them: nothing but our own, counted, deltas lies behind it. Anything else
+// shows as a gap (an acknowledgement starting later: another replica, a former owner waking up, a
+// retried send written twice), and the partition is resumed from the reader's next offset, so
+// nothing that was not counted is ever skipped. When the ingest's assignment ends, every partition
+// no longer ours is resumed the same way.
 
 import { livePartitionOf } from './live-topic.js';
 
@@ -48,8 +48,12 @@ export class OwnDeltaPartitions {
   /**
    * The ingest owns `owned` of the source topic's `sourceCount` partitions (none while it rebalances)
    * and publishes to a live topic of `liveCount` (null: unknown, so nothing is ours); `ends` are the
-   * live partitions' end offsets read since the assignment began. Says which paused partitions are no
-   * longer only ours (resumed) and which only ours the reader has read to those ends (paused).
+   * live partitions' end offsets read since the assignment began. A live partition is ours when no
+   * source partition of another replica publishes there (none may: with more live partitions than
+   * source ones, some take nothing). Nothing is ours when `ends` names another partition count than
+   * `liveCount`: the topic grew, and replicas may place deltas by different counts until they rejoin.
+   * Says which paused partitions are no longer ours (resumed) and which ours the reader has read to
+   * those ends (paused).
    */
   owns(
     owned: ReadonlySet<number>,
@@ -57,15 +61,14 @@ export class OwnDeltaPartitions {
     liveCount: number | null,
     ends: ReadonlyMap<number, number> = new Map(),
   ): OwnershipChange {
-    const onlyOurs = new Map<number, boolean>();
-    if (sourceCount !== null && liveCount !== null && liveCount > 0) {
-      for (let source = 0; source < sourceCount; source++) {
-        const live = livePartitionOf(source, liveCount);
-        onlyOurs.set(live, (onlyOurs.get(live) ?? true) && owned.has(source));
-      }
+    this.ours = new Set();
+    if (owned.size > 0 && sourceCount !== null && liveCount !== null && ends.size === liveCount) {
+      const others = new Set<number>();
+      for (let source = 0; source < sourceCount; source++)
+        if (!owned.has(source)) others.add(livePartitionOf(source, liveCount));
+      // A partition without a known end is never paused: what a former owner left there may be unread.
+      for (const live of ends.keys()) if (!others.has(live)) this.ours.add(live);
     }
-    // A partition without a known end is never paused: what a former owner left there may be unread.
-    this.ours = new Set([...onlyOurs].filter(([live, mine]) => mine && ends.has(live)).map(([live]) => live));
     this.mustReach = new Map([...ends].filter(([live]) => this.ours.has(live)));
     const resume = this.pausedPartitions.filter((live) => !this.ours.has(live)).map((live) => this.resume(live));
     const pause = [...this.ours].filter((live) => !this.paused.has(live) && this.readTo(live, -1));
