@@ -98,7 +98,6 @@ describe('PlaysServer: taking batches', () => {
         owned = stillOwned;
         return Promise.resolve(false);
       },
-      owns: () => {},
     };
     const { instance } = server(
       { LIVE_ENABLED: 'true' },
@@ -121,7 +120,6 @@ describe('PlaysServer: taking batches', () => {
         asked.push(endsBacklog ?? false);
         return Promise.resolve(true);
       },
-      owns: () => {},
     };
     const { instance } = server(
       { LIVE_ENABLED: 'true' },

@@ -84,7 +84,7 @@ class FakeSink implements PlaySink {
 export function server(
   env: Record<string, string> = {},
   decode?: (batch: PackedBatch) => Promise<ReturnType<typeof decodeBatch>>,
-  parts: { deadLetters?: Pick<DeadLetters, 'put'>; liveDeltas?: Pick<LiveDeltas, 'publish' | 'owns'> } = {},
+  parts: { deadLetters?: Pick<DeadLetters, 'put'>; liveDeltas?: Pick<LiveDeltas, 'publish'> } = {},
 ) {
   const config = parseEnv({ BIGQUERY_PROJECT_ID: 'plays-test', INGEST_DECODE_THREADS: '0', ...env });
   const sink = new FakeSink();
@@ -115,7 +115,8 @@ export function server(
     sink,
     (parts.deadLetters as DeadLetters | undefined) ?? deadLetters,
     decoder,
-    (parts.liveDeltas as LiveDeltas | undefined) ?? liveDeltas,
+    // A replaced publisher is told of nothing else (the membership's changes go to owns()).
+    parts.liveDeltas === undefined ? liveDeltas : ({ owns: () => {}, ...parts.liveDeltas } as unknown as LiveDeltas),
     new Counter({ name: 'consumed', help: 'c', registers: [] }),
     gauge('lag', ['topic', 'partition']),
     stalled,

@@ -255,9 +255,10 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
       }
       this.count(delta, now);
     }
-    this.ownDeltas!.read(batch.partition, Number(batch.lastOffset()) + 1, Number(batch.highWatermark));
+    const next = Number(batch.lastOffset()) + 1;
+    this.ownDeltas!.read(batch.partition, next, Number(batch.highWatermark));
     const target = this.rebuildTo.get(batch.partition);
-    if (target !== undefined && Number(batch.lastOffset()) + 1 >= target) {
+    if (target !== undefined && next >= target) {
       this.rebuildTo.delete(batch.partition);
       if (this.rebuildTo.size === 0 && this.rebuilding !== null) this.finishRebuild();
     }

@@ -30,10 +30,11 @@ export class OwnDeltaPartitions {
   /** Per live partition, the next offset to read: past what was read and past our own acknowledged deltas. */
   private readonly next = new Map<number, number>();
   private readonly paused = new Set<number>();
-  /** Live partitions that only this replica publishes to, under the ingest's current assignment. */
-  private ours = new Set<number>();
-  /** Per live partition of `ours`, its end offset read after the assignment began: read up to it before a pause. */
-  private mustReach = new Map<number, number>();
+  /**
+   * The live partitions only this replica publishes to under the ingest's current assignment ("ours"),
+   * each with its end offset read after the assignment began: the reader reads past it before a pause.
+   */
+  private ours = new Map<number, number>();
 
   /** Live partitions paused now. */
   get pausedPartitions(): number[] {
@@ -61,17 +62,16 @@ export class OwnDeltaPartitions {
     liveCount: number | null,
     ends: ReadonlyMap<number, number> = new Map(),
   ): OwnershipChange {
-    this.ours = new Set();
+    this.ours = new Map();
     if (owned.size > 0 && sourceCount !== null && liveCount !== null && ends.size === liveCount) {
       const others = new Set<number>();
       for (let source = 0; source < sourceCount; source++)
         if (!owned.has(source)) others.add(livePartitionOf(source, liveCount));
       // A partition without a known end is never paused: what a former owner left there may be unread.
-      for (const live of ends.keys()) if (!others.has(live)) this.ours.add(live);
+      for (const [live, end] of ends) if (!others.has(live)) this.ours.set(live, end);
     }
-    this.mustReach = new Map([...ends].filter(([live]) => this.ours.has(live)));
     const resume = this.pausedPartitions.filter((live) => !this.ours.has(live)).map((live) => this.resume(live));
-    const pause = [...this.ours].filter((live) => !this.paused.has(live) && this.readTo(live, -1));
+    const pause = [...this.ours.keys()].filter((live) => !this.paused.has(live) && this.readTo(live, -1));
     for (const live of pause) this.paused.add(live);
     return { resume, pause };
   }
@@ -91,7 +91,7 @@ export class OwnDeltaPartitions {
   /** Whether the reader is past both `highWatermark` and the partition's end as of the assignment. */
   private readTo(partition: number, highWatermark: number): boolean {
     const next = this.next.get(partition);
-    const end = this.mustReach.get(partition);
+    const end = this.ours.get(partition);
     return next !== undefined && end !== undefined && next >= Math.max(end, highWatermark);
   }
 
