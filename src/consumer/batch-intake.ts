@@ -1,6 +1,6 @@
 import type { EachBatchPayload } from '@nestjs/microservices/external/kafka.interface.js';
 import { deltaOfBatch, freeBytes, packBatch } from '../decode/play-batch.js';
-import type { LiveDeltas } from '../live/live-deltas.js';
+import type { BatchPlace, LiveDeltas } from '../live/live-deltas.js';
 import type { Counter, Gauge } from '../metrics/metrics.js';
 import type { SourceMessage } from '../plays/source-message.js';
 import { sleep } from '../retry/backoff.js';
@@ -93,7 +93,8 @@ export class BatchIntake {
     const endsBacklog = atEnd && this.behind.has(partition);
     if (atEnd) this.behind.delete(partition);
     else this.behind.add(partition);
-    const { settle, done } = this.outcomes(held, finish, release, messages.length, endsBacklog);
+    const place: BatchPlace = endsBacklog ? 'ends-backlog' : atEnd ? 'caught-up' : 'behind';
+    const { settle, done } = this.outcomes(held, finish, release, messages.length, place);
     payload.resolveOffset(last);
     this.consumed.inc(messages.length);
 
@@ -120,7 +121,7 @@ export class BatchIntake {
     finish: (count: number) => void,
     release: () => void,
     count: number,
-    endsBacklog: boolean,
+    place: BatchPlace,
   ): { settle: (count: number) => void; done: (finished?: number) => void } {
     const { topic, partition } = held.packed;
     let unsettled = count;
@@ -149,7 +150,7 @@ export class BatchIntake {
         .publish(
           delta,
           () => this.membership.assignmentId === assignment && this.membership.owned.has(partition),
-          endsBacklog,
+          place,
         )
         .then((published) => published && finish(count));
       this.publishing.add(publishing);

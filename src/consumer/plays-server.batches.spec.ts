@@ -1,4 +1,5 @@
 import kafkajs from 'kafkajs';
+import type { BatchPlace } from '../live/live-deltas.js';
 import type { PlayDelta } from '../live/play-delta.js';
 import { decodeBatch } from '../decode/play-batch.js';
 import { encoding, internals, nextOffset, payload, PLAY, resetOffsets, server } from './plays-server.test-bed.js';
@@ -113,11 +114,11 @@ describe('PlaysServer: taking batches', () => {
     expect(internals(instance).ledger.committable()).toEqual([]);
   });
 
-  it('with the live view on, asks for the delta of the batch that ends a backlog to be published at once, and no other', async () => {
-    const asked: boolean[] = [];
+  it('with the live view on, tells the live deltas where each batch stands: behind, ending the backlog, caught up', async () => {
+    const asked: BatchPlace[] = [];
     const liveDeltas = {
-      publish: (_delta: PlayDelta, _owned: () => boolean, endsBacklog?: boolean) => {
-        asked.push(endsBacklog ?? false);
+      publish: (_delta: PlayDelta, _owned: () => boolean, place: BatchPlace) => {
+        asked.push(place);
         return Promise.resolve(true);
       },
     };
@@ -131,7 +132,7 @@ describe('PlaysServer: taking batches', () => {
       await internals(instance).onBatch(payload(3, undefined, behind));
       await Promise.all(internals(instance).puts.inProgress);
     }
-    expect(asked).toEqual([false, true, false]);
+    expect(asked).toEqual(['behind', 'ends-backlog', 'caught-up']);
   });
 
   it('puts nothing of a batch whose assignment is over by the time it is decoded (the sink opened a newer one): its memory is given back, nothing committed', async () => {
