@@ -293,14 +293,17 @@ describe('bad-input floods and dead-letter faults (real broker, real emulator, t
     expect(await first.stop('SIGKILL')).toBe('SIGKILL');
 
     await expectEveryLetter(names, messages, bad);
-    await drained(admin, names, good, messages.length);
+    // The killed replica's rows may all be in while its last offsets are not committed: its partitions
+    // reach the survivor only once the group gives up on it (the session timeout, kafkajs' 30 s), and
+    // the survivor then skips those rows and commits. A loaded CI machine took longer than 15 s.
+    await drained(admin, names, good, messages.length, 90_000);
     expect(await distinctPlays(names)).toBe(good);
     // The survivor's last word is the truth about its commits.
     expect(await second.stop('SIGTERM')).toBe(0);
     expect(second.log).toMatch(
       /stopped: (everything taken is written and committed|nothing was taken since the last commit)/,
     );
-  });
+  }, 240_000);
 
   it('a graceful stop while letters are refused exits in time, says what it did not commit, and the next instance finishes the job', async () => {
     const names = await setUpTopics(admin, 2);

@@ -85,8 +85,17 @@ export async function distinctPlays(names: Names): Promise<number> {
   return row?.n ?? 0;
 }
 
-/** Waits until `rows` plays are rows and `committed` offsets (default: as many) are committed. */
-export async function drained(admin: Admin, names: Names, rows: number, committed = rows): Promise<void> {
+/**
+ * Waits until `rows` plays are rows and `committed` offsets (default: as many) are committed, the
+ * commits within `commitWaitMs` of the rows.
+ */
+export async function drained(
+  admin: Admin,
+  names: Names,
+  rows: number,
+  committed = rows,
+  commitWaitMs = 15_000,
+): Promise<void> {
   await eventually(
     () => distinctPlays(names),
     (n) => n === rows,
@@ -95,7 +104,7 @@ export async function drained(admin: Admin, names: Names, rows: number, committe
   await eventually(
     () => committedTotal(admin, names),
     (n) => n === committed,
-    15_000,
+    commitWaitMs,
   );
 }
 
