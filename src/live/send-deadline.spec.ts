@@ -10,14 +10,17 @@ describe('SendDeadline', () => {
     void wait.then(() => (state.done = true));
     return state;
   };
-
-  it('waits until its deadline', async () => {
-    const deadline = new SendDeadline();
-    const waited = track(deadline.wait(performance.now() + 200));
-    await vi.advanceTimersByTimeAsync(199);
+  /** Still waiting `ms` - 1 ms from now, done at `ms`. */
+  const endsAfter = async (waited: { done: boolean }, ms: number) => {
+    await vi.advanceTimersByTimeAsync(ms - 1);
     expect(waited.done).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     expect(waited.done).toBe(true);
+  };
+
+  it('waits until its deadline', async () => {
+    const deadline = new SendDeadline();
+    await endsAfter(track(deadline.wait(performance.now() + 200)), 200);
   });
 
   it('ends sooner when a delta that may wait less brings it forward, never later', async () => {
@@ -28,10 +31,7 @@ describe('SendDeadline', () => {
     deadline.bringForward(start + 500);
     deadline.bringForward(start + 70);
     deadline.bringForward(start + 150);
-    await vi.advanceTimersByTimeAsync(19);
-    expect(waited.done).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(waited.done).toBe(true);
+    await endsAfter(waited, 20);
   });
 
   it('ends at once for a deadline already past', async () => {
@@ -42,10 +42,6 @@ describe('SendDeadline', () => {
     expect(waited.done).toBe(true);
     // Nothing waits now: a later wait is not ended by what came before it.
     deadline.bringForward(performance.now());
-    const next = track(deadline.wait(performance.now() + 20));
-    await vi.advanceTimersByTimeAsync(19);
-    expect(next.done).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(next.done).toBe(true);
+    await endsAfter(track(deadline.wait(performance.now() + 20)), 20);
   });
 });
