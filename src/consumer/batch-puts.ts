@@ -157,7 +157,9 @@ export class BatchPuts {
             source: (row) => sourceOf(rowMessages[row]!),
             // Not a play in the table: the live delta counts it as none.
             lettered: (row) => {
-              if (plays !== null) plays.groups[Number(packed.offsets[rowMessages[row]!]) - plays.first] = -1;
+              if (plays === null) return;
+              plays.groups[Number(packed.offsets[rowMessages[row]!]) - plays.first] = -1;
+              plays.lettered++;
             },
             partition,
             lastOffset,
