@@ -157,9 +157,7 @@ export class BatchPuts {
             source: (row) => sourceOf(rowMessages[row]!),
             // Not a play in the table: the live delta counts it as none.
             lettered: (row) => {
-              if (plays === null) return;
-              plays.groups[Number(packed.offsets[rowMessages[row]!]) - plays.first] = -1;
-              plays.lettered++;
+              if (plays !== null) plays.groups[Number(packed.offsets[rowMessages[row]!]) - plays.first] = -1;
             },
             partition,
             lastOffset,

@@ -1,4 +1,4 @@
-import { deltaOfGroups, type PlayDelta, type PlayDeltaKey } from '../live/play-delta.js';
+import { deltaOfGroups, type PlayDelta, type PlayKey } from '../live/play-delta.js';
 import { decodePlay, type InvalidReason } from '../plays/play.js';
 import type { RowEncoding } from '../sink/writer.contract.js';
 
@@ -57,20 +57,15 @@ export interface BatchPlays {
   groups: Int32Array;
   /** Per offset, its play's time in microseconds since the epoch (0 where there is none). */
   micros: Float64Array;
-  /** The batch's distinct (minute, artist, song_name), each with the newest of its plays, as a delta has them. */
-  keys: PlayDeltaKey[];
-  /** Rows the sink dead-lettered rather than wrote (their groups set to -1): the keys' newest may be theirs. */
-  lettered: number;
+  /** The batch's distinct (minute, artist, song_name); minute: Unix seconds of its start. */
+  keys: PlayKey[];
 }
 
 /**
  * The live delta of a batch whose every message is done: its plays less the rows the sink
- * dead-letters instead, each key with the newest of its plays left. Usually no row is: the decoder's
- * groups and keys are the delta as they are.
+ * dead-letters instead (their groups set to -1 meanwhile), each key with the newest of its plays left.
  */
 export function deltaOfBatch(topic: string, partition: number, plays: BatchPlays): PlayDelta {
-  if (plays.lettered === 0)
-    return { v: 1, topic, partition, from: plays.first, groups: plays.groups, keys: plays.keys };
   return deltaOfGroups(topic, partition, plays.first, plays.keys, plays.groups, plays.micros);
 }
 
@@ -78,12 +73,7 @@ export function deltaOfBatch(topic: string, partition: number, plays: BatchPlays
 class PlayCounter {
   /** Key index by artist, then song, then minute: maps of the names as decoded, no key string built per play. */
   private readonly index = new Map<string, Map<string, Map<number, number>>>();
-  /** The last artist looked up, and its songs: a batch's plays are mostly of one or a few artists. */
-  private artist: string | null = null;
-  private songs: Map<string, Map<number, number>> | undefined;
-  /** Per key, its newest play (µs): numbers apart from the keys, so a newer play boxes no number. */
-  private readonly newest: number[] = [];
-  private readonly names: [minute: number, artist: string, song: string][] = [];
+  readonly keys: BatchPlays['keys'] = [];
   readonly groups: Int32Array;
   readonly micros: Float64Array;
 
@@ -97,31 +87,17 @@ class PlayCounter {
 
   add(offset: number, artist: string, song: string, micros: number): void {
     const minute = Math.floor(micros / 60_000_000) * 60;
-    if (artist !== this.artist) {
-      this.songs = this.index.get(artist);
-      if (this.songs === undefined) this.index.set(artist, (this.songs = new Map<string, Map<number, number>>()));
-      this.artist = artist;
-    }
-    let minutes = this.songs!.get(song);
-    if (minutes === undefined) this.songs!.set(song, (minutes = new Map<number, number>()));
+    let songs = this.index.get(artist);
+    if (songs === undefined) this.index.set(artist, (songs = new Map<string, Map<number, number>>()));
+    let minutes = songs.get(song);
+    if (minutes === undefined) songs.set(song, (minutes = new Map<number, number>()));
     let group = minutes.get(minute);
     if (group === undefined) {
-      group = this.names.push([minute, artist, song]) - 1;
-      this.newest.push(micros);
+      group = this.keys.push({ minute, artist, song }) - 1;
       minutes.set(minute, group);
-    } else if (micros > this.newest[group]!) this.newest[group] = micros;
+    }
     this.groups[offset - this.first] = group;
     this.micros[offset - this.first] = micros;
-  }
-
-  plays(): BatchPlays {
-    const keys = this.names.map(([minute, artist, song], group): PlayDeltaKey => [
-      minute,
-      artist,
-      song,
-      this.newest[group]!,
-    ]);
-    return { first: this.first, groups: this.groups, micros: this.micros, keys, lettered: 0 };
   }
 }
 
@@ -273,6 +249,9 @@ export function decodeBatch(
     rowEnds: rowEnds.slice(0, count),
     rowMessages: rowMessages.slice(0, count),
     invalid,
-    plays: counter?.plays() ?? null,
+    plays:
+      counter === null
+        ? null
+        : { first: counter.first, groups: counter.groups, micros: counter.micros, keys: counter.keys },
   };
 }

@@ -6,7 +6,7 @@ import { splitPoint } from '../halves.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
 import { classifyKafkaError } from '../kafka/kafka-faults.js';
 import { retry } from '../retry/backoff.js';
-import { coversHeader, encodeDelta, splitDelta, type PlayDelta } from './play-delta.js';
+import { coversHeader, splitDelta, type PlayDelta } from './play-delta.js';
 import { LiveView } from './live-view.js';
 import { RETENTION_PAST_HORIZON_MS, liveTopicOf, livePartitionOf } from './live-topic.js';
 import { SendDeadline } from './send-deadline.js';
@@ -164,7 +164,7 @@ export class LiveDeltas implements OnApplicationBootstrap, OnApplicationShutdown
               messages: pending.map(({ delta }, i) => ({
                 key: String(delta.partition),
                 partition: partitions[i],
-                value: encodeDelta(delta),
+                value: JSON.stringify(delta),
                 headers: { covers: coversHeader(delta) },
               })),
             });

@@ -1,7 +1,7 @@
 import { seededRandom } from '../../test/support/seeded-random.js';
 import { LiveTally, LiveWindowNotHeld } from './live-tally.js';
 import { parsePlayDelta } from './parse-play-delta.js';
-import { deltaOf, encodeDelta, type DeltaPlay, type PlayDelta } from './play-delta.js';
+import { deltaOf, type DeltaPlay, type PlayDelta } from './play-delta.js';
 
 // The merge against a brute-force reference: random plays on a few partitions, published as deltas
 // with random boundaries, duplicated (a zombie), re-published from earlier offsets (a new owner) and
@@ -189,12 +189,8 @@ describe('LiveTally merging deltas', () => {
         deltas.length,
       ]);
       deltas.forEach((delta, i) => {
-        // As its publisher counts it (groups as the decoder made them), or over the wire and back, as a replica reads it.
-        const own = rng.next() < 0.5;
-        const applied = own
-          ? { ...delta, groups: Int32Array.from(delta.groups) }
-          : parsePlayDelta(JSON.parse(encodeDelta(delta)));
-        counted += tally.apply(applied, NOW + MINUTE);
+        // Over the wire and back, as a replica reads it.
+        counted += tally.apply(parsePlayDelta(JSON.parse(JSON.stringify(delta))), NOW + MINUTE);
         for (let offset = delta.from; offset < delta.from + delta.groups.length; offset++) {
           covered.add(`${delta.topic}/${delta.partition}/${offset}`);
         }
