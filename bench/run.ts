@@ -25,6 +25,7 @@ import { readImageRuntime } from './image-runtime.js';
 import { runMemoryOnly } from './memory-only.js';
 import { originalPlays } from './original-plays.js';
 import { PlayTopics } from './play-topics.js';
+import { say } from './say.js';
 import { ServiceRunner } from './service-runner.js';
 import { StandIns } from './stand-ins.js';
 
@@ -79,11 +80,13 @@ const bench: BenchContext = {
 };
 
 try {
+  await topics.removeAll();
   if (flags.only === 'memory') await runMemoryOnly(bench);
   else if (flags.only === 'drains') await runDrainsOnly(bench);
   else if (flags.only === 'live') await runLiveOnly(bench);
   else writeReport(bench, await fullRun(bench));
 } finally {
+  await topics.removeAll().catch((error: unknown) => say(`could not delete the benchmark's topics: ${String(error)}`));
   await admin.disconnect();
   await standIns.stop();
   deps.down();
