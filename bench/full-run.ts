@@ -1,6 +1,7 @@
 import type { BenchContext } from './bench-context.js';
 import { measureDashboardFreshness, measureLiveFreshness } from './dashboard-freshness.js';
 import { drainBare } from './drain-bare.js';
+import { LiveCost } from './live-cost.js';
 import { measureFreshness } from './measure-freshness.js';
 import { measureLatency } from './measure-latency.js';
 import { median } from './median.js';
@@ -18,8 +19,8 @@ export interface FullRunFigures {
   /** B's rates in each round, per sink. */
   service: Record<Sink, number[]>;
   requestsPer1000: Record<Sink, number>;
-  /** The default sink with the live view on, in each round beside `service`. */
-  liveOn: number[];
+  /** The default sink with the live view off and on, in pairs (--live-pairs a round). */
+  live: LiveCost;
   emulatorPlays: number;
   onEmulator: Record<Sink, number>;
   /** Dashboard freshness samples, sorted: polling with the live view off, and through it. */
@@ -42,9 +43,10 @@ export async function fullRun(bench: BenchContext): Promise<FullRunFigures> {
   const atRoundTrip = perSink<number[]>(() => []);
   const requestsPer1000 = perSink(() => 0);
   const original: number[] = [];
-  // The default sink with the live view on (LIVE_ENABLED=true), beside it in each round: what counting,
-  // publishing and reading back the deltas cost.
-  const liveOn: number[] = [];
+  // The default sink with the live view off and on (LIVE_ENABLED), in pairs after each round's sinks:
+  // what counting, publishing and reading back the deltas cost.
+  const live = new LiveCost();
+  const livePairs = Number(flags['live-pairs']);
   for (let i = 0; i < repeat; i++) {
     bare.push(await drainBare(bench, topic));
     for (const sink of inTurn(i)) {
@@ -52,9 +54,8 @@ export async function fullRun(bench: BenchContext): Promise<FullRunFigures> {
       service[sink].push(b.rate);
       requestsPer1000[sink] = b.requestsPer1000;
       atRoundTrip[sink].push((await runner.drainWith(topic, sink, standIns.slow)).rate);
-      if (sink === DEFAULT_SINK)
-        liveOn.push((await runner.drainWith(topic, sink, standIns.instant, plays, { LIVE_ENABLED: 'true' })).rate);
     }
+    for (let p = 0; p < livePairs; p++) await live.pair(bench, topic, live.pairs % 2 === 1);
     original.push(await runOriginal(bench, topic, 10));
     say(
       `round ${i + 1}: A ${bare.at(-1)!.toFixed(0)}/s, ` +
@@ -62,7 +63,10 @@ export async function fullRun(bench: BenchContext): Promise<FullRunFigures> {
           (sink) =>
             `B ${sink} ${service[sink].at(-1)!.toFixed(0)}/s (${atRoundTrip[sink].at(-1)!.toFixed(0)}/s at ${roundTripMs} ms)`,
         ).join(', ') +
-        `, B ${DEFAULT_SINK} live on ${liveOn.at(-1)!.toFixed(0)}/s, C ${original.at(-1)!.toFixed(0)}/s`,
+        `, B ${DEFAULT_SINK} live off / on ${live.off
+          .slice(-livePairs)
+          .map((r, p) => `${r.toFixed(0)} / ${live.on.at(p - livePairs)!.toFixed(0)}`)
+          .join(', ')}/s, C ${original.at(-1)!.toFixed(0)}/s`,
     );
   }
   const A = median(bare);
@@ -115,7 +119,7 @@ export async function fullRun(bench: BenchContext): Promise<FullRunFigures> {
     C,
     service,
     requestsPer1000,
-    liveOn,
+    live,
     emulatorPlays,
     onEmulator,
     freshnessSorted,
