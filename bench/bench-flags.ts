@@ -7,7 +7,7 @@ export function parseBenchFlags() {
       plays: { type: 'string', default: '200000' },
       repeat: { type: 'string', default: '3' },
       // Drains of the default sink with the live view off and on, side by side, per round of the full run.
-      'live-pairs': { type: 'string', default: '2' },
+      'live-pairs': { type: 'string', default: '4' },
       'latency-seconds': { type: 'string', default: '30' },
       'memory-plays': { type: 'string', default: '1000000' },
       'emulator-plays': { type: 'string', default: '20000' },

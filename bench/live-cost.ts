@@ -14,10 +14,24 @@ export class LiveCost {
   readonly off: number[] = [];
   readonly on: number[] = [];
 
-  /** Drains the default sink with the live view off and on, `onFirst` saying which goes first. */
+  /**
+   * Drains the default sink with the live view off and on, `onFirst` saying which goes first. Each
+   * drain with it on publishes to a live topic of its own: in a shared one, every later drain's replica
+   * would first read back every earlier drain's deltas (a start-up's rebuild, which grows with the run,
+   * not the cost of counting a drain).
+   */
   async pair({ service, standIns, plays }: BenchContext, topic: string, onFirst: boolean): Promise<void> {
+    const liveTopic = `${topic}.live-${this.pairs + 1}`;
     const drain = async (live: boolean) =>
-      (await service.drainWith(topic, DEFAULT_SINK, standIns.instant, plays, { LIVE_ENABLED: String(live) })).rate;
+      (
+        await service.drainWith(
+          topic,
+          DEFAULT_SINK,
+          standIns.instant,
+          plays,
+          live ? { LIVE_ENABLED: 'true', LIVE_TOPIC: liveTopic } : { LIVE_ENABLED: 'false' },
+        )
+      ).rate;
     const [first, second] = [await drain(onFirst), await drain(!onFirst)];
     this.on.push(onFirst ? first : second);
     this.off.push(onFirst ? second : first);

@@ -3,7 +3,7 @@
 // and after 75 ms (a real round trip), plus latency and memory, on one local broker. Writes
 // docs/BENCHMARKS.md and bench-results.json. Options: --plays N (200000), --repeat N (3),
 // --latency-seconds N (30), --memory-plays N (1000000), --emulator-plays N (20000),
-// --freshness-samples N (20), --live-samples N (60), --round-trip-ms N (75), --live-pairs N (2: drains of the
+// --freshness-samples N (20), --live-samples N (60), --round-trip-ms N (75), --live-pairs N (4: drains of the
 // default sink with the live view off and on, side by side, per round). Ports, so two checkouts can bench at once:
 // --kafka-port N (39092), --emulator-port N (39050; its gRPC port is 10 above), --service-port N (the
 // service's HTTP port during drains, 3000), --freshness-port N (39300). --only memory runs the memory
