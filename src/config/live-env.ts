@@ -4,7 +4,7 @@ import { bool, int, optional, topic } from './env-fields.js';
 /** The live view: deltas of written plays published to a topic, read back and counted in memory. */
 export const liveEnv = {
   LIVE_ENABLED: bool(false).describe(
-    'The live view: the ingest publishes what each written batch adds (plays per minute, artist and song) to LIVE_TOPIC, and the dashboard reads that topic back and answers windows within LIVE_HORIZON from memory, pushing changes over /api/live, instead of querying BigQuery. Turn it on for every replica of a group at once: rows written without it have no delta. Off by default for now: on, it costs about 7% of the drain rate and 5-15 MB of peak memory (docs/BENCHMARKS.md).',
+    'The live view: the ingest publishes what each written batch adds (plays per minute, artist and song) to LIVE_TOPIC, and the dashboard reads that topic back and answers windows within LIVE_HORIZON from memory, pushing changes over /api/live, instead of querying BigQuery. Turn it on for every replica of a group at once: rows written without it have no delta. Off by default: the ingest then needs the right to create and write that topic, and commits a batch only once its delta is written. On, it costs about 3% of the drain rate (2-4% measured, within the noise of the benchmark) and 5-15 MB of peak memory (docs/BENCHMARKS.md).',
   ),
   LIVE_TOPIC: optional(topic('unused')).describe(
     "Topic of the live view's deltas (one per written batch); unset means KAFKA_TOPIC with .live appended.",
