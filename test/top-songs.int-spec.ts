@@ -489,7 +489,13 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
     const expected = (message: ConsoleMessage) => new URL(message.location().url, 'http://x').pathname === '/api/live';
     page.on(
       'console',
-      (message) => void (message.type() === 'error' && !expected(message) && problems.push(message.text())),
+      // With the request's URL: Chromium's text names only the status.
+      (message) =>
+        void (
+          message.type() === 'error' &&
+          !expected(message) &&
+          problems.push(`${message.text()} (${message.location().url})`)
+        ),
     );
     page.on('pageerror', (error) => problems.push(error.message));
     // A reload or a new address aborts the page's polls in flight (ERR_ABORTED): that is the test
