@@ -16,8 +16,6 @@ export interface FullRunFigures {
   /** B at the round trip. */
   B75: Record<Sink, number>;
   C: number;
-  /** B's rates in each round, per sink. */
-  service: Record<Sink, number[]>;
   requestsPer1000: Record<Sink, number>;
   /** The default sink with the live view off and on, in pairs (--live-pairs a round). */
   live: LiveCost;
@@ -117,7 +115,6 @@ export async function fullRun(bench: BenchContext): Promise<FullRunFigures> {
     B,
     B75,
     C,
-    service,
     requestsPer1000,
     live,
     emulatorPlays,
