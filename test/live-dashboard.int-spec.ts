@@ -42,10 +42,13 @@ const newPlay = () => ({ value: JSON.stringify(play(3, { song_id: 7, song_name: 
 /** What a dashboard page did, as seen from outside it. */
 interface Watched {
   page: Page;
-  /** Requests the page made: path and when (Date.now()). */
-  requests: { path: string; at: number }[];
-  /** Server-Sent Events the page received, from Chromium's own network log, and when. */
-  events: { data: string; at: number }[];
+  /**
+   * Requests the page made: path, when the test heard of it (Date.now()) and when the browser sent it
+   * (`ts`, the DevTools protocol's monotonic seconds).
+   */
+  requests: { path: string; at: number; ts: number }[];
+  /** Server-Sent Events the page received, with the same two times. */
+  events: { data: string; at: number; ts: number }[];
   problems: string[];
   /** Console errors and failed requests that are expected (e.g. the 404 of /api/live): kept apart. */
   expected: (text: string) => boolean;
@@ -67,11 +70,17 @@ async function openDashboard(
     // Closing the page aborts its stream and polls in flight: the test leaving, not a failure of the page.
     if (error !== 'net::ERR_ABORTED') problem(`${request.url()}: ${error}`);
   });
-  page.on('request', (request) => watched.requests.push({ path: new URL(request.url()).pathname, at: Date.now() }));
-  // Playwright does not report an EventSource's messages; the DevTools protocol does.
+  // Playwright does not report an EventSource's messages; the DevTools protocol does. Requests come from
+  // it too, so that which came first is read from the browser's own clock: Playwright's request events
+  // and the protocol's arrive on different channels, and may swap within a millisecond.
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Network.enable');
-  cdp.on('Network.eventSourceMessageReceived', (event) => watched.events.push({ data: event.data, at: Date.now() }));
+  cdp.on('Network.requestWillBeSent', (event) =>
+    watched.requests.push({ path: new URL(event.request.url).pathname, at: Date.now(), ts: event.timestamp }),
+  );
+  cdp.on('Network.eventSourceMessageReceived', (event) =>
+    watched.events.push({ data: event.data, at: Date.now(), ts: event.timestamp }),
+  );
   await page.goto(`http://127.0.0.1:${service.port}/dashboard${query}`);
   return watched;
 }
@@ -180,7 +189,7 @@ describe('the dashboard, live over /api/live or polling (headless Chromium)', ()
     });
     const polls = asked(watched, '/api/top-songs', sent);
     expect(polls.length).toBeGreaterThanOrEqual(1);
-    expect(polls[0]!.at).toBeGreaterThanOrEqual(update!.at);
+    expect(polls[0]!.ts).toBeGreaterThanOrEqual(update!.ts);
     // One stream, never reopened; the page reloaded nothing.
     expect(asked(watched, '/api/live')).toHaveLength(1);
     expect(asked(watched, '/dashboard')).toHaveLength(1);
