@@ -21,6 +21,8 @@ describe('classifyKafkaError: the table', () => {
     ['REBALANCE_IN_PROGRESS', 'rebalancing'],
     ['ILLEGAL_GENERATION', 'rebalancing'],
     ['NOT_COORDINATOR_FOR_GROUP', 'transient'],
+    ['COORDINATOR_LOAD_IN_PROGRESS', 'transient'],
+    ['COORDINATOR_NOT_AVAILABLE', 'transient'],
     ['UNKNOWN_MEMBER_ID', 'rebalancing'],
     ['NOT_LEADER_FOR_PARTITION', 'transient'],
     ['LEADER_NOT_AVAILABLE', 'transient'],

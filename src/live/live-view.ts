@@ -20,6 +20,7 @@ import {
 import { AppConfig } from '../config/config.module.js';
 import { errorText } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/kafka-client-config.js';
+import { classifyKafkaError } from '../kafka/kafka-faults.js';
 import { KafkaStartRetry } from '../kafka/kafka-start-retry.js';
 import { backoffDelay, type BackoffPolicy } from '../retry/backoff.js';
 import { committedSourceSpans, type SourceSpan } from './committed-source-spans.js';
@@ -195,8 +196,13 @@ export class LiveView implements OnApplicationBootstrap, OnApplicationShutdown {
         // Before the end offsets: a commit seen here had its delta published before those ends.
         const committed = await committedSourceSpans(admin, this.config.KAFKA_TOPIC, this.config.KAFKA_GROUP_ID).catch(
           (error: unknown) => {
+            // Holding only new minutes sends older windows to BigQuery for the whole horizon, so only a
+            // fault no retry fixes (no right to read the group's offsets) settles for it. A coordinator
+            // loading or moving (a new group, a broker restart) passes in seconds: retried with the start.
+            const fault = classifyKafkaError(error, this.config.KAFKA_TOPIC);
+            if (fault.class !== 'permanent') throw error;
             this.logger.warn(
-              `cannot read the committed offsets of ${this.config.KAFKA_TOPIC}: ${errorText(error)}; holding only new minutes`,
+              `cannot read the committed offsets of ${this.config.KAFKA_TOPIC}: ${errorText(error)}${fault.fix ? ` (to fix: ${fault.fix})` : ''}; holding only new minutes`,
             );
             return null;
           },
