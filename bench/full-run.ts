@@ -44,7 +44,7 @@ export async function fullRun(bench: BenchContext): Promise<FullRunFigures> {
   // The default sink with the live view off and on (LIVE_ENABLED), in pairs after each round's sinks:
   // what counting, publishing and reading back the deltas cost.
   const live = new LiveCost();
-  const livePairs = Number(flags['live-pairs']);
+  const livePairs = flags['live-pairs'];
   for (let i = 0; i < repeat; i++) {
     bare.push(await drainBare(bench, topic));
     for (const sink of inTurn(i)) {
@@ -77,7 +77,7 @@ export async function fullRun(bench: BenchContext): Promise<FullRunFigures> {
   }
 
   // B on the real emulator (local-bigquery: REST and its Write API), for information.
-  const emulatorPlays = Number(flags['emulator-plays']);
+  const emulatorPlays = flags['emulator-plays'];
   const onEmulator = {} as Record<Sink, number>;
   for (const sink of SINKS) {
     const emulatorTopic = await topics.fresh();
@@ -93,13 +93,13 @@ export async function fullRun(bench: BenchContext): Promise<FullRunFigures> {
     bench,
     { LIVE_ENABLED: 'false' },
     measureDashboardFreshness,
-    Number(flags['freshness-samples']),
+    flags['freshness-samples'],
   );
   const liveFreshness = await measureFreshness(
     bench,
     { LIVE_ENABLED: 'true' },
     measureLiveFreshness,
-    Number(flags['live-samples']),
+    flags['live-samples'],
   );
   const freshnessSorted = [...freshness].sort((a, b) => a - b);
   const liveSorted = [...liveFreshness].sort((a, b) => a - b);
@@ -107,7 +107,7 @@ export async function fullRun(bench: BenchContext): Promise<FullRunFigures> {
   const { p50, p99 } = await measureLatency(bench);
 
   // Memory: peak RSS of B (default sink) draining a 1,000,000-play backlog.
-  const memoryPlays = Number(flags['memory-plays']);
+  const memoryPlays = flags['memory-plays'];
   const memory = (await runner.memoryDrains(memoryPlays, 1))[0]!;
 
   return {

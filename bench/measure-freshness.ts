@@ -17,7 +17,7 @@ export async function measureFreshness(
   samples: number,
 ): Promise<number[]> {
   const freshnessTopic = await topics.fresh();
-  const freshnessPort = Number(flags['freshness-port']);
+  const freshnessPort = flags['freshness-port'];
   const run = service.start(freshnessTopic, DEFAULT_SINK, standIns.emulator, { PORT: String(freshnessPort), ...extra });
   try {
     await run.joinedAt;

@@ -21,7 +21,7 @@ export async function measureLatency({
     await sleep(2_000);
     const producer = kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
     await producer.connect();
-    const seconds = Number(flags['latency-seconds']);
+    const seconds = flags['latency-seconds'];
     for (let tick = 0; tick < seconds * 10; tick++) {
       const tickStart = Date.now();
       const messages = Array.from({ length: 100 }, (_, i) => {

@@ -17,7 +17,7 @@ import path from 'node:path';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import type { BenchContext } from './bench-context.js';
 import { BenchDeps } from './bench-deps.js';
-import { checkOnly, parseBenchFlags, serviceEnvOf } from './bench-flags.js';
+import { parseBenchFlags, serviceEnvOf } from './bench-flags.js';
 import { writeReport } from './benchmarks-report.js';
 import { runDrainsOnly } from './drains-only.js';
 import { fullRun } from './full-run.js';
@@ -31,15 +31,20 @@ import { ServiceRunner } from './service-runner.js';
 import { StandIns } from './stand-ins.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
-const flags = parseBenchFlags();
+const flags = (() => {
+  try {
+    return parseBenchFlags();
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+})();
 const image = await readImageRuntime(root, flags['service-node-options']);
-checkOnly(flags.only);
 const serviceEnv = serviceEnvOf(flags['service-env']);
-const plays = Number(flags.plays);
-const repeat = Number(flags.repeat);
+const { plays, repeat } = flags;
 
 const deps = new BenchDeps(root);
-const settings = deps.up(flags['kafka-port'], flags['emulator-port']);
+const settings = deps.up(String(flags['kafka-port']), String(flags['emulator-port']));
 const kafka: Kafka = new kafkajs.Kafka({
   clientId: 'plays-bench',
   brokers: settings.KAFKA_BROKERS.split(','),
@@ -49,7 +54,7 @@ const admin: Admin = kafka.admin();
 await admin.connect();
 
 const originals = originalPlays();
-const roundTripMs = Number(flags['round-trip-ms']);
+const roundTripMs = flags['round-trip-ms'];
 const standIns = await StandIns.start(roundTripMs, settings);
 const topics = new PlayTopics(kafka, admin, originals);
 const service = new ServiceRunner({
@@ -57,7 +62,7 @@ const service = new ServiceRunner({
   settings,
   image,
   serviceEnv,
-  servicePort: flags['service-port'],
+  servicePort: String(flags['service-port']),
   logsDir: flags['service-logs'],
   topics,
   standIns,
