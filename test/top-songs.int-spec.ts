@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Browser, ConsoleMessage } from 'playwright-core';
 import type { ArtistsAnswer, PlaysOverTimeAnswer, TopSongsAnswer } from '../src/top-songs/top-songs.service.js';
 import { launchChromium } from './support/chromium.js';
+import { ResettingProxy } from './support/resetting-proxy.js';
 import {
   bigquery,
   deps,
@@ -108,6 +109,14 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
     );
     service = await Service.start(names, BIGQUERY_PATH);
     await drained(admin, names, plays.length);
+  });
+
+  // A failure keeps the shared service's log: its warnings say why a query failed (the page says only 503).
+  afterEach(({ task }) => {
+    if (task.result?.state !== 'fail' || service === undefined) return;
+    fs.mkdirSync(artifacts, { recursive: true });
+    const slug = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+    fs.writeFileSync(path.join(artifacts, `top-songs.${slug}.log`), service.log);
   });
 
   afterAll(async () => {
@@ -370,6 +379,47 @@ describe('top songs: the API, the Looker Studio view and the live dashboard', ()
         }
       } finally {
         await reader.stop();
+      }
+    });
+
+    it('asks a query again, once, when its connection is reset (a keep-alive connection the server closed), and answers', async () => {
+      // Queries reach BigQuery through a proxy that resets the requests it is told to.
+      const proxy = await ResettingProxy.start(new URL(deps.BIGQUERY_API_ENDPOINT), /^POST \S*\/(jobs|queries)\b/);
+      const reader = await Service.start(
+        names,
+        {
+          ...BIGQUERY_PATH,
+          INGEST_ENABLED: 'false',
+          BIGQUERY_API_ENDPOINT: `http://127.0.0.1:${proxy.port}`,
+        },
+        /listening on port/,
+      );
+      try {
+        const direct = await get(service, '?window=15m&limit=10');
+        proxy.arm(1);
+        const retried = await get(reader, '?window=15m&limit=10');
+        expect(proxy.reset).toBe(1);
+        expect(retried.status).toBe(200);
+        expect(songsOf(retried.body)).toEqual(songsOf(direct.body));
+        expect(await queriesRun(reader)).toBe(1);
+
+        // Reset every time: asked twice, not more, then a 503 that says why, at once.
+        proxy.arm(10);
+        const started = Date.now();
+        const refused = await get(reader, '?window=30m&limit=10');
+        expect(refused.status).toBe(503);
+        expect(refused.body.message).toBe('BigQuery could not answer the query');
+        expect(proxy.reset).toBe(3);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        // Logged before the answer, but the log comes by another pipe.
+        await eventually(
+          () => Promise.resolve(reader.log),
+          (log) => /top-songs query top_songs_\S+ failed: BigQuery could not answer the query: .*ECONNRESET/.test(log),
+          5_000,
+        );
+      } finally {
+        await reader.stop();
+        await proxy.stop();
       }
     });
 

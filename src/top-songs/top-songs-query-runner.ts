@@ -11,6 +11,8 @@ import { queryFailure, QueryTimedOut, type QueriedTable } from './query-failure.
 export class TopSongsUnavailable extends Error {}
 
 const QUERY_TIMEOUT_MS = 10_000;
+/** A failed query is asked again only with this much of its time left. */
+const RETRY_TIME_LEFT_MS = 2_000;
 
 /**
  * Runs the top-songs API's parameterised queries on the plays table: each timed, capped at
@@ -36,40 +38,55 @@ export class TopSongsQueryRunner {
 
   /**
    * One parameterised query, timed and within QUERY_TIMEOUT_MS; failures become TopSongsUnavailable,
-   * whose message anyone may read: a category, BigQuery's own text only in the log.
+   * whose message anyone may read: a category, BigQuery's own text only in the log. A fault the next
+   * request may not meet (no answer, BigQuery's 5xx) is asked once more within the same time: a reset
+   * keep-alive connection would otherwise show a viewer an error a poll later gone.
    */
   async query<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
     const timer = this.queryDuration.startTimer();
     // An absent artist is no parameter at all: the query then has no @artist.
     const defined = Object.fromEntries(Object.entries(params).filter(([, value]) => value !== undefined));
-    // Our own job id, so a query that times out can be cancelled whether or not its insert answered.
-    const jobId = `top_songs_${randomUUID()}`;
-    try {
-      const [rows] = await withTimeout(
-        this.bigquery.query({
-          query,
-          params: defined,
-          maximumBytesBilled: this.table.maxBytesBilled,
-          jobId,
-          // BigQuery's own stop, should the cancel below not reach it.
-          jobTimeoutMs: QUERY_TIMEOUT_MS,
-        }),
-        QUERY_TIMEOUT_MS,
-      );
-      timer({ outcome: 'ok' });
-      if (this.failing) this.logger.log('top-songs queries work again');
-      this.failing = false;
-      return rows as T[];
-    } catch (error) {
-      timer({ outcome: 'error' });
-      // Abandoned, it would run on in BigQuery, and bill, with nobody waiting for its answer.
-      if (error instanceof QueryTimedOut) this.cancel(jobId);
-      const reason = queryFailure(error, this.table);
-      // Viewers poll every few seconds: say it when it starts, not on every poll.
-      if (!this.failing) this.logger.warn(`top-songs query ${jobId} failed: ${reason}: ${errorText(error)}`);
-      this.failing = true;
-      throw new TopSongsUnavailable(reason);
+    const deadline = Date.now() + QUERY_TIMEOUT_MS;
+    for (let attempt = 1; ; attempt++) {
+      // Our own job id, so a query that times out can be cancelled whether or not its insert answered.
+      const jobId = `top_songs_${randomUUID()}`;
+      try {
+        const timeoutMs = attempt === 1 ? QUERY_TIMEOUT_MS : deadline - Date.now();
+        const rows = await this.run<T>(query, defined, jobId, timeoutMs);
+        timer({ outcome: 'ok' });
+        if (this.failing) this.logger.log('top-songs queries work again');
+        this.failing = false;
+        return rows;
+      } catch (error) {
+        // Abandoned, it would run on in BigQuery, and bill, with nobody waiting for its answer.
+        if (error instanceof QueryTimedOut) this.cancel(jobId);
+        const failure = queryFailure(error, this.table);
+        if (failure.retry && attempt === 1 && deadline - Date.now() >= RETRY_TIME_LEFT_MS) {
+          this.logger.debug(`top-songs query ${jobId} failed (${errorText(error)}); asking again`);
+          continue;
+        }
+        timer({ outcome: 'error' });
+        // Viewers poll every few seconds: say it when it starts, not on every poll.
+        if (!this.failing) this.logger.warn(`top-songs query ${jobId} failed: ${failure.says}: ${errorText(error)}`);
+        this.failing = true;
+        throw new TopSongsUnavailable(failure.says);
+      }
     }
+  }
+
+  private async run<T>(query: string, params: Record<string, unknown>, jobId: string, timeoutMs: number): Promise<T[]> {
+    const [rows] = await withTimeout(
+      this.bigquery.query({
+        query,
+        params,
+        maximumBytesBilled: this.table.maxBytesBilled,
+        jobId,
+        // BigQuery's own stop, should the cancel below not reach it.
+        jobTimeoutMs: timeoutMs,
+      }),
+      timeoutMs,
+    );
+    return rows as T[];
   }
 
   private cancel(jobId: string): void {
@@ -87,7 +104,7 @@ export class TopSongsQueryRunner {
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new QueryTimedOut(ms)), ms);
+    timer = setTimeout(() => reject(new QueryTimedOut(QUERY_TIMEOUT_MS)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -87,6 +87,51 @@ describe('TopSongs against BigQuery', () => {
     expect(cancelled).toEqual([]);
   });
 
+  it('asks once more, under a new id, after a fault the next request may not meet (a reset connection), and answers', async () => {
+    let calls = 0;
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    const { asked, warnings } = fakeBigQuery(() =>
+      ++calls === 1 ? Promise.reject(reset) : Promise.resolve([[{ song_name: 'zombie', total_plays: 2 }]]),
+    );
+    const answer = await new TopSongs(config, histogram, liveOff).topSongs(request);
+    expect(answer.songs.map((s) => s.song_name)).toEqual(['zombie']);
+    expect(asked).toHaveLength(2);
+    expect(asked[1]!.jobId).not.toBe(asked[0]!.jobId);
+    expect(warnings).toEqual([]);
+  });
+
+  it('asks at most twice, then answers the category; a fault no retry fixes is asked once', async () => {
+    const { asked } = fakeBigQuery(() => Promise.reject(Object.assign(new Error('backend'), { code: 503 })));
+    expect(await failure(new TopSongs(config, histogram, liveOff).topSongs(request))).toBe(
+      'BigQuery could not answer the query',
+    );
+    expect(asked).toHaveLength(2);
+    vi.restoreAllMocks();
+    const denied = fakeBigQuery(() =>
+      Promise.reject(Object.assign(new Error('denied'), { code: 403, errors: [{ reason: 'accessDenied' }] })),
+    );
+    await failure(new TopSongs(config, histogram, liveOff).topSongs(request));
+    expect(denied.asked).toHaveLength(1);
+  });
+
+  it('asks again only within the 10 s a query has: a retry gets what is left of them', async () => {
+    vi.useFakeTimers();
+    let calls = 0;
+    const { asked } = fakeBigQuery(() =>
+      ++calls === 1
+        ? new Promise((_, reject) =>
+            setTimeout(() => reject(Object.assign(new Error('reset'), { code: 'ECONNRESET' })), 3_000),
+          )
+        : new Promise(() => {}),
+    );
+    const answer = failure(new TopSongs(config, histogram, liveOff).topSongs(request));
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(asked.map((a) => a.jobTimeoutMs)).toEqual([10_000, 7_000]);
+    await vi.advanceTimersByTimeAsync(7_000);
+    expect(await answer).toBe('BigQuery gave no answer within 10s; the query was cancelled');
+    expect(asked).toHaveLength(2);
+  });
+
   it.each([
     [
       'an error of its own',
